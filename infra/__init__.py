@@ -1,0 +1,1 @@
+"""How the real parts start: the local Apache Kafka broker (KRaft) and its topics."""

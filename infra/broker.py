@@ -1,0 +1,301 @@
+"""The local Apache Kafka broker: fetched with Maven, started with ``java``, KRaft single node.
+
+``up`` fetches the broker jars once into ``<cache_dir>/kafka-<version>/lib`` (outside git), formats
+storage under ``<home>/kafka`` on first start, starts the broker in the background (log file,
+pid file), waits until it answers and creates the project's topics. ``down`` stops only the
+process recorded in the pid file, and only if it is the broker started from that directory.
+
+Failures (no Java, no Maven, a taken port, a broker that dies at start) raise
+:class:`~smsflow.errors.InfraError` with a one-line message naming the problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from smsflow.config import Settings
+from smsflow.errors import InfraError
+
+__all__ = ["Broker", "BrokerStatus", "ensure_jars", "find_java"]
+
+POM = Path(__file__).parent / "kafka" / "pom.xml"
+MAIN_CLASS = "kafka.Kafka"
+
+
+def find_java() -> str:
+    """Path of a ``java`` of version 17 or newer, from JAVA_HOME or PATH."""
+    home = os.environ.get("JAVA_HOME")
+    candidate = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not candidate or not Path(candidate).exists():
+        raise InfraError("Java not found: install a JDK 17+ (e.g. apt-get install openjdk-17-jdk)")
+    out = subprocess.run(
+        [candidate, "-version"], capture_output=True, text=True, check=False
+    ).stderr
+    m = re.search(r'version "(\d+)', out)
+    if not m or int(m.group(1)) < 17:
+        raise InfraError(f"Java 17+ required, found: {out.splitlines()[0] if out else '?'}")
+    return candidate
+
+
+def ensure_jars(settings: Settings, *, quiet: bool = True) -> Path:
+    """Fetch the Kafka broker jars with Maven unless cached; return the lib directory."""
+    lib = settings.cache_dir / f"kafka-{settings.kafka_version}" / "lib"
+    marker = lib / ".complete"
+    if marker.exists():
+        return lib
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise InfraError("Maven (mvn) not found: it fetches the Kafka jars; apt-get install maven")
+    lib.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        mvn, "-B", "-f", str(POM), "dependency:copy-dependencies",
+        f"-Dkafka.version={settings.kafka_version}",
+        f"-DoutputDirectory={lib}", "-DincludeScope=runtime",
+    ]
+    if quiet:
+        cmd.insert(1, "-q")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+        raise InfraError(f"Maven could not fetch Kafka {settings.kafka_version}: {' '.join(tail)}")
+    if not any(lib.glob(f"kafka_2.13-{settings.kafka_version}.jar")):
+        raise InfraError(f"Maven ran but kafka_2.13-{settings.kafka_version}.jar is missing")
+    marker.write_text(settings.kafka_version)
+    return lib
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child counts as dead
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    running: bool
+    pid: int | None
+    bootstrap: str
+    answering: bool
+    log_file: Path
+
+    def line(self) -> str:
+        if self.running:
+            state = "up" if self.answering else "starting (not answering yet)"
+            return f"kafka {state}: pid {self.pid}, {self.bootstrap}, log {self.log_file}"
+        return f"kafka down ({self.bootstrap}); log {self.log_file}"
+
+
+class Broker:
+    """A single-node KRaft broker on 127.0.0.1 owned by this project directory."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dir = (settings.home / "kafka").resolve()
+        self.data_dir = self.dir / "data"
+        self.props = self.dir / "server.properties"
+        self.log4j = self.dir / "log4j.properties"
+        self.log_file = self.dir / "broker.log"
+        self.pid_file = self.dir / "broker.pid"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.settings.kafka_port}"
+
+    # ----------------------------------------------------------------------------- state
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _alive(pid) and MAIN_CLASS in _cmdline(pid) and str(self.props) in _cmdline(pid):
+            return pid
+        return None
+
+    def status(self) -> BrokerStatus:
+        pid = self.pid()
+        return BrokerStatus(
+            running=pid is not None,
+            pid=pid,
+            bootstrap=self.bootstrap,
+            answering=pid is not None and port_open(self.host, self.settings.kafka_port),
+            log_file=self.log_file,
+        )
+
+    # ----------------------------------------------------------------------------- config
+    def _write_config(self) -> None:
+        s = self.settings
+        self.dir.mkdir(parents=True, exist_ok=True)
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{self.host}:{s.kafka_controller_port}",
+            "listeners": (
+                f"PLAINTEXT://{self.host}:{s.kafka_port},"
+                f"CONTROLLER://{self.host}:{s.kafka_controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{s.kafka_port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": str(s.partitions),
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "12",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.retention.hours": "168",
+            "log.cleaner.enable": "true",
+            "message.max.bytes": str(8 * 1024 * 1024),
+        }
+        self.props.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        self.log4j.write_text(
+            "log4j.rootLogger=INFO, file\n"
+            "log4j.appender.file=org.apache.log4j.FileAppender\n"
+            f"log4j.appender.file.File={self.log_file}\n"
+            "log4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
+            "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+            "log4j.logger.kafka=INFO\nlog4j.logger.org.apache.kafka=INFO\n"
+        )
+
+    def _java_cmd(self, java: str, lib: Path, main: str, *args: str) -> list[str]:
+        return [
+            java,
+            f"-Xmx{self.settings.kafka_heap}",
+            "-XX:+UseG1GC",
+            f"-Dlog4j.configuration=file:{self.log4j}",
+            "-cp",
+            f"{lib}/*",
+            main,
+            *args,
+        ]
+
+    def _format(self, java: str, lib: Path) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cmd = self._java_cmd(
+            java, lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)
+        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise InfraError(f"formatting Kafka storage failed: {proc.stdout}{proc.stderr}".strip())
+
+    # ----------------------------------------------------------------------------- actions
+    def up(self, *, timeout: float = 60.0) -> BrokerStatus:
+        """Start the broker unless it already runs; wait until it answers."""
+        st = self.status()
+        if st.running:
+            self._wait_answering(timeout)
+            return self.status()
+        java = find_java()
+        for port in (self.settings.kafka_port, self.settings.kafka_controller_port):
+            if port_open(self.host, port):
+                raise InfraError(
+                    f"port {port} on {self.host} is taken by another process; "
+                    "set SMSFLOW_KAFKA_PORT / SMSFLOW_KAFKA_CONTROLLER_PORT or stop it"
+                )
+        lib = ensure_jars(self.settings)
+        self._write_config()
+        self._format(java, lib)
+        out = open(self.dir / "broker.stdout", "ab")
+        proc = subprocess.Popen(
+            self._java_cmd(java, lib, MAIN_CLASS, str(self.props)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.dir,
+        )
+        out.close()
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise InfraError(
+                    f"Kafka broker exited with code {proc.returncode} at start; "
+                    f"see {self.dir / 'broker.stdout'} and {self.log_file}"
+                )
+            if port_open(self.host, self.settings.kafka_port) and self._started_logged():
+                return self.status()
+            time.sleep(0.2)
+        raise InfraError(f"Kafka broker did not answer within {timeout:.0f}s; see {self.log_file}")
+
+    def _started_logged(self) -> bool:
+        try:
+            with open(self.log_file, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 200_000))
+                return b"Kafka Server started" in fh.read()
+        except OSError:
+            return False
+
+    def _wait_answering(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not port_open(self.host, self.settings.kafka_port):
+            if time.monotonic() > deadline:
+                raise InfraError(f"Kafka broker did not answer within {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def down(self, *, timeout: float = 30.0, kill: bool = False) -> bool:
+        """Stop the broker this directory started; True if one was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+            try:  # reap if it is our child
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def wipe(self) -> None:
+        """Delete the broker's data (only when it is down)."""
+        if self.pid() is not None:
+            raise InfraError("refusing to wipe a running broker's data; run `smsflow infra down`")
+        shutil.rmtree(self.dir, ignore_errors=True)

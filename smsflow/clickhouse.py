@@ -1,0 +1,296 @@
+"""One small ClickHouse interface with two backends: chDB (embedded, default) and a server.
+
+Both run the same DDL and SQL. Queries take ClickHouse's own ``{name:Type}`` parameters; results
+come back as :class:`Result` with Python values (``Decimal`` for Decimal columns, aware UTC
+``datetime`` for DateTime64, ``date`` for Date) parsed from the same JSON format on both
+backends. Inserts send ``JSONEachRow`` bytes, optionally with an insert deduplication token.
+
+chDB allows one process per data directory: whatever owns it must serve the queries.
+Errors raise :class:`~smsflow.errors.ClickHouseError` (``retryable`` when the server is
+unreachable, so a sink can back off instead of dropping data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from smsflow.config import Settings
+from smsflow.errors import ClickHouseError
+
+__all__ = ["ChdbBackend", "ClickHouse", "Result", "ServerBackend", "connect", "encode_rows"]
+
+_FMT = "JSONCompactEachRowWithNamesAndTypes"
+
+
+@dataclass(frozen=True)
+class Result:
+    """Rows of a query with column names and ClickHouse type names."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+
+class ClickHouse(Protocol):
+    """What the rest of smsflow needs from ClickHouse."""
+
+    database: str
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result: ...
+
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        dedup_token: str | None = None,
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# ------------------------------------------------------------------------------ encoding
+def _json_default(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(dt.UTC).replace(tzinfo=None)
+        return v.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    raise TypeError(f"cannot encode {type(v).__name__} for ClickHouse")
+
+
+def encode_rows(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """Rows as JSONEachRow bytes (Decimal as exact strings, datetimes as UTC)."""
+    return "".join(
+        json.dumps(r, default=_json_default, ensure_ascii=False, separators=(",", ":")) + "\n"
+        for r in rows
+    ).encode()
+
+
+def _strip(t: str, wrapper: str) -> str | None:
+    if t.startswith(wrapper + "(") and t.endswith(")"):
+        return t[len(wrapper) + 1 : -1]
+    return None
+
+
+def _convert(t: str, v: Any) -> Any:
+    if v is None:
+        return None
+    for w in ("Nullable", "LowCardinality", "SimpleAggregateFunction"):
+        inner = _strip(t, w)
+        if inner is not None:
+            if w == "SimpleAggregateFunction":
+                inner = inner.split(",", 1)[1].strip()
+            return _convert(inner, v)
+    if t.startswith("Decimal"):
+        return Decimal(str(v))
+    if t.startswith(("UInt", "Int")):
+        return int(v)
+    if t.startswith("Float"):
+        return float(v)
+    if t.startswith("DateTime"):
+        return dt.datetime.fromisoformat(str(v)).replace(tzinfo=dt.UTC)
+    if t == "Date" or t == "Date32":
+        return dt.date.fromisoformat(str(v))
+    inner = _strip(t, "Array")
+    if inner is not None:
+        return [_convert(inner, x) for x in v]
+    if t == "Bool":
+        return bool(v)
+    return v
+
+
+def parse_result(data: bytes) -> Result:
+    lines = data.decode().splitlines()
+    if len(lines) < 2:
+        return Result([], [], [])
+    columns = json.loads(lines[0])
+    types = json.loads(lines[1])
+    rows = []
+    for line in lines[2:]:
+        if line:
+            raw = json.loads(line, parse_float=Decimal)
+            rows.append(tuple(_convert(t, v) for t, v in zip(types, raw, strict=True)))
+    return Result(columns, types, rows)
+
+
+def _param(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return _json_default(v)
+    if isinstance(v, (dt.date, Decimal)):
+        return str(v)
+    return v
+
+
+# ------------------------------------------------------------------------------ backends
+_CHDB: dict[str, Any] = {}
+_CHDB_LOCK = threading.Lock()
+
+
+def _shared_session(path: Path) -> tuple[threading.Lock, Any]:
+    """The process's one chDB session (chDB serves a single data directory per process)."""
+    with _CHDB_LOCK:
+        if "session" in _CHDB:
+            if _CHDB["path"] != path:
+                raise ClickHouseError(
+                    f"chDB is already open at {_CHDB['path']} in this process; "
+                    f"it cannot also open {path} (one data directory per process)"
+                )
+            return _CHDB["lock"], _CHDB["session"]
+        from chdb import session
+
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            sess = session.Session(str(path))
+        except Exception as e:
+            msg = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+            raise ClickHouseError(f"cannot open chDB at {path}: {msg}") from e
+        _CHDB.update(path=path, session=sess, lock=threading.Lock())
+        return _CHDB["lock"], sess
+
+
+class ChdbBackend:
+    """Embedded ClickHouse (chDB) with data on disk; one process per directory."""
+
+    def __init__(self, path: Path, database: str) -> None:
+        self.path = Path(path).resolve()
+        self.database = database
+        self._lock, self._session = _shared_session(self.path)
+        try:
+            with self._lock:
+                self._session.query(f"CREATE DATABASE IF NOT EXISTS {database}", "CSV")
+        except Exception as e:
+            raise ClickHouseError(str(e).strip().splitlines()[0][:500]) from e
+
+    def _run(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> bytes:
+        p = {k: _param(v) for k, v in (params or {}).items()}
+        try:
+            with self._lock:
+                self._session.query(f"USE {self.database}", "CSV")
+                res = self._session.query(sql, fmt, params=p or None)
+        except Exception as e:
+            raise ClickHouseError(str(e).strip().splitlines()[0][:500]) from e
+        return res.bytes() if res is not None else b""
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._run(sql, "CSV", params)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
+        return parse_result(
+            self._run(sql + "\nSETTINGS output_format_json_quote_64bit_integers=0", _FMT, params)
+        )
+
+    def insert(
+        self, table: str, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None
+    ) -> None:
+        if not rows:
+            return
+        settings = (
+            f" SETTINGS insert_deduplication_token='{dedup_token}'" if dedup_token else ""
+        )
+        body = encode_rows(rows).decode()
+        self._run(f"INSERT INTO {table}{settings} FORMAT JSONEachRow\n{body}", "CSV", None)
+
+    def close(self) -> None:
+        """The embedded engine stays open for the process (it cannot reopen another path)."""
+
+
+class ServerBackend:
+    """A ClickHouse server through clickhouse-connect (HTTP/HTTPS)."""
+
+    def __init__(self, url: str, database: str, password: str | None = None) -> None:
+        import clickhouse_connect
+        from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
+        from clickhouse_connect.driver.exceptions import OperationalError
+
+        self._driver_error = DriverError
+        self._operational = OperationalError
+        u = urlparse(url)
+        self.database = (u.path or "").strip("/") or database
+        secure = u.scheme == "https"
+        try:
+            self._client = clickhouse_connect.get_client(
+                host=u.hostname or "127.0.0.1",
+                port=u.port or (8443 if secure else 8123),
+                username=u.username or "default",
+                password=u.password or password or "",
+                secure=secure,
+                connect_timeout=5,
+            )
+            self._client.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            self._client.database = self.database
+        except Exception as e:
+            raise ClickHouseError(
+                f"cannot reach ClickHouse at {u.hostname}:{u.port}: {str(e).splitlines()[0]}",
+                retryable=True,
+            ) from e
+
+    def _wrap(self, e: Exception) -> ClickHouseError:
+        retryable = isinstance(e, self._operational)
+        return ClickHouseError(str(e).strip().splitlines()[0][:500], retryable=retryable)
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        try:
+            self._client.command(sql, parameters={k: _param(v) for k, v in (params or {}).items()})
+        except Exception as e:
+            raise self._wrap(e) from e
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
+        try:
+            data = self._client.raw_query(
+                sql,
+                parameters={k: _param(v) for k, v in (params or {}).items()},
+                fmt=_FMT,
+                settings={"output_format_json_quote_64bit_integers": 0},
+            )
+        except Exception as e:
+            raise self._wrap(e) from e
+        return parse_result(data)
+
+    def insert(
+        self, table: str, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None
+    ) -> None:
+        if not rows:
+            return
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else {}
+        try:
+            self._client.raw_insert(
+                table, insert_block=encode_rows(rows), settings=settings, fmt="JSONEachRow"
+            )
+        except Exception as e:
+            raise self._wrap(e) from e
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def connect(settings: Settings) -> ClickHouse:
+    """The server at ``SMSFLOW_CLICKHOUSE_URL`` when set, else chDB under the home directory."""
+    if settings.clickhouse_url:
+        secret = settings.clickhouse_password
+        pw = secret.get_secret_value() if secret else None
+        return ServerBackend(settings.clickhouse_url, settings.clickhouse_database, pw)
+    return ChdbBackend(settings.chdb_path, settings.clickhouse_database)
