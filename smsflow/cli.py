@@ -32,6 +32,7 @@ def _register_optional() -> None:
     for module, name in [
         ("sinks.cli", None),
         ("producers.cli", None),
+        ("producers.simulate_cli", None),
         ("streams.cli", None),
         ("smsflow.run_cli", None),
     ]:
