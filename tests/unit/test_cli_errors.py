@@ -1,0 +1,55 @@
+"""Bad environments give a one-line error naming the problem and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+SMSFLOW = str(Path(sys.executable).parent / "smsflow")
+
+
+def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SMSFLOW_")}
+    e.update({"SMSFLOW_HOME": str(tmp_path / "home"), **env})
+    return subprocess.run(
+        [SMSFLOW, *args], capture_output=True, text=True, env=e, timeout=60, check=False
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in proc.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_no_java(tmp_path: Path) -> None:
+    proc = run(["infra", "up"], tmp_path, JAVA_HOME=str(tmp_path / "no-jdk"))
+    assert_one_line_error(proc, "Java not found")
+
+
+def test_taken_port(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = run(["infra", "up"], tmp_path, SMSFLOW_KAFKA_PORT=str(port))
+    assert_one_line_error(proc, f"port {port}", "taken")
+
+
+def test_status_when_down(tmp_path: Path) -> None:
+    proc = run(["infra", "status"], tmp_path)
+    assert proc.returncode == 1
+    assert "kafka down" in proc.stdout
+
+
+def test_help_lists_commands(tmp_path: Path) -> None:
+    proc = run(["--help"], tmp_path)
+    assert proc.returncode == 0
+    assert "infra" in proc.stdout
