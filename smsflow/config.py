@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -138,11 +139,36 @@ class Settings(BaseSettings):
     clickhouse_password: SecretStr | None = Field(
         default=None, description="ClickHouse password when not given in the URL."
     )
+    sink_batch_size: int = Field(
+        default=10_000, ge=1, description="Sink: most Kafka records per ClickHouse insert batch."
+    )
+    sink_batch_ms: int = Field(
+        default=1_000, ge=1, description="Sink: longest wait (ms) before a partial batch is flushed."
+    )
 
     # --- ports of our own services ------------------------------------------------------
     webhook_port: int = Field(default=8080, description="Webhook receiver HTTP port.")
+    webhook_token: SecretStr | None = Field(
+        default=None,
+        description="Shared secret the webhook receiver expects in X-Smsflow-Token; unset = none.",
+    )
+    webhook_max_body: int = Field(
+        default=64 * 1024, ge=1, description="Largest webhook body accepted, in bytes (else 413)."
+    )
     worker_web_port: int = Field(default=6066, description="Faust worker web port.")
     health_port: int = Field(default=8081, description="Health/metrics/query port of `run`.")
+
+    # --- stream processor (streams/) ------------------------------------------------------
+    worker_store: Literal["memory", "rocksdb"] = Field(
+        default="memory",
+        description="Faust table store: memory (replays the changelog at start) or rocksdb.",
+    )
+    reply_window_seconds: int = Field(
+        default=24 * 3600, ge=0, description="An MO within this time after an outbound replies."
+    )
+    orphan_ttl_seconds: int = Field(
+        default=48 * 3600, ge=0, description="Stream time a receipt waits for its request."
+    )
 
     @cached_property
     def topics(self) -> TopicNames:

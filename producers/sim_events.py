@@ -1,0 +1,55 @@
+"""Event collection for the simulator: delivery times, stable ordering, exact timestamps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from typing import Any
+
+__all__ = ["EPOCH", "Emitter", "Event", "new_umid", "ts", "us_of"]
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+Event = tuple[str, str, dict[str, Any]]  # (kind, umid, record dict)
+SECOND = 1_000_000
+
+
+def ts(us: int) -> dt.datetime:
+    """Aware UTC datetime of integer microseconds since the epoch (exact, no float)."""
+    return EPOCH + dt.timedelta(microseconds=us)
+
+
+def us_of(day: dt.date) -> int:
+    """Microseconds since the epoch of midnight UTC starting ``day``."""
+    return (day - EPOCH.date()).days * 86_400 * SECOND
+
+
+def new_umid(rng: random.Random) -> str:
+    """A random (version 4) uuid string drawn from ``rng``: reproducible for a seed."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+class Emitter:
+    """Collects events with the time they reach smsflow; :meth:`ordered` is delivery order.
+
+    Ties on delivery time keep emission order, so the order is a pure function of the seed.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[tuple[int, int, str, str, dict[str, Any]]] = []
+        self.max_event_us = 0  # latest event time carried in a record (stream time at the end)
+
+    def emit(
+        self, at_us: int, kind: str, umid: str, record: dict[str, Any], event_us: int
+    ) -> None:
+        """Add an event delivered at ``at_us`` whose own timestamp is ``event_us``."""
+        self._items.append((at_us, len(self._items), kind, umid, record))
+        if event_us > self.max_event_us:
+            self.max_event_us = event_us
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def ordered(self) -> list[Event]:
+        self._items.sort(key=lambda i: (i[0], i[1]))
+        return [(k, u, r) for _, _, k, u, r in self._items]

@@ -1,0 +1,99 @@
+"""Produce simulator events to the broker: input topics, key = umid bytes, Avro values."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+
+from producers.sim_config import KINDS, SCHEMA_OF
+from producers.sim_events import Event
+from producers.sim_io import BadRecord
+from schemas.codec import get_codec
+from smsflow.config import Settings
+from smsflow.errors import InfraError
+
+__all__ = ["produce_events"]
+
+WINDOW = 20_000  # records in flight before waiting for their acknowledgements
+
+
+async def produce_events(
+    settings: Settings,
+    events: Sequence[Event],
+    *,
+    bad: Iterable[BadRecord] = (),
+    progress: bool = True,
+    ack_timeout: float = 60.0,
+) -> dict[str, int]:
+    """Produce every event (then the invalid records) in order; return records per kind.
+
+    Each record goes to ``settings.topics.<kind>`` with key ``umid.encode()`` and value
+    ``codec.encode(schema, record)``; invalid records go out as their raw bytes. Returns only
+    when the broker acknowledged everything (idempotent producer, ``acks=all``). Raises
+    :class:`~smsflow.errors.SchemaError` when a record does not fit its schema (before it is
+    sent) and :class:`~smsflow.errors.InfraError` when the broker is unreachable or does not
+    acknowledge within ``ack_timeout``.
+    """
+    codec = get_codec(settings)
+    topics = {k: getattr(settings.topics, k) for k in KINDS}
+    bad = list(bad)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="smsflow-simulator", acks="all",
+        enable_idempotence=True, linger_ms=20, max_batch_size=512 * 1024,
+        request_timeout_ms=int(ack_timeout * 1000),
+    )
+    try:
+        await asyncio.wait_for(producer.start(), ack_timeout)
+    except (KafkaError, OSError, TimeoutError) as e:
+        await producer.stop()
+        raise InfraError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {e}") from e
+    counts: Counter[str] = Counter()
+    pending: list[asyncio.Future[object]] = []
+    total = len(events) + len(bad)
+    bar, task = _bar(progress, total)
+
+    async def drain() -> None:
+        try:
+            await asyncio.wait_for(asyncio.gather(*pending), ack_timeout)
+        except (KafkaError, TimeoutError) as e:
+            raise InfraError(f"Kafka did not acknowledge simulator records: {e!r}") from e
+        if bar is not None:
+            bar.advance(task, len(pending))
+        pending.clear()
+
+    try:
+        for kind, umid, record in events:
+            value = codec.encode(SCHEMA_OF[kind], record)
+            pending.append(await producer.send(topics[kind], value=value, key=umid.encode()))
+            counts[kind] += 1
+            if len(pending) >= WINDOW:
+                await drain()
+        for b in bad:
+            pending.append(await producer.send(topics[b.kind], value=b.payload(codec),
+                                               key=b.key))
+            counts[b.kind] += 1
+        await drain()
+    except KafkaError as e:
+        raise InfraError(f"Kafka refused a simulator record: {e!r}") from e
+    finally:
+        if bar is not None:
+            bar.stop()
+        await producer.stop()
+    return {k: counts[k] for k in KINDS}
+
+
+def _bar(enabled: bool, total: int) -> tuple[Progress | None, TaskID]:
+    if not enabled:
+        return None, TaskID(0)
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True))
+    task = bar.add_task("producing to Kafka", total=total)
+    bar.start()
+    return bar, task

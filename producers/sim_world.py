@@ -1,0 +1,179 @@
+"""Static world of the traffic simulator: countries, operators, prices, subaccounts, texts.
+
+Numbers are drawn from real mobile ranges (national prefixes) and kept only when
+:func:`producers.phone.parse_destination` accepts them, so every destination validates with
+phonenumbers exactly as the platform's enrichment would see it. Operators carry their real
+MCC/MNC so receipts look like the platform's (and SMPP TLVs 0x1503/0x1504).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from producers.phone import NumberInfo, parse_destination
+from smsflow.errors import ValidationError
+
+__all__ = [
+    "COUNTRIES",
+    "DELIVERY_ERRORS",
+    "OPT_OUT_WORDS",
+    "REJECT_REASONS",
+    "SUBACCOUNTS",
+    "Country",
+    "Network",
+    "NumberPool",
+    "Subaccount",
+]
+
+
+@dataclass(frozen=True)
+class Network:
+    """A mobile operator: the name phonenumbers uses for its ranges, MCC and MNC."""
+
+    name: str
+    mcc: str
+    mnc: str
+
+
+@dataclass(frozen=True)
+class Country:
+    """A destination country: calling code, mobile prefixes, operators, price per SMS (EUR)."""
+
+    code: str
+    calling: str
+    prefixes: tuple[str, ...]
+    national_length: int
+    networks: tuple[Network, ...]
+    price: Decimal  # per SMS part, EUR, 7 decimals
+    mo_price: Decimal  # per inbound part, EUR
+    weight: float
+    handset_dlr: bool = True  # False: operators report delivered_to_operator only
+
+    def network(self, name: str | None) -> Network | None:
+        for n in self.networks:
+            if n.name == name:
+                return n
+        return None
+
+
+def _nets(mcc: str, *pairs: tuple[str, str]) -> tuple[Network, ...]:
+    return tuple(Network(name, mcc if "-" not in mnc else mnc.split("-")[0], mnc.split("-")[-1])
+                 for name, mnc in pairs)
+
+
+COUNTRIES: tuple[Country, ...] = (
+    Country("DE", "49", ("151", "160", "170", "162", "172", "176", "179", "163", "177"), 11,
+            _nets("262", ("T-Mobile", "01"), ("Vodafone", "02"), ("Eplus", "03"), ("O2", "07")),
+            Decimal("0.0742350"), Decimal("0.0050000"), 0.20),
+    Country("GB", "44", ("77", "78", "79", "74", "75"), 10,
+            _nets("234", ("O2", "10"), ("Vodafone", "15"), ("Three", "20"), ("Lycamobile", "26"),
+                  ("EE", "30"), ("Orange", "33")),
+            Decimal("0.0351140"), Decimal("0.0040000"), 0.19),
+    Country("FR", "33", ("6", "7"), 9,
+            _nets("208", ("Orange France", "01"), ("SFR", "10"), ("Free Mobile", "15"),
+                  ("Bouygues", "20")),
+            Decimal("0.0689500"), Decimal("0.0045000"), 0.10),
+    Country("US", "1", ("212", "415", "312", "646", "305", "206"), 10,
+            _nets("310", ("T-Mobile USA", "260"), ("AT&T", "410"), ("Verizon", "311-480")),
+            Decimal("0.0079125"), Decimal("0.0075000"), 0.15, handset_dlr=False),
+    Country("IN", "91", ("98", "99", "97", "94", "70", "90"), 10,
+            _nets("404", ("Airtel", "10"), ("Vodafone", "20"), ("Idea", "22"),
+                  ("BSNL MOBILE", "34"), ("Aircel", "41"), ("Reliance Jio", "405-857"),
+                  ("Tata Docomo", "405-025")),
+            Decimal("0.0021789"), Decimal("0.0010000"), 0.12),
+    Country("BR", "55", ("119", "219", "319", "519", "819"), 11,
+            _nets("724", ("TIM", "02"), ("Claro", "05"), ("Vivo", "06"),
+                  ("Brasil Telecom GSM", "16"), ("Oi", "31")),
+            Decimal("0.0264512"), Decimal("0.0030000"), 0.08),
+    Country("SG", "65", ("8", "9"), 8,
+            _nets("525", ("SingTel", "01"), ("M1", "03"), ("StarHub", "05"), ("Simba", "10")),
+            Decimal("0.0446592"), Decimal("0.0060000"), 0.07),
+    Country("NG", "234", ("803", "806", "810", "813", "805", "807", "809", "802", "808"), 10,
+            _nets("621", ("Airtel", "20"), ("MTN", "30"), ("Glo", "50"), ("9mobile", "60")),
+            Decimal("0.0581237"), Decimal("0.0020000"), 0.09),
+)
+COUNTRY_BY_CODE = {c.code: c for c in COUNTRIES}
+
+
+@dataclass(frozen=True)
+class Subaccount:
+    """A customer sub-account: traffic share, sender ids, virtual numbers, what it sends."""
+
+    id: str
+    weight: float
+    brand: str
+    sender_ids: tuple[str, ...]
+    virtual_countries: tuple[str, ...]  # countries of its two-way virtual numbers
+    two_way_share: float  # share of its messages sent from a virtual number
+    otp_share: float  # share of verification (OTP) messages
+    campaign_share: float  # share sent by the MCS campaign tool
+    batch_share: float  # share sent in HTTP batches
+    smpp_share: float  # share sent over SMPP
+    survey_share: float  # share of campaign messages that are survey invitations
+    long_share: float  # share of long (multi-part, some > 10 parts) texts
+
+
+SUBACCOUNTS: tuple[Subaccount, ...] = (
+    Subaccount("acme-shop", 0.50, "ACME", ("ACME", "ACME Deals"), ("GB",), 0.08, 0.03,
+               0.30, 0.30, 0.10, 0.10, 0.03),
+    Subaccount("nordbank", 0.22, "NordBank", ("NordBank", "NB Secure"), (), 0.0, 0.75,
+               0.02, 0.05, 0.40, 0.0, 0.01),
+    Subaccount("medicare-clinics", 0.16, "MediCare", ("MediCare",), ("DE", "US"), 0.55, 0.05,
+               0.15, 0.25, 0.05, 0.50, 0.02),
+    Subaccount("tripgo", 0.12, "TripGo", ("TripGo",), ("SG",), 0.15, 0.10,
+               0.10, 0.15, 0.20, 0.20, 0.12),
+)
+
+# (errorCode, errorMessage, detail) of undelivered receipts
+DELIVERY_ERRORS: tuple[tuple[int, str, str], ...] = (
+    (1, "Unknown subscriber", "undelivered_to_recipient"),
+    (11, "Absent subscriber (handset switched off)", "undelivered_to_recipient"),
+    (13, "Roaming not allowed", "undelivered_to_recipient"),
+    (21, "SMS memory capacity exceeded", "undelivered_to_recipient"),
+    (34, "Filtered by operator (spam)", "rejected_by_operator"),
+    (36, "Destination barred by operator", "rejected_by_operator"),
+)
+REJECT_REASONS: tuple[str, ...] = (
+    "Insufficient credit",
+    "Destination country not enabled for this sub-account",
+    "Sender id not registered for the destination",
+    "Message expired before it could be sent",
+)
+INVALID_DESTINATION = "Invalid destination number"
+OPT_OUT_WORDS: tuple[str, ...] = ("STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOPALL")
+
+
+class NumberPool:
+    """Distinct valid mobile numbers per country, drawn deterministically from ``rng``.
+
+    Every number handed out is unique across the whole pool (destinations, strangers and
+    virtual numbers never collide), and comes with its :class:`NumberInfo` enrichment.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._seen: set[str] = set()
+
+    def draw(self, country: Country) -> tuple[str, NumberInfo]:
+        """A new valid number of ``country`` (raises RuntimeError if the ranges run dry)."""
+        rng = self._rng
+        for _ in range(1000):
+            prefix = rng.choice(country.prefixes)
+            rest = country.national_length - len(prefix)
+            digits = prefix + str(rng.randrange(10**rest)).zfill(rest)
+            number = "+" + country.calling + digits
+            if number in self._seen:
+                continue
+            try:
+                info = parse_destination(number)
+            except ValidationError:
+                continue
+            if info.country != country.code:
+                continue
+            if info.operator is not None and country.network(info.operator) is None:
+                continue  # a range carrier we have no MCC/MNC for (e.g. MVNO splits)
+            self._seen.add(number)
+            return number, info
+        raise RuntimeError(f"cannot draw a valid {country.code} number")

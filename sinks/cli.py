@@ -1,0 +1,201 @@
+"""CLI groups ``db`` (migrate, status), ``sink`` (run) and ``report`` (one command per report).
+
+Every command loads settings once; failures are :class:`~smsflow.errors.SmsflowError`
+subclasses that ``smsflow.cli.main`` prints as one line with exit code 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from sinks.logline import configure_logging, line
+from sinks.migrate import applied_versions, available, migrate
+from sinks.render import FORMATS, to_csv, to_json, to_table, to_vertical_table
+from sinks.reports import Filters, run_report
+from sinks.sink import run_sink
+from smsflow.clickhouse import ClickHouse, connect
+from smsflow.config import Settings, load_settings
+from smsflow.errors import ClickHouseError, SinkError, ValidationError
+
+__all__ = ["open_clickhouse", "register"]
+
+out = Console()
+err = Console(stderr=True)
+
+db_app = typer.Typer(help="ClickHouse schema: versioned migrations.", no_args_is_help=True)
+sink_app = typer.Typer(help="The Kafka -> ClickHouse sink.", no_args_is_help=True)
+report_app = typer.Typer(
+    help="Analytics reports (table, or --format csv|json).", no_args_is_help=True
+)
+
+
+def _lock_owner(path: Path) -> str | None:
+    """``pid N (command line)`` of the live process holding a chDB directory, if any."""
+    try:
+        text = (path / "status").read_text()
+        pid = int(text.split("PID:", 1)[1].split()[0])
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except (OSError, IndexError, ValueError):
+        return None
+    return f"pid {pid} ({cmd})" if cmd else f"pid {pid}"
+
+
+def open_clickhouse(settings: Settings) -> ClickHouse:
+    """Connect as :func:`smsflow.clickhouse.connect`; name the process holding a locked chDB."""
+    try:
+        return connect(settings)
+    except ClickHouseError as e:
+        if settings.clickhouse_url:
+            raise
+        path = settings.chdb_path.resolve()
+        owner = _lock_owner(path)
+        if owner is None:
+            raise
+        raise ClickHouseError(
+            f"chDB directory {path} is in use by {owner}; stop it, or query through it "
+            f"(chDB allows one process per directory)"
+        ) from e
+
+
+# --------------------------------------------------------------------------------- db
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the missing DDL migrations (idempotent); print what was applied."""
+    ch = open_clickhouse(load_settings())
+    done = migrate(ch)
+    for m in done:
+        print(f"applied {m.version:04d}_{m.name}")
+    print(f"schema current ({len(available())} migrations, {len(done)} applied now)")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """List migrations with applied time or 'pending' (exit 1 when any is pending)."""
+    ch = open_clickhouse(load_settings())
+    applied = applied_versions(ch)
+    pending = 0
+    for m in available():
+        at = applied.get(m.version)
+        if at is None:
+            pending += 1
+        print(f"{m.version:04d}_{m.name}  {at.isoformat() if at else 'pending'}")
+    if pending:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------- sink
+@sink_app.command("run")
+def sink_run() -> None:
+    """Consume the derived and input topics into ClickHouse until SIGTERM/SIGINT.
+
+    On SIGTERM it flushes the pending batch, commits its offsets and exits 0. Exits 1 when
+    Kafka cannot be reached or ClickHouse still refuses the pending batch at shutdown.
+    """
+    configure_logging()
+    settings = load_settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        stats = await run_sink(settings, stop)
+        logging.getLogger("smsflow.sink").info(line("sink.exit", records=stats.records))
+
+    try:
+        asyncio.run(main())
+    except SinkError:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+# ----------------------------------------------------------------------------- report
+_FROM = typer.Option(None, "--from", help="First UTC day (YYYY-MM-DD), inclusive.")
+_TO = typer.Option(None, "--to", help="Last UTC day (YYYY-MM-DD), inclusive.")
+
+
+def _day(value: str | None, flag: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as e:
+        raise ValidationError(f"{flag} wants a date YYYY-MM-DD, got {value!r}") from e
+
+
+def _emit(name: str, filters: Filters, fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValidationError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    ch = open_clickhouse(load_settings())
+    result = run_report(ch, name, filters)
+    if fmt == "csv":
+        sys.stdout.write(to_csv(result))
+    elif fmt == "json":
+        sys.stdout.write(to_json(result) + "\n")
+    elif name == "message":
+        if not result.rows:
+            raise ValidationError(f"no message {filters.umid}")
+        out.print(to_vertical_table(result, title=f"message {filters.umid}"))
+        timeline = run_report(ch, "timeline", filters)
+        out.print(to_table(timeline, title="timeline (input events, duplicates included)"))
+    else:
+        out.print(to_table(result, title=name))
+
+
+def _make_report_command(name: str, doc: str) -> None:
+    def command(
+        subaccount: str = typer.Option("", help="Only this subAccountId."),
+        country: str = typer.Option("", help="Only this destination country (ISO alpha-2)."),
+        operator: str = typer.Option("", help="Only this operator."),
+        date_from: str = _FROM,
+        date_to: str = _TO,
+        fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+        limit: int = typer.Option(1000, help="Most rows (logs only)."),
+    ) -> None:
+        filters = Filters(
+            subaccount=subaccount, country=country, operator=operator,
+            date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"), limit=limit,
+        )
+        _emit(name, filters, fmt)
+
+    command.__doc__ = doc
+    report_app.command(name)(command)
+
+
+for _name, _doc in [
+    ("dashboard", "Total SMS, Delivery Rate, Total Cost, Destination Countries; per day."),
+    ("daily", "The daily report: Date, Total, Sent, Total Chargeable, Delivered, Undelivered, "
+              "Rejected, Received, Delivery Rate, Cost, Currency, Inbound."),
+    ("countries", "Destination country x operator: counts, delivery rate, parts, cost."),
+    ("campaigns", "Per campaign: days, counts, delivery rate, cost."),
+    ("conversions", "Per day: verification SMS sent, converted, conversion rate, cost."),
+    ("engage", "SMS Engage survey answers: respondents and share per answer."),
+    ("clicks", "Short-URL clicks per message and link."),
+    ("logs", "The message log: date, direction, subaccount, numbers, cost, status."),
+]:
+    _make_report_command(_name, _doc)
+
+
+@report_app.command("message")
+def report_message(
+    umid: str = typer.Argument(..., help="Message id (UUID)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+) -> None:
+    """One message: every field of its current record, then its input-event timeline."""
+    _emit("message", Filters(umid=umid), fmt)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``db``, ``sink`` and ``report`` groups to the root CLI."""
+    app.add_typer(db_app, name="db")
+    app.add_typer(sink_app, name="sink")
+    app.add_typer(report_app, name="report")

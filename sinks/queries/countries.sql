@@ -1,0 +1,20 @@
+-- countries: destination country x operator over the period.
+SELECT
+    country,
+    operator,
+    currency,
+    sum(total) AS total,
+    sum(sent) AS sent,
+    sum(delivered) AS delivered,
+    sum(undelivered) AS undelivered,
+    sum(rejected) AS rejected,
+    sum(segments) AS segments,
+    sum(cost) AS cost
+FROM daily_stats
+WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
+  AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
+  AND ({country:String} = '' OR country = {country:String})
+  AND ({operator:String} = '' OR operator = {operator:String})
+  AND total != 0
+GROUP BY country, operator, currency
+ORDER BY country, operator, currency

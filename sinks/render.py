@@ -1,0 +1,90 @@
+"""Report output: rich table, CSV (header = the report's documented columns) or JSON.
+
+Cells are rendered exactly: Decimals as written (rates with 2 decimals, money with 8), dates
+``YYYY-MM-DD``, timestamps ISO-8601 UTC with microseconds and ``Z``, ``None`` as empty
+(CSV/table) or ``null`` (JSON).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+from typing import Any
+
+from rich.table import Table
+
+from smsflow.clickhouse import Result
+
+__all__ = ["FORMATS", "cell", "to_csv", "to_json", "to_table", "to_vertical_table"]
+
+FORMATS = ("table", "csv", "json")
+
+
+def cell(value: Any) -> str:
+    """One value as report text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=cell, ensure_ascii=False)
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    return cell(value)
+
+
+def to_csv(result: Result) -> str:
+    """CSV text: the header row, then one line per row (``\\n`` line ends)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(result.columns)
+    for row in result.rows:
+        w.writerow([cell(v) for v in row])
+    return buf.getvalue()
+
+
+def to_json(result: Result) -> str:
+    """A JSON array of objects keyed by column (Decimals and dates as strings)."""
+    return json.dumps(
+        [{c: _json_value(v) for c, v in zip(result.columns, row, strict=True)}
+         for row in result.rows],
+        ensure_ascii=False,
+        indent=2,
+    )
+
+
+def to_table(result: Result, title: str | None = None) -> Table:
+    """A rich table; numeric columns right-aligned."""
+    table = Table(title=title, show_lines=False)
+    for name, typ in zip(result.columns, result.types, strict=True):
+        numeric = typ.startswith(("Int", "UInt", "Decimal", "Float"))
+        table.add_column(name, justify="right" if numeric else "left")
+    for row in result.rows:
+        table.add_row(*[cell(v) for v in row])
+    return table
+
+
+def to_vertical_table(result: Result, title: str | None = None) -> Table:
+    """One record as a two-column table (field, value), for single-message views."""
+    table = Table(title=title)
+    table.add_column("Field")
+    table.add_column("Value")
+    for row in result.rows:
+        for name, value in zip(result.columns, row, strict=True):
+            table.add_row(name, cell(value))
+    return table

@@ -1,0 +1,276 @@
+"""Named report queries: ``run_report(ch, name, filters) -> Result``, a pure function.
+
+The SQL of each report lives once in ``sinks/queries/<name>.sql`` with ClickHouse
+``{name:Type}`` parameters; this module binds the :class:`Filters`, runs it and turns the raw
+rows into the report's documented columns (rates and averages with Decimal ROUND_HALF_UP, costs
+per currency). It opens nothing itself, so a process that owns the database (the sink, a
+dashboard server) can serve reports with its own connection.
+
+Cost cells: ``Cost`` holds the amount with 8 decimals and ``Currency`` its ISO code; when a
+row has several currencies both cells list them ``;``-separated in the same order (amounts of
+different currencies are never added). Bad filters raise :class:`ValidationError`; ClickHouse
+failures raise :class:`ClickHouseError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sinks.measures import CostByCurrency, money_str, rate
+from smsflow.clickhouse import ClickHouse, Result
+from smsflow.errors import ValidationError
+
+__all__ = ["DAILY_HEADER", "REPORTS", "Filters", "load_query", "run_report"]
+
+QUERIES_DIR = Path(__file__).parent / "queries"
+_PARAM = re.compile(r"\{(\w+):[^}]+\}")
+_MIN_DAY = dt.date(1970, 1, 1)
+_MAX_DAY = dt.date(2149, 6, 6)  # the largest ClickHouse Date
+
+DAILY_HEADER = [
+    "Date", "Total", "Sent", "Total Chargeable", "Delivered", "Undelivered", "Rejected",
+    "Received", "Delivery Rate", "Cost", "Currency", "Inbound",
+]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Report filters; empty strings and ``None`` mean "any". Dates are inclusive UTC days."""
+
+    subaccount: str = ""
+    country: str = ""
+    operator: str = ""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    umid: str | None = None
+    limit: int = 1000
+
+    def params(self) -> dict[str, Any]:
+        """Query parameters (``ValidationError`` on a bad umid, limit or date range)."""
+        lo = self.date_from or _MIN_DAY
+        hi = self.date_to or _MAX_DAY
+        if lo > hi:
+            raise ValidationError(f"--from {lo} is after --to {hi}")
+        if self.limit < 1:
+            raise ValidationError(f"limit must be at least 1, got {self.limit}")
+        out: dict[str, Any] = {
+            "subaccount": self.subaccount,
+            "country": self.country.upper(),
+            "operator": self.operator,
+            "date_from": lo,
+            "date_to": hi,
+            "limit": self.limit,
+        }
+        if self.umid is not None:
+            try:
+                out["umid"] = str(uuid.UUID(self.umid))
+            except ValueError as e:
+                raise ValidationError(f"not a umid (UUID): {self.umid!r}") from e
+        return out
+
+
+@cache
+def load_query(name: str) -> str:
+    """SQL text of report ``name`` (``sinks/queries/<name>.sql``)."""
+    path = QUERIES_DIR / f"{name}.sql"
+    if not path.exists():
+        raise ValidationError(f"no report named {name!r}")
+    return path.read_text()
+
+
+def _query(ch: ClickHouse, name: str, filters: Filters) -> list[dict[str, Any]]:
+    sql = load_query(name)
+    params = filters.params()
+    wanted = set(_PARAM.findall(sql))
+    missing = wanted - params.keys()
+    if missing:
+        raise ValidationError(f"report {name} needs {', '.join(sorted(missing))}")
+    return ch.query(sql, {k: v for k, v in params.items() if k in wanted}).dicts()
+
+
+def _groups(rows: list[dict[str, Any]], *key: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(tuple(r[k] for k in key), []).append(r)
+    return out
+
+
+def _sums(rows: list[dict[str, Any]], *fields: str) -> dict[str, int]:
+    return {f: sum(int(r[f]) for r in rows) for f in fields}
+
+
+def _costs(rows: list[dict[str, Any]], count_field: str = "total") -> CostByCurrency:
+    costs = CostByCurrency()
+    for r in rows:
+        costs.add(r["currency"], r["cost"], priced_messages=int(r[count_field]))
+    return costs
+
+
+_INT = "Int64"
+_RATE_T = "Decimal(5, 2)"
+
+
+def _daily(ch: ClickHouse, f: Filters) -> Result:
+    measures = ("total", "sent", "chargeable", "delivered", "undelivered", "rejected",
+                "received", "inbound")
+    rows = []
+    for (day,), group in _groups(_query(ch, "daily", f), "day").items():
+        s = _sums(group, *measures)
+        c = _costs(group)
+        if not any(s.values()) and not c.items():
+            continue
+        rows.append((
+            day, s["total"], s["sent"], s["chargeable"], s["delivered"], s["undelivered"],
+            s["rejected"], s["received"], rate(s["delivered"], s["total"]), c.cost(),
+            c.currency(), s["inbound"],
+        ))
+    types = ["Date", *[_INT] * 7, _RATE_T, "String", "String", _INT]
+    return Result(list(DAILY_HEADER), types, rows)
+
+
+def _dashboard(ch: ClickHouse, f: Filters) -> Result:
+    raw = _query(ch, "dashboard", f)
+    rows: list[tuple[Any, ...]] = []
+
+    def line(label: str, group: list[dict[str, Any]]) -> tuple[Any, ...] | None:
+        s = _sums(group, "total", "delivered")
+        c = _costs(group)
+        if s["total"] == 0 and not c.items():
+            return None
+        countries = {r["country"] for r in group if r["country"] and int(r["total"]) > 0}
+        return (label, s["total"], s["delivered"], rate(s["delivered"], s["total"]), c.cost(),
+                c.currency(), c.average(s["total"]), len(countries))
+
+    for (day,), group in _groups(raw, "day").items():
+        row = line(day.isoformat(), group)
+        if row is not None:
+            rows.append(row)
+    total = line("Total", raw) or ("Total", 0, 0, rate(0, 0), money_str(Decimal(0)), "",
+                                   money_str(Decimal(0)), 0)
+    rows.append(total)
+    columns = ["Period", "Total SMS", "Delivered", "Delivery Rate", "Cost", "Currency",
+               "Average Cost", "Destination Countries"]
+    types = ["String", _INT, _INT, _RATE_T, "String", "String", "String", _INT]
+    return Result(columns, types, rows)
+
+
+def _countries(ch: ClickHouse, f: Filters) -> Result:
+    measures = ("total", "sent", "delivered", "undelivered", "rejected", "segments")
+    rows = []
+    for (country, operator), group in _groups(
+        _query(ch, "countries", f), "country", "operator"
+    ).items():
+        s = _sums(group, *measures)
+        c = _costs(group)
+        rows.append((country, operator, s["total"], s["sent"], s["delivered"], s["undelivered"],
+                     s["rejected"], rate(s["delivered"], s["total"]), s["segments"], c.cost(),
+                     c.currency()))
+    columns = ["Country", "Operator", "Total", "Sent", "Delivered", "Undelivered", "Rejected",
+               "Delivery Rate", "Segments", "Cost", "Currency"]
+    types = ["String", "String", *[_INT] * 5, _RATE_T, _INT, "String", "String"]
+    return Result(columns, types, rows)
+
+
+def _campaigns(ch: ClickHouse, f: Filters) -> Result:
+    measures = ("total", "sent", "delivered", "undelivered", "rejected")
+    rows = []
+    for (campaign,), group in _groups(_query(ch, "campaigns", f), "campaign_id").items():
+        s = _sums(group, *measures)
+        if s["total"] == 0:
+            continue
+        c = _costs(group)
+        live = [r for r in group if int(r["total"]) > 0]
+        rows.append((campaign, min(r["first_day"] for r in live),
+                     max(r["last_day"] for r in live), s["total"], s["sent"], s["delivered"],
+                     s["undelivered"], s["rejected"], rate(s["delivered"], s["total"]),
+                     c.cost(), c.currency()))
+    columns = ["Campaign", "First Day", "Last Day", "Total", "Sent", "Delivered", "Undelivered",
+               "Rejected", "Delivery Rate", "Cost", "Currency"]
+    types = ["String", "Date", "Date", *[_INT] * 5, _RATE_T, "String", "String"]
+    return Result(columns, types, rows)
+
+
+def _conversions(ch: ClickHouse, f: Filters) -> Result:
+    rows = []
+    for (day,), group in _groups(_query(ch, "conversions", f), "day").items():
+        s = _sums(group, "verification_sent", "converted")
+        c = _costs(group, "verification_sent")
+        rows.append((day, s["verification_sent"], s["converted"],
+                     rate(s["converted"], s["verification_sent"]), c.cost(), c.currency()))
+    columns = ["Date", "Verification Sent", "Converted", "Conversion Rate", "Cost", "Currency"]
+    return Result(columns, ["Date", _INT, _INT, _RATE_T, "String", "String"], rows)
+
+
+def _engage(ch: ClickHouse, f: Filters) -> Result:
+    rows = [
+        (r["survey_id"], r["question_id"], r["question"], r["answer"], int(r["respondents"]),
+         rate(int(r["respondents"]), int(r["survey_respondents"])), int(r["survey_respondents"]))
+        for r in _query(ch, "engage", f)
+    ]
+    columns = ["Survey", "Question ID", "Question", "Answer", "Respondents", "Share",
+               "Survey Respondents"]
+    return Result(columns, ["String"] * 4 + [_INT, _RATE_T, _INT], rows)
+
+
+def _clicks(ch: ClickHouse, f: Filters) -> Result:
+    res = _query(ch, "clicks", f)
+    columns = ["Date", "Subaccount", "Message ID", "Destination", "Short URL", "URL", "Clicks",
+               "First Click", "Last Click"]
+    rows = [tuple(r.values()) for r in res]
+    types = ["Date", *["String"] * 5, _INT, "DateTime64(6, 'UTC')", "DateTime64(6, 'UTC')"]
+    return Result(columns, types, rows)
+
+
+def _logs(ch: ClickHouse, f: Filters) -> Result:
+    res = _query(ch, "logs", f)
+    columns = ["Date", "Direction", "Subaccount", "Message ID", "Destination", "Source",
+               "Origin", "Country", "Operator", "Cost", "Currency", "Status"]
+    rows = [
+        tuple(money_str(v) if k == "cost" else v for k, v in r.items()) for r in res
+    ]
+    types = ["DateTime64(6, 'UTC')", *["String"] * 8, "String", "String", "String"]
+    return Result(columns, types, rows)
+
+
+def _passthrough(name: str) -> Callable[[ClickHouse, Filters], Result]:
+    def run(ch: ClickHouse, f: Filters) -> Result:
+        if f.umid is None:
+            raise ValidationError(f"report {name} needs a umid")
+        return ch.query(load_query(name), {"umid": f.params()["umid"]})
+
+    return run
+
+
+REPORTS: dict[str, Callable[[ClickHouse, Filters], Result]] = {
+    "dashboard": _dashboard,
+    "daily": _daily,
+    "countries": _countries,
+    "campaigns": _campaigns,
+    "conversions": _conversions,
+    "engage": _engage,
+    "clicks": _clicks,
+    "logs": _logs,
+    "message": _passthrough("message"),
+    "timeline": _passthrough("timeline"),
+}
+
+
+def run_report(ch: ClickHouse, name: str, filters: Filters | None = None) -> Result:
+    """Run report ``name`` with ``filters`` on ``ch``; rows in the report's documented columns.
+
+    Raises :class:`ValidationError` for an unknown report or bad filters and
+    :class:`~smsflow.errors.ClickHouseError` when the query fails (e.g. tables missing: run
+    ``smsflow db migrate``).
+    """
+    run = REPORTS.get(name)
+    if run is None:
+        raise ValidationError(f"no report named {name!r}; known: {', '.join(REPORTS)}")
+    return run(ch, filters or Filters())

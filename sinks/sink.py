@@ -1,0 +1,227 @@
+"""``smsflow sink run``: Kafka (derived + input topics) -> ClickHouse, in bounded batches.
+
+Order of one cycle, the whole exactness argument:
+
+1. consume records (aiokafka consumer group ``<prefix>clickhouse-sink``, auto-commit off);
+2. decode each and turn it into identity-keyed rows (:mod:`sinks.rows`); a record that does not
+   decode is counted and skipped - on the derived topics it is also dead-lettered;
+3. when the batch is full (``SMSFLOW_SINK_BATCH_SIZE`` records) or old
+   (``SMSFLOW_SINK_BATCH_MS``), flush: dead letters are acknowledged by the broker, then every
+   table is inserted with an insert dedup token; ClickHouse errors are retried with backoff;
+4. only then commit the batch's offsets.
+
+A crash anywhere before 4 redelivers the batch; its rows are identity-keyed
+(ReplacingMergeTree, read with FINAL) and carry the same token when re-sent unchanged, so they
+never count twice. SIGTERM (``stop_event``) flushes, commits and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from schemas import get_codec
+from schemas.deadletter import dead_letter
+from sinks.logline import line
+from sinks.migrate import migrate
+from sinks.rows import TopicRoute, routes, rows_for_record
+from sinks.writer import Batch, BatchWriter
+from smsflow.clickhouse import ClickHouse, connect
+from smsflow.config import Settings
+from smsflow.errors import SchemaError, SinkError
+
+__all__ = ["SinkStats", "group_id", "run_sink"]
+
+log = logging.getLogger("smsflow.sink")
+
+
+def group_id(settings: Settings) -> str:
+    """Consumer group of the sink (one per topic prefix)."""
+    return f"{settings.topic_prefix}clickhouse-sink"
+
+
+@dataclass
+class SinkStats:
+    """Counters of one sink run."""
+
+    records: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    dead_lettered: int = 0
+    flushes: int = 0
+    retries: int = 0
+    commits: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "rows": dict(self.rows),
+            "skipped": dict(self.skipped),
+            "dead_lettered": self.dead_lettered,
+            "flushes": self.flushes,
+            "retries": self.retries,
+            "commits": self.commits,
+        }
+
+
+class _Sink:
+    def __init__(self, settings: Settings, ch: ClickHouse, stop: asyncio.Event) -> None:
+        self.settings = settings
+        self.ch = ch
+        self.stop = stop
+        self.codec = get_codec(settings)
+        self.routes: dict[str, TopicRoute] = routes(settings)
+        self.batch = Batch(settings.sink_batch_size, settings.sink_batch_ms / 1000)
+        self.writer = BatchWriter(ch)
+        self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
+        self.stats = SinkStats()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+
+    def _skip(self, topic: str, reason: str) -> None:
+        k = f"{self.routes[topic].role}:{reason}"
+        self.stats.skipped[k] = self.stats.skipped.get(k, 0) + 1
+
+    def take(self, msg: Any) -> None:
+        """Turn one consumed record into rows of the batch (never raises for bad data)."""
+        route = self.routes[msg.topic]
+        self.batch.note(msg.topic, msg.partition, msg.offset)
+        self.stats.records += 1
+        if msg.value is None:  # tombstone on the compacted state topic
+            self._skip(msg.topic, "tombstone")
+            return
+        try:
+            name, rec = self.codec.decode(msg.value)
+            if name != route.schema:
+                raise SchemaError(
+                    f"expected {route.schema} on {msg.topic}, got {name}", reason="wrong-schema"
+                )
+            pairs = rows_for_record(
+                name, rec, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                timestamp_ms=msg.timestamp,
+            )
+        except SchemaError as e:
+            self._skip(msg.topic, e.reason)
+            if route.derived:
+                self.dead.append((msg.key, dead_letter(
+                    "sink", e, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                    key=msg.key, payload=msg.value,
+                )))
+            return
+        for table, row in pairs:
+            self.batch.add(table, row)
+
+    async def flush(self) -> None:
+        """Dead letters, then ClickHouse, then the offset commit (see the module docstring)."""
+        if self.batch.records == 0:
+            return
+        if self.dead:
+            assert self.producer is not None
+            for key, rec in self.dead:
+                await self.producer.send_and_wait(
+                    self.settings.topics.dead_letter, self.codec.encode("DeadLetter", rec), key=key
+                )
+            self.stats.dead_lettered += len(self.dead)
+            self.dead = []
+        res = await self.writer.flush(self.batch, self.stop)
+        self.stats.flushes += 1
+        self.stats.retries = self.writer.retries
+        for table, n in res.rows.items():
+            self.stats.rows[table] = self.stats.rows.get(table, 0) + n
+        offsets = self.batch.commit_offsets()
+        await self._commit(offsets)
+        log.info(line(
+            "sink.flush", records=self.batch.records, rows=res.rows, attempts=res.attempts,
+            seconds=round(res.seconds, 4), partitions=len(offsets),
+        ))
+        self.batch.clear()
+
+    async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        tps = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
+        mine = {tp: o for tp, o in tps.items() if tp in assigned}
+        if len(mine) < len(tps):
+            log.warning(line("sink.commit_skipped", partitions=len(tps) - len(mine),
+                             why="revoked; the new owner re-inserts them (deduplicated)"))
+        if not mine:
+            return
+        try:
+            await self.consumer.commit(mine)
+            self.stats.commits += 1
+        except (CommitFailedError, IllegalStateError) as e:
+            log.warning(line("sink.commit_failed", error=str(e),
+                             why="rebalance; records are redelivered and deduplicated"))
+
+    async def run(self) -> SinkStats:
+        s = self.settings
+        self.consumer = AIOKafkaConsumer(
+            *self.routes,
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=group_id(s),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.sink_batch_size,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+            max_poll_interval_ms=600_000,
+        )
+        self.producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+        try:
+            await self.consumer.start()
+            await self.producer.start()
+        except (KafkaError, OSError) as e:
+            await self._close()
+            raise SinkError(f"cannot reach Kafka at {s.kafka_bootstrap}: {e}") from e
+        log.info(line("sink.start", group=group_id(s), topics=len(self.routes),
+                      batch_size=s.sink_batch_size, batch_ms=s.sink_batch_ms,
+                      database=self.ch.database))
+        try:
+            while not self.stop.is_set():
+                room = max(1, s.sink_batch_size - self.batch.records)
+                timeout = self._poll_timeout_ms()
+                data = await self.consumer.getmany(timeout_ms=timeout, max_records=room)
+                for msgs in data.values():
+                    for msg in msgs:
+                        self.take(msg)
+                if self.batch.due():
+                    await self.flush()
+            await self.flush()
+        finally:
+            await self._close()
+        log.info(line("sink.stop", **self.stats.as_dict()))
+        return self.stats
+
+    def _poll_timeout_ms(self) -> int:
+        if self.batch.started is None:
+            return 200
+        left = self.batch.max_age_s - (time.monotonic() - self.batch.started)
+        return int(min(200, max(1, left * 1000)))
+
+    async def _close(self) -> None:
+        for client in (self.consumer, self.producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except Exception as e:  # closing must not hide the original outcome
+                    log.warning(line("sink.close_failed", error=str(e)))
+
+
+async def run_sink(
+    settings: Settings, stop_event: asyncio.Event, *, ch: ClickHouse | None = None
+) -> SinkStats:
+    """Run the sink until ``stop_event`` is set; then flush, commit and return the counters.
+
+    Applies the missing migrations first. ``ch`` defaults to :func:`smsflow.clickhouse.connect`.
+    Raises :class:`SinkError` when Kafka cannot be reached, or when stopped while ClickHouse
+    still refuses the pending batch (then nothing of it is committed: Kafka redelivers it).
+    """
+    ch = ch or connect(settings)
+    await asyncio.to_thread(migrate, ch)
+    return await _Sink(settings, ch, stop_event).run()

@@ -1,0 +1,144 @@
+"""The batching ClickHouse writer: rows per table, bounded by size and age, flushed with retries.
+
+Contract (commit order): the sink adds every consumed record's rows with :meth:`Batch.add`
+(and notes records that produced no row with :meth:`Batch.note`), calls :meth:`BatchWriter.flush`
+when :meth:`Batch.due` says so, and commits the Kafka offsets of :meth:`Batch.commit_offsets`
+only after ``flush`` returned. A flush inserts every table with an insert deduplication token
+derived from the batch's offset ranges; a ClickHouse error is retried with exponential backoff
+(the same batch, the same tokens), so an insert whose outcome was unknown is not stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sinks.logline import line
+from sinks.rows import TABLES, dedup_token
+from smsflow.clickhouse import ClickHouse
+from smsflow.errors import ClickHouseError, SinkError
+
+__all__ = ["Batch", "BatchWriter", "FlushResult"]
+
+log = logging.getLogger("smsflow.sink")
+
+
+@dataclass
+class Batch:
+    """Rows of consumed records not yet in ClickHouse, and the offsets they came from."""
+
+    max_records: int
+    max_age_s: float
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    records: int = 0
+    started: float | None = None
+
+    def note(self, topic: str, partition: int, offset: int) -> None:
+        """Count one consumed record (with or without rows) towards the batch and its offsets."""
+        key = (topic, partition)
+        first, last = self.ranges.get(key, (offset, offset))
+        self.ranges[key] = (min(first, offset), max(last, offset))
+        self.records += 1
+        if self.started is None:
+            self.started = time.monotonic()
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        """Add one row for ``table`` (call :meth:`note` for the record too)."""
+        self.rows[table].append(row)
+
+    def due(self, now: float | None = None) -> bool:
+        """True when the batch is full or its first record waited ``max_age_s``."""
+        if self.records == 0:
+            return False
+        if self.records >= self.max_records:
+            return True
+        now = time.monotonic() if now is None else now
+        return self.started is not None and now - self.started >= self.max_age_s
+
+    def row_count(self) -> int:
+        return sum(len(r) for r in self.rows.values())
+
+    def commit_offsets(self) -> dict[tuple[str, int], int]:
+        """Kafka offsets to commit once flushed: last consumed offset + 1 per partition."""
+        return {key: last + 1 for key, (_, last) in self.ranges.items()}
+
+    def clear(self) -> None:
+        self.rows = defaultdict(list)
+        self.ranges = {}
+        self.records = 0
+        self.started = None
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What one flush stored: rows per table, attempts needed, seconds spent."""
+
+    rows: dict[str, int]
+    attempts: int
+    seconds: float
+
+
+class BatchWriter:
+    """Inserts batches into ClickHouse, retrying errors with exponential backoff."""
+
+    def __init__(
+        self,
+        ch: ClickHouse,
+        *,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.ch = ch
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.retries = 0
+
+    def write(self, batch: Batch) -> dict[str, int]:
+        """One attempt: insert every table's rows with its dedup token (blocking)."""
+        stored: dict[str, int] = {}
+        for table in TABLES:
+            rows = batch.rows.get(table)
+            if rows:
+                self.ch.insert(table, rows, dedup_token=dedup_token(table, batch.ranges))
+                stored[table] = len(rows)
+        return stored
+
+    async def flush(self, batch: Batch, stop: asyncio.Event | None = None) -> FlushResult:
+        """Insert the batch, retrying until ClickHouse acknowledges every table.
+
+        The insert runs in a thread (the event loop keeps the consumer's heartbeats going).
+        Raises :class:`SinkError` when ``stop`` is set while ClickHouse still refuses: the batch
+        is then not committed and Kafka redelivers it after the restart (nothing lost).
+        """
+        t0 = time.monotonic()
+        delay = self.backoff_initial
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                stored = await asyncio.to_thread(self.write, batch)
+                return FlushResult(stored, attempt, time.monotonic() - t0)
+            except ClickHouseError as e:
+                self.retries += 1
+                log.warning(
+                    line("sink.retry", attempt=attempt, delay_s=round(delay, 3), error=str(e))
+                )
+                if stop is not None and stop.is_set():
+                    raise SinkError(
+                        f"stopping with {batch.records} records not accepted by ClickHouse "
+                        f"(left uncommitted, Kafka redelivers them): {e}"
+                    ) from e
+                if stop is not None:
+                    try:
+                        await asyncio.wait_for(stop.wait(), delay)
+                    except TimeoutError:
+                        pass
+                else:
+                    await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+

@@ -1,0 +1,5 @@
+"""``python -m smsflow`` is the ``smsflow`` command."""
+
+from smsflow.cli import main
+
+main()

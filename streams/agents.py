@@ -1,0 +1,270 @@
+"""The worker's agents: the umid join, the reply pairs, the orphan timer.
+
+``install(app, settings)`` adds to an app made by :func:`streams.app.create_app`:
+
+* the **umid agent** over the six input topics plus the internal control topic (all keyed by
+  umid, same partition count, so one umid's events meet in one partition): it decodes each
+  record with ``schemas.get_codec``, applies :func:`streams.state.apply` and writes the new
+  version to the ``messages`` table, whose changelog is the message-state topic. Undecodable or
+  invalid records (SchemaError, key that is not the record's canonical umid, an event that does
+  not fit the umid's record) go to the dead-letter topic with topic/partition/offset/reason;
+  the agent never crashes on input.
+* the **pair agent** (``streams.replies``): request/MO -> pair table -> ``reply`` control events.
+* the **orphan timer**: receipts held without a request for ``orphan_ttl_seconds`` of *stream
+  time* (the largest event time the worker saw in that partition) get an ``orphan`` control
+  event, which the umid agent applies like any event (a new version, never dropped).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from aiokafka.partitioner import murmur2
+
+from schemas import get_codec
+from schemas.deadletter import dead_letter
+from smsflow.config import Settings
+from smsflow.errors import SchemaError, SmsflowError, ValidationError
+from streams.app import tracker_of
+from streams.codec import JSON_CODEC, STATE_CODEC, from_micros, to_micros
+from streams.contribution import change_time
+from streams.replies import merge_pair, pair_key, reply_targets
+from streams.state import EVENT_TIME_FIELD, apply
+
+__all__ = ["INPUT_KINDS", "Runtime", "install", "internal_topics"]
+
+log = logging.getLogger("smsflow.streams")
+
+#: input topic attribute -> (event kind, Avro schema name)
+INPUT_KINDS = {
+    "requests": ("request", "SendRequest"),
+    "receipts": ("receipt", "DeliveryReceipt"),
+    "inbound": ("inbound", "InboundMessage"),
+    "surveys": ("survey", "SurveyResponse"),
+    "otp_feedback": ("otp", "OtpFeedback"),
+    "clicks": ("click", "UrlClick"),
+}
+_UMID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MAX_CLICK_IDS = 1000
+_ORPHAN_RESEND_S = 30.0
+
+
+def internal_topics(settings: Settings) -> dict[str, str]:
+    """Names of the worker's own topics (created before the worker starts)."""
+    p = settings.topic_prefix
+    return {"control": f"{p}streams-control", "pairs": f"{p}streams-reply-pairs"}
+
+
+@dataclass
+class Runtime:
+    """In-memory bookkeeping of one worker process (rebuilt from the tables after a restart)."""
+
+    partitions: int
+    stream_time: dict[int, Any] = field(default_factory=dict)  # partition -> datetime
+    held: dict[bytes, tuple[int, Any]] = field(default_factory=dict)  # key -> (partition, first)
+    orphan_sent: dict[bytes, float] = field(default_factory=dict)
+    rebuilt_at_rebalance: int = -1
+    processed: int = 0
+    versions: int = 0
+    dead_letters: int = 0
+    replies_sent: int = 0
+
+    def partition_of(self, key: bytes) -> int:
+        return (murmur2(key) & 0x7FFFFFFF) % self.partitions
+
+    def see(self, partition: int, at: Any) -> None:
+        cur = self.stream_time.get(partition)
+        if cur is None or at > cur:
+            self.stream_time[partition] = at
+
+    def track(self, key: bytes, partition: int, state: dict[str, Any]) -> None:
+        if state["direction"] == "OUTBOUND" and not state["has_request"] and not state["orphan"]:
+            self.held[key] = (partition, state["first_event_at"])
+        elif key in self.held:
+            del self.held[key]
+            self.orphan_sent.pop(key, None)
+
+
+def install(app: faust.App, settings: Settings) -> Runtime:
+    """Define tables, topics, agents and timers on ``app``; return the worker's Runtime."""
+    codec = get_codec(settings)
+    topics = settings.topics
+    names = internal_topics(settings)
+    n = settings.partitions
+    ttl = dt.timedelta(seconds=settings.orphan_ttl_seconds)
+    window_us = settings.reply_window_seconds * 1_000_000
+    tracker = tracker_of(app)
+    rt = Runtime(partitions=n)
+
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    kinds = {getattr(topics, attr): kv for attr, kv in INPUT_KINDS.items()}
+    umid_topic = app.topic(*kinds, names["control"], partitions=n, **raw)
+    pair_topic = app.topic(names["pairs"], partitions=n, **raw)
+    control_topic = app.topic(names["control"], partitions=n, **raw)
+    dl_topic = app.topic(topics.dead_letter, **raw)
+    messages = app.Table(
+        "messages",
+        partitions=n,
+        key_serializer="raw",
+        value_serializer=STATE_CODEC,
+        changelog_topic=app.topic(
+            topics.message_state, partitions=n, key_serializer="raw",
+            value_serializer=STATE_CODEC, internal=False,
+        ),
+    )
+    clicks = app.Table("clicks", partitions=n, key_serializer="raw", value_serializer=JSON_CODEC)
+    pairs = app.Table("pairs", partitions=n, key_serializer="raw", value_serializer=JSON_CODEC)
+
+    async def send(topic: Any, key: bytes | None, value: bytes) -> None:
+        tracker.add(await topic.send(key=key, value=value))
+
+    async def to_dead_letter(msg: Any, error: BaseException | str, reason: str | None) -> None:
+        rt.dead_letters += 1
+        rec = dead_letter("worker", error, topic=msg.topic, partition=msg.partition,
+                          offset=msg.offset, key=msg.key, payload=msg.value, reason=reason)
+        log.warning("dead_letter topic=%s partition=%s offset=%s reason=%s error=%s",
+                    msg.topic, msg.partition, msg.offset, rec["reason"], rec["error"][:200])
+        await send(dl_topic, msg.key, codec.encode("DeadLetter", rec))
+
+    def decode(msg: Any) -> tuple[str, dict[str, Any]]:
+        if msg.topic == names["control"]:
+            body = json.loads(msg.value)
+            if body["k"] == "reply":
+                t = body["t"]
+                return "reply", {"replied": bool(body["r"]),
+                                 "replied_at": from_micros(t) if t is not None else None}
+            if body["k"] == "orphan":
+                return "orphan", {"as_of": from_micros(body["t"])}
+            raise ValidationError(f"unknown control event {body['k']!r}")
+        kind, schema = kinds[msg.topic]
+        record = codec.decode_as(schema, msg.value)
+        umid = record["umid"]
+        if not _UMID.fullmatch(umid):
+            raise SchemaError(f"umid {umid!r} is not a canonical lower-case uuid",
+                              reason="bad-umid")
+        if msg.key is None:
+            raise SchemaError(f"record for umid {umid} has no key", reason="missing-key")
+        if msg.key != umid.encode():
+            raise SchemaError(f"key {msg.key!r} is not the record's umid {umid}",
+                              reason="key-mismatch")
+        return kind, record
+
+    async def side_effects(kind: str, key: bytes, record: dict[str, Any]) -> None:
+        """Messages to the pairs topic: sent for every request/MO, even unchanged (replay-safe)."""
+        if kind == "request":
+            pk = pair_key(record.get("destination"), record.get("source"))
+            side = "o"
+            at = record["submitted_at"]
+        elif kind == "inbound":
+            pk = pair_key(record.get("source"), record.get("destination"))
+            side = "m"
+            at = record["received_at"]
+        else:
+            return
+        if pk is not None:
+            body = {"k": side, "u": record["umid"], "t": to_micros(at)}
+            await send(pair_topic, pk, json.dumps(body, separators=(",", ":")).encode())
+
+    def click_count(key: bytes, record: dict[str, Any]) -> int:
+        ids: list[str] = clicks.get(key) or []
+        ident = f"{to_micros(record['clicked_at'])}|{record.get('url') or ''}"
+        if ident not in ids and len(ids) < _MAX_CLICK_IDS:
+            ids = sorted([*ids, ident])
+            clicks[key] = ids
+        return len(ids)
+
+    @app.agent(umid_topic, concurrency=1)
+    async def join_by_umid(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            rt.processed += 1
+            try:
+                kind, record = decode(msg)
+            except (SchemaError, ValidationError, ValueError, KeyError, TypeError) as e:
+                reason = e.reason if isinstance(e, SchemaError) else None
+                await to_dead_letter(msg, e, reason or ("invalid" if isinstance(
+                    e, SmsflowError) else "bad-control"))
+                continue
+            key = msg.key
+            try:
+                at = record.get(EVENT_TIME_FIELD.get(kind, ""))
+                if at is not None:
+                    rt.see(msg.partition, at)
+                if kind == "click":
+                    record = {**record, "distinct_clicks": click_count(key, record)}
+                old = messages.get(key)
+                new = apply(old, kind, record, orphan_ttl=ttl)
+                if new is not None:
+                    messages[key] = new
+                    rt.versions += 1
+                    rt.track(key, msg.partition, new)
+                await side_effects(kind, key, record)
+            except ValidationError as e:
+                await to_dead_letter(msg, e, "invalid")
+            except Exception as e:  # never crash the worker on one event; keep it visible
+                log.exception("event failed topic=%s offset=%s", msg.topic, msg.offset)
+                await to_dead_letter(msg, e, "worker-error")
+
+    @app.agent(pair_topic, concurrency=1)
+    async def match_replies(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            try:
+                body = json.loads(msg.value)
+                old = pairs.get(msg.key)
+                new = merge_pair(old, body["k"], body["u"], int(body["t"]), window_us)
+                if new is not None:
+                    pairs[msg.key] = new
+                current = new if new is not None else (old or {"o": {}, "m": {}, "r": {}})
+                for umid, replied, replied_at in reply_targets(old, new, current):
+                    ctl = {"k": "reply", "r": replied, "t": replied_at}
+                    await send(control_topic, umid.encode(),
+                               json.dumps(ctl, separators=(",", ":")).encode())
+                    rt.replies_sent += 1
+            except Exception as e:
+                log.exception("pair event failed offset=%s", msg.offset)
+                await to_dead_letter(msg, e, "bad-pair-event")
+
+    def rebuild() -> None:
+        """After a rebalance: held records and stream time from the recovered table."""
+        rt.held.clear()
+        for key, state in messages.items():
+            part = rt.partition_of(key)
+            rt.see(part, change_time(state))
+            rt.track(key, part, state)
+        rt.rebuilt_at_rebalance = app.rebalancing_count
+        log.info("rebuilt held=%d partitions_with_time=%d", len(rt.held), len(rt.stream_time))
+
+    @app.timer(interval=2.0)
+    async def orphan_scan() -> None:
+        if app.rebalancing:
+            return
+        if rt.rebuilt_at_rebalance != app.rebalancing_count:
+            rebuild()
+        now = time.monotonic()
+        for key, (part, first) in list(rt.held.items()):
+            st = rt.stream_time.get(part)
+            if st is None or first is None or first + ttl > st:
+                continue
+            if now - rt.orphan_sent.get(key, -1e9) < _ORPHAN_RESEND_S:
+                continue
+            rt.orphan_sent[key] = now
+            body = {"k": "orphan", "t": to_micros(st)}
+            tracker.add(await control_topic.send(
+                key=key, value=json.dumps(body, separators=(",", ":")).encode()))
+
+    @app.timer(interval=10.0)
+    async def stats() -> None:
+        log.info("stats processed=%d versions=%d dead_letters=%d held=%d replies_sent=%d "
+                 "sends=%d pending_sends=%d", rt.processed, rt.versions, rt.dead_letters,
+                 len(rt.held), rt.replies_sent, tracker.sent, tracker.pending)
+
+    del join_by_umid, match_replies, orphan_scan, stats
+    return rt

@@ -1,0 +1,49 @@
+"""``smsflow worker``: run one stream-processing worker in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from smsflow.config import load_settings
+from smsflow.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def worker(
+    datadir: Path = typer.Option(
+        None, help="Table data directory of this worker (default <home>/worker); one per worker."
+    ),
+    web_port: int = typer.Option(
+        None, help="Web port of the worker (default SMSFLOW_WORKER_WEB_PORT)."
+    ),
+    no_web: bool = typer.Option(False, "--no-web", help="Run without the worker's web server."),
+    store: str = typer.Option(
+        None, help="Table store: memory or rocksdb (default SMSFLOW_WORKER_STORE)."
+    ),
+) -> None:
+    """Join events by umid, keep message state, emit message-state and daily-delta records.
+
+    Runs until SIGTERM/SIGINT, then stops cleanly. Two workers on one host need distinct
+    --datadir and --web-port (or --no-web); they split the partitions between them.
+    """
+    from streams.app import WorkerOptions
+    from streams.worker import run_worker
+
+    settings = load_settings()
+    chosen = store or settings.worker_store
+    if chosen not in ("memory", "rocksdb"):
+        raise ConfigError(f"--store must be memory or rocksdb, not {chosen!r}")
+    options = WorkerOptions(
+        datadir=datadir or settings.home / "worker",
+        store=chosen,
+        web_port=None if no_web else (web_port or settings.worker_web_port),
+    )
+    run_worker(settings, options)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``worker`` command to the root CLI."""
+    app.command("worker")(worker)

@@ -1,0 +1,71 @@
+"""Faust codecs: table values and internal records encoded the way the rest of smsflow reads them.
+
+* ``smsflow-state``: a ``MessageState`` dict <-> Avro bytes of ``schemas.get_codec(settings)``.
+  The ``messages`` table uses it for its changelog, which *is* the message-state topic, so the
+  state write and the derived output are one record.
+* ``smsflow-json``: compact JSON for the worker's internal topics and side tables (reply pairs,
+  click identities, control events). Timestamps travel as integer microseconds since the epoch.
+
+A changelog record that does not decode raises :class:`~smsflow.errors.SchemaError` (Faust
+then stops recovery: the message-state topic is written only by this worker).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from faust.serializers import codecs
+
+from schemas import Codec, get_codec
+from smsflow.config import Settings
+
+__all__ = [
+    "JSON_CODEC",
+    "STATE_CODEC",
+    "from_micros",
+    "register_codecs",
+    "to_micros",
+]
+
+STATE_CODEC = "smsflow-state"
+JSON_CODEC = "smsflow-json"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def to_micros(t: dt.datetime) -> int:
+    """Exact integer microseconds since the epoch of an aware datetime."""
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def from_micros(us: int) -> dt.datetime:
+    """Aware UTC datetime of integer microseconds since the epoch."""
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+class _StateCodec(codecs.Codec):
+    def __init__(self, codec: Codec) -> None:
+        super().__init__()
+        self._codec = codec
+
+    def _dumps(self, obj: Any) -> bytes:
+        return self._codec.encode("MessageState", obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return self._codec.decode_as("MessageState", s)
+
+
+class _JsonCodec(codecs.Codec):
+    def _dumps(self, obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+
+    def _loads(self, s: bytes) -> Any:
+        return json.loads(s)
+
+
+def register_codecs(settings: Settings) -> None:
+    """Register both codecs in Faust's registry (idempotent; the last settings win)."""
+    codecs.register(STATE_CODEC, _StateCodec(get_codec(settings)))
+    codecs.register(JSON_CODEC, _JsonCodec())

@@ -1,0 +1,104 @@
+"""Message-state records -> DailyDelta rows (a plain aiokafka consume-produce loop).
+
+Every ``MessageState`` version on the message-state topic becomes the rows of
+:func:`streams.contribution.delta_rows` on the daily-deltas topic, keyed by umid. Each row is a
+pure function of the state record, so reprocessing after a crash or a rebalance produces
+byte-identical records, which downstream deduplicates by (umid, version, key). Offsets are
+committed only after every row of the batch was acknowledged by the broker (at-least-once).
+
+This is not a Faust agent: the message-state topic is the ``messages`` table's changelog, which
+Faust reads itself for recovery; a separate consumer group (``<app id>-deltas``) reads it here.
+A record that does not decode goes to the dead-letter topic (component ``worker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from schemas import get_codec
+from schemas.deadletter import dead_letter
+from smsflow.config import Settings
+from smsflow.errors import SchemaError
+from streams.contribution import delta_rows
+
+__all__ = ["DeltaStats", "run_deltas"]
+
+log = logging.getLogger("smsflow.streams.deltas")
+
+
+class DeltaStats:
+    """Counters of the deltas loop (read by the worker's stats line and the benchmark)."""
+
+    def __init__(self) -> None:
+        self.states = 0
+        self.rows = 0
+        self.dead_letters = 0
+
+
+async def run_deltas(
+    settings: Settings, stop: asyncio.Event, stats: DeltaStats | None = None, group: str = ""
+) -> None:
+    """Consume message-state, produce DailyDelta rows, commit after the broker acked them.
+
+    Runs until ``stop`` is set (or the task is cancelled). Kafka errors on commit (a rebalance
+    took the partitions) are logged and the batch is simply processed again by the new owner.
+    """
+    stats = stats or DeltaStats()
+    codec = get_codec(settings)
+    topics = settings.topics
+    consumer = AIOKafkaConsumer(
+        topics.message_state,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group or f"{settings.topic_prefix}streams-deltas",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        max_poll_records=5000,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=10,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            if not batch:
+                continue
+            futures: list[asyncio.Future[Any]] = []
+            for tp, records in batch.items():
+                for r in records:
+                    if r.value is None:
+                        continue  # tombstone: nothing to count
+                    try:
+                        state = codec.decode_as("MessageState", r.value)
+                    except SchemaError as e:
+                        stats.dead_letters += 1
+                        rec = dead_letter("worker", e, topic=tp.topic, partition=tp.partition,
+                                          offset=r.offset, key=r.key, payload=r.value)
+                        futures.append(await producer.send(
+                            topics.dead_letter, codec.encode("DeadLetter", rec), key=r.key))
+                        continue
+                    stats.states += 1
+                    for row in delta_rows(state):
+                        futures.append(await producer.send(
+                            topics.daily_deltas, codec.encode("DailyDelta", row), key=r.key))
+                        stats.rows += 1
+            await asyncio.gather(*futures)  # raises if any row was not written: no commit
+            try:
+                await consumer.commit()
+            except (CommitFailedError, KafkaError) as e:
+                log.warning("deltas commit failed (will be reprocessed): %r", e)
+    finally:
+        await consumer.stop()
+        await producer.stop()

@@ -1,0 +1,102 @@
+"""Replies: an inbound MO that answers an outbound message marks that outbound ``replied``.
+
+Rule (deterministic, independent of arrival order): an outbound O and an MO M belong to the
+same *pair* when ``M.source == O.destination`` and ``M.destination == O.source`` (numbers
+compared without a leading '+'). M answers the most recent outbound of its pair submitted at or
+before M was received, provided ``O.submitted_at <= M.received_at <= O.submitted_at + window``
+(ties on submitted_at: the larger umid). O is replied when at least one MO answers it;
+``replied_at`` is the earliest such MO. Because the result is a function of the *sets* of
+outbounds and MOs of the pair, an outbound whose request arrives late can take a reply over
+from an older outbound (which is then un-replied): the final records are the same whatever
+the order.
+
+Data flow (two hops, both idempotent): the umid agent sends every send request that has a
+sender id and every MO to the internal *pairs* topic keyed by the pair; the pair agent keeps
+the pair's outbounds/MOs in the ``pairs`` table and sends a ``reply`` control event, keyed by
+the outbound umid, back to the umid table for every outbound whose status changed. When an
+event changes nothing in the pair (a duplicate or a replay after a crash), it re-sends the
+status of every outbound of the pair, so a control event lost in a crash is re-created.
+
+Known limit: a pair keeps every outbound and MO it has seen (one small JSON value per
+(destination, sender) pair); there is no expiry yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "PairValue",
+    "compute_replies",
+    "merge_pair",
+    "pair_key",
+    "reply_targets",
+]
+
+PairValue = dict[str, dict[str, int]]  # {"o": {umid: t}, "m": {umid: t}, "r": {umid: t}}
+
+
+def _norm(number: str) -> str:
+    return number.strip().lstrip("+")
+
+
+def pair_key(handset: str | None, sender: str | None) -> bytes | None:
+    """Key of the (handset number, sender id) pair, None when either is missing.
+
+    For an outbound: ``pair_key(destination, source)``; for an MO: ``pair_key(source,
+    destination)``.
+    """
+    if not handset or not sender:
+        return None
+    h, s = _norm(handset), _norm(sender)
+    if not h or not s:
+        return None
+    return f"{h}|{s}".encode()
+
+
+def compute_replies(
+    outbounds: dict[str, int], mos: dict[str, int], window_us: int
+) -> dict[str, int]:
+    """``{outbound umid: replied_at}`` for a pair (times in epoch microseconds)."""
+    ordered = sorted((t, u) for u, t in outbounds.items())
+    replied: dict[str, int] = {}
+    for mo_t in mos.values():
+        best: str | None = None
+        for t, u in ordered:
+            if t > mo_t:
+                break
+            best = u if mo_t - t <= window_us else None
+        if best is not None:
+            prev = replied.get(best)
+            replied[best] = mo_t if prev is None else min(prev, mo_t)
+    return replied
+
+
+def merge_pair(
+    old: PairValue | None, side: str, umid: str, at: int, window_us: int
+) -> PairValue | None:
+    """The pair after adding an outbound (``side="o"``) or an MO (``"m"``); None if unchanged."""
+    cur: PairValue = old or {"o": {}, "m": {}, "r": {}}
+    if cur[side].get(umid) == at:
+        return None
+    new: PairValue = {"o": dict(cur["o"]), "m": dict(cur["m"])}
+    new[side][umid] = at
+    new["r"] = compute_replies(new["o"], new["m"], window_us)
+    return new
+
+
+def reply_targets(
+    old: PairValue | None, new: PairValue | None, current: PairValue
+) -> list[tuple[str, bool, int | None]]:
+    """``(outbound umid, replied, replied_at)`` control events to send, sorted by umid.
+
+    After a change: the outbounds whose status changed. Without a change: every outbound of
+    the pair (re-sent so a crash between the pair write and the control events heals).
+    """
+    r_new = current["r"]
+    if new is None:
+        umids: Any = current["o"].keys()
+    else:
+        r_old = old["r"] if old else {}
+        umids = {u for u in set(r_old) | set(r_new) if r_old.get(u) != r_new.get(u)}
+    return [(u, u in r_new, r_new.get(u)) for u in sorted(umids)]

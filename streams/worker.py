@@ -1,0 +1,84 @@
+"""Build and run one stream-processing worker process (``smsflow worker``).
+
+:func:`build_worker` returns the configured Faust app with agents, timers and the deltas loop;
+:func:`run_worker` runs it in the foreground until SIGTERM/SIGINT (clean shutdown: streams
+stop, offsets of processed events are committed after the commit guard saw every write
+acknowledged). Failures at start (broker unreachable, topics missing) raise
+:class:`~smsflow.errors.InfraError`; a broken Kafka write at run time stops the worker
+without committing, so a restart processes the events again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.config
+import sys
+
+import faust
+
+from infra.topics import create_topics, ensure_topics
+from smsflow.config import Settings
+from smsflow.errors import InfraError
+from streams.agents import Runtime, install, internal_topics
+from streams.app import LOGGING_CONFIG, WorkerOptions, create_app
+from streams.deltas import DeltaStats, run_deltas
+
+__all__ = ["build_worker", "ensure_worker_topics", "run_worker"]
+
+log = logging.getLogger("smsflow.streams")
+
+
+def ensure_worker_topics(settings: Settings) -> None:
+    """Create the project topics and the worker's internal topics when missing (idempotent)."""
+    ensure_topics(settings)
+    names = {name: {} for name in internal_topics(settings).values()}
+    asyncio.run(create_topics(settings, names))
+
+
+def build_worker(settings: Settings, options: WorkerOptions) -> tuple[faust.App, Runtime]:
+    """The Faust app of one worker: umid join, reply pairs, orphan timer, deltas loop."""
+    app = create_app(settings, options)
+    runtime = install(app, settings)
+    deltas = DeltaStats()
+
+    @app.task
+    async def deltas_loop() -> None:
+        stop = asyncio.Event()
+        try:
+            await run_deltas(settings, stop, deltas, group=f"{app.conf.id}-deltas")
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a lost write must stop the worker, not be skipped
+            log.critical("deltas loop failed, stopping the worker: %r", e)
+            await app.crash(e)
+
+    @app.timer(interval=10.0)
+    async def deltas_stats() -> None:
+        log.info("deltas states=%d rows=%d dead_letters=%d", deltas.states, deltas.rows,
+                 deltas.dead_letters)
+
+    del deltas_loop, deltas_stats
+    return app, runtime
+
+
+def run_worker(settings: Settings, options: WorkerOptions) -> None:
+    """Run a worker in the foreground until SIGTERM/SIGINT; exits the process when done."""
+    logging.config.dictConfig(LOGGING_CONFIG)
+    try:
+        ensure_worker_topics(settings)
+    except InfraError:
+        raise
+    except Exception as e:
+        raise InfraError(f"cannot prepare topics at {settings.kafka_bootstrap}: {e}") from e
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    app, _ = build_worker(settings, options)
+    log.info("worker starting id=%s store=%s datadir=%s bootstrap=%s", app.conf.id,
+             options.store, options.datadir, settings.kafka_bootstrap)
+    worker = faust.Worker(app, loglevel="INFO", loop=loop, logging_config=LOGGING_CONFIG,
+                          redirect_stdouts=False, stdout=sys.stdout, stderr=sys.stderr)
+    worker.execute_from_commandline()

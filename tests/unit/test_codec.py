@@ -1,0 +1,184 @@
+"""Codec round trips in both wire formats; corrupted, truncated and mistyped data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import struct
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas import SCHEMA_NAMES, RegistryCodec, SingleObjectCodec
+from schemas.codec import Codec
+from smsflow.errors import SchemaError
+from tests.unit.avro_samples import sample_record
+
+SCHEMA_DIR = Path(__file__).parents[2] / "schemas" / "v1"
+UMID = "9e09ac86-bd74-5465-851d-1eb5a5fdbb9a"
+
+RECEIPT = {
+    "umid": UMID,
+    "batch_id": None,
+    "client_message_id": "cm-1",
+    "client_batch_id": None,
+    "subaccount_id": "SubAccount-1",
+    "source": "MyBrand",
+    "destination": "+6591234567",
+    "state": "delivered",
+    "detail": "delivered_to_recipient",
+    "status_at": dt.datetime(2020, 12, 22, 1, 24, 30, 603089, tzinfo=dt.UTC),
+    "error_code": None,
+    "error_message": None,
+    "price_total": Decimal("0.04465920"),
+    "price_per_sms": Decimal("0.04465920"),
+    "currency": "EUR",
+    "sms_count": 1,
+    "mcc": "525",
+    "mnc": "01",
+    "operator": "SingTel",
+    "received_at": None,
+}
+
+
+class FakeRegistry:
+    """In-memory stand-in for the schema registry client: ``register(subject, schema) -> id``."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def register(self, subject: str, schema: Any) -> int:
+        return self.ids.setdefault(subject, 100 + len(self.ids))
+
+
+def registry_codec(registry: FakeRegistry) -> RegistryCodec:
+    codec = RegistryCodec("http://registry.invalid:8081")
+    codec._client = registry  # type: ignore[assignment]  # no server in unit tests
+    return codec
+
+
+def samples() -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for name in SCHEMA_NAMES:
+        schema = json.loads((SCHEMA_DIR / f"{name}.avsc").read_text())
+        out.extend((name, sample_record(schema, i)) for i in range(6))
+    return out
+
+
+@pytest.fixture(params=["single-object", "registry"])
+def codec(request: pytest.FixtureRequest) -> Codec:
+    if request.param == "registry":
+        return registry_codec(FakeRegistry())
+    return SingleObjectCodec()
+
+
+@pytest.mark.parametrize(("name", "record"), samples())
+def test_round_trip_every_schema(codec: Codec, name: str, record: dict[str, Any]) -> None:
+    data = codec.encode(name, record)
+    assert codec.decode(data) == (name, record)
+    assert codec.decode_as(name, data) == record
+
+
+def test_receipt_values_survive_exactly(codec: Codec) -> None:
+    name, got = codec.decode(codec.encode("DeliveryReceipt", RECEIPT))
+    assert name == "DeliveryReceipt"
+    assert got == RECEIPT
+    assert str(got["price_total"]) == "0.04465920"
+    assert got["status_at"].tzinfo is not None and got["status_at"].utcoffset() == dt.timedelta(0)
+
+
+def test_single_object_framing() -> None:
+    codec = SingleObjectCodec()
+    data = codec.encode("DeliveryReceipt", RECEIPT)
+    assert data[:2] == b"\xc3\x01"
+    assert data[2:10] == codec.fingerprint("DeliveryReceipt")
+    assert len({codec.fingerprint(n) for n in SCHEMA_NAMES}) == len(SCHEMA_NAMES)
+
+
+def test_confluent_framing_and_ids() -> None:
+    registry = FakeRegistry()
+    writer = registry_codec(registry)
+    data = writer.encode("DeliveryReceipt", RECEIPT)
+    sid = registry.ids["smsflow.v1.DeliveryReceipt-value"]
+    assert data[:5] == b"\x00" + struct.pack(">I", sid)
+    assert data[5:] == SingleObjectCodec().encode("DeliveryReceipt", RECEIPT)[10:]
+    # a fresh reader learns the ids from the registry
+    assert registry_codec(registry).decode(data) == ("DeliveryReceipt", RECEIPT)
+
+
+def test_confluent_errors() -> None:
+    codec = registry_codec(FakeRegistry())
+    data = codec.encode("UrlClick", sample_record(_schema("UrlClick"), 1))
+    cases = [
+        (b"", "truncated"),
+        (b"\x00\x00\x00", "truncated"),
+        (b"\x01" + data[1:], "bad-magic"),
+        (b"\x00" + struct.pack(">I", 999) + data[5:], "unknown-schema"),
+        (data[:-4], "truncated"),
+        (data + b"\x00\x00", "corrupt"),
+    ]
+    for bad, reason in cases:
+        with pytest.raises(SchemaError) as info:
+            codec.decode(bad)
+        assert info.value.reason == reason, bad
+
+
+def test_single_object_errors() -> None:
+    codec = SingleObjectCodec()
+    data = codec.encode("UrlClick", sample_record(_schema("UrlClick"), 1))
+    cases = [
+        (b"", "truncated"),
+        (b"\xc3\x01\x00", "truncated"),
+        (b"{}", "bad-magic"),
+        (b'{"umid": "9e09ac86-bd74-5465-851d-1eb5a5fdbb9a"}', "bad-magic"),
+        (b"\xc3\x01" + b"\xff" * 8 + data[10:], "unknown-schema"),
+        (data[:10], "truncated"),
+        (data[:-3], "truncated"),
+        (data + b"\x01", "corrupt"),
+    ]
+    for bad, reason in cases:
+        with pytest.raises(SchemaError) as info:
+            codec.decode(bad)
+        assert info.value.reason == reason, bad
+
+
+def test_corrupted_bytes_never_pass_silently() -> None:
+    """Every single-byte corruption of a record either raises SchemaError or decodes to a
+    record that differs from the original (it never crashes with another exception)."""
+    codec = SingleObjectCodec()
+    data = codec.encode("DeliveryReceipt", RECEIPT)
+    raised = 0
+    for pos in range(len(data)):
+        bad = bytearray(data)
+        bad[pos] ^= 0xFF
+        try:
+            _, rec = codec.decode(bytes(bad))
+        except SchemaError:
+            raised += 1
+        else:
+            assert rec != RECEIPT, pos
+    assert raised >= 10  # the 10 header bytes at least
+
+
+def test_wrong_schema_and_wrong_types(codec: Codec) -> None:
+    data = codec.encode("DeliveryReceipt", RECEIPT)
+    with pytest.raises(SchemaError) as info:
+        codec.decode_as("InboundMessage", data)
+    assert info.value.reason == "wrong-schema"
+    for bad in (
+        {**RECEIPT, "sms_count": "one"},
+        {**RECEIPT, "state": "lost"},
+        {k: v for k, v in RECEIPT.items() if k != "status_at"},
+    ):
+        with pytest.raises(SchemaError) as info:
+            codec.encode("DeliveryReceipt", bad)
+        assert info.value.reason == "wrong-type"
+    with pytest.raises(SchemaError) as info:
+        codec.encode("NoSuchRecord", {})
+    assert info.value.reason == "unknown-schema"
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / f"{name}.avsc").read_text())  # type: ignore[no-any-return]
