@@ -7,13 +7,13 @@ dead-lettered), 1 when the broker fails or the file cannot be read at all.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -105,7 +105,7 @@ def produce_requests(
             fmt = detect_format(path.name, fmt)
             stream = stack.enter_context(path.open("rb"))
             size = path.stat().st_size
-        summary = asyncio.run(_produce_file(settings, stream, fmt, size, subaccount))
+        summary = uvloop.run(_produce_file(settings, stream, fmt, size, subaccount))
     typer.echo(summary.line())
 
 

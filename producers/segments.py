@@ -81,8 +81,11 @@ def _cost(encoding: str, ch: str) -> int:
     return 2 if ord(ch) > 0xFFFF else 1
 
 
-def _pack(text: str, encoding: str, per_part: int) -> tuple[int, int, int]:
+def _pack(text: str, encoding: str, per_part: int, units: int) -> tuple[int, int, int]:
     """Greedy packing: (parts, characters kept within MAX_PARTS, units kept)."""
+    if units == len(text):  # every character costs one unit: plain arithmetic
+        kept = min(len(text), MAX_PARTS * per_part)
+        return -(-kept // per_part), kept, kept
     parts, used, kept_units = 1, 0, 0
     for i, ch in enumerate(text):
         cost = _cost(encoding, ch)
@@ -115,7 +118,7 @@ def count_segments(text: str, requested: str = "AUTO") -> Segments:
     single, per_part = _LIMITS[encoding]
     if units <= single:
         return Segments(encoding=encoding, parts=1, text=text, truncated=False, units=units)
-    parts, kept, kept_units = _pack(text, encoding, per_part)
+    parts, kept, kept_units = _pack(text, encoding, per_part, units)
     truncated = kept < len(text)
     return Segments(
         encoding=encoding,

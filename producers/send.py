@@ -54,35 +54,41 @@ class SendProducer:
         self.settings = settings
         self.codec = codec or get_codec(settings)
         self.ack_timeout = ack_timeout
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-            max_batch_size=max_batch_size,
-            request_timeout_ms=int(ack_timeout * 1000),
-        )
-        self._started = False
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": settings.kafka_bootstrap,
+            "client_id": client_id,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": linger_ms,
+            "max_batch_size": max_batch_size,
+            "request_timeout_ms": int(ack_timeout * 1000),
+        }
+        self._producer: AIOKafkaProducer | None = None  # created in start(): needs a loop
 
     async def start(self) -> None:
         """Connect to the broker; :class:`InfraError` when it cannot be reached."""
+        producer = AIOKafkaProducer(**self._config)
         try:
-            await asyncio.wait_for(self._producer.start(), self.ack_timeout)
+            await asyncio.wait_for(producer.start(), self.ack_timeout)
         except (KafkaError, OSError, TimeoutError) as e:
-            await self._producer.stop()
+            await producer.stop()
             raise InfraError(f"cannot reach Kafka at {self.settings.kafka_bootstrap}: {e}") from e
-        self._started = True
+        self._producer = producer
 
     async def stop(self) -> None:
         """Deliver what is pending and disconnect (errors of pending sends are not raised)."""
-        if self._started:
-            self._started = False
-            await self._producer.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
 
     @property
     def started(self) -> bool:
-        return self._started
+        return self._producer is not None
+
+    def _running(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise InfraError("the Kafka producer is not started (or was stopped)")
+        return self._producer
 
     async def __aenter__(self) -> SendProducer:
         await self.start()
@@ -106,11 +112,9 @@ class SendProducer:
         """
         value = self.codec.encode(name, dict(record))
         kb = key.encode() if isinstance(key, str) else key
-        try:
-            return await asyncio.wait_for(
-                self._producer.send(topic, value=value, key=kb), self.ack_timeout
-            )
-        except (KafkaError, TimeoutError) as e:
+        try:  # aiokafka bounds the wait for metadata and buffer space by request_timeout_ms
+            return await self._running().send(topic, value=value, key=kb)
+        except KafkaError as e:
             raise InfraError(f"Kafka did not take a record for {topic}: {e!r}") from e
 
     async def send(
@@ -168,7 +172,7 @@ class SendProducer:
     async def flush(self) -> None:
         """Wait until every enqueued record was sent (failures surface on their futures)."""
         try:
-            await asyncio.wait_for(self._producer.flush(), self.ack_timeout)
+            await asyncio.wait_for(self._running().flush(), self.ack_timeout)
         except (KafkaError, TimeoutError) as e:
             raise InfraError(f"Kafka did not acknowledge pending records: {e!r}") from e
 

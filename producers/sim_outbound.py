@@ -62,11 +62,16 @@ class Recipient:
 
 
 class Recipients:
-    """Destination numbers per country; an existing recipient is reused half of the time."""
+    """Destination numbers per country; known recipients are reused (half of the time, and
+    always once the country has its share of distinct handsets)."""
 
     def __init__(self, pool: NumberPool, rng: random.Random, cfg: SimConfig) -> None:
         self.pool, self.rng, self.cfg = pool, rng, cfg
         self.by_country: dict[str, list[Recipient]] = {}
+        weights = sum(c.weight for c in COUNTRIES)
+        # distinct handsets per country: about one per eight messages (people get several)
+        self.caps = {c.code: max(20, int(cfg.messages * c.weight / weights / 8))
+                     for c in COUNTRIES}
 
     def new(self, country: Country) -> Recipient:
         number, info = self.pool.draw(country)
@@ -77,7 +82,7 @@ class Recipients:
 
     def pick(self, country: Country) -> Recipient:
         known = self.by_country.setdefault(country.code, [])
-        if known and self.rng.random() < 0.5:
+        if known and (len(known) >= self.caps[country.code] or self.rng.random() < 0.5):
             return self.rng.choice(known)
         r = self.new(country)
         known.append(r)

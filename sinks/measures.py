@@ -30,7 +30,7 @@ def average(amount: Decimal, count: int) -> Decimal:
 
 def money_str(amount: Decimal) -> str:
     """Money with exactly 8 fractional digits (``0.04465920``)."""
-    return str(Decimal(amount).quantize(_MONEY))
+    return format(Decimal(amount).quantize(_MONEY), "f")
 
 
 class CostByCurrency:

@@ -187,9 +187,8 @@ def _campaigns(ch: ClickHouse, f: Filters) -> Result:
         if s["total"] == 0:
             continue
         c = _costs(group)
-        live = [r for r in group if int(r["total"]) > 0]
-        rows.append((campaign, min(r["first_day"] for r in live),
-                     max(r["last_day"] for r in live), s["total"], s["sent"], s["delivered"],
+        rows.append((campaign, min(r["first_day"] for r in group),
+                     max(r["last_day"] for r in group), s["total"], s["sent"], s["delivered"],
                      s["undelivered"], s["rejected"], rate(s["delivered"], s["total"]),
                      c.cost(), c.currency()))
     columns = ["Campaign", "First Day", "Last Day", "Total", "Sent", "Delivered", "Undelivered",

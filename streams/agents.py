@@ -57,9 +57,18 @@ _ORPHAN_RESEND_S = 30.0
 
 
 def internal_topics(settings: Settings) -> dict[str, str]:
-    """Names of the worker's own topics (created before the worker starts)."""
+    """Names of the worker's own topics (created before the worker starts).
+
+    The side tables' changelogs are created up front too: a topic Faust creates itself at
+    start is missing from the first assignment's metadata and breaks the table.
+    """
     p = settings.topic_prefix
-    return {"control": f"{p}streams-control", "pairs": f"{p}streams-reply-pairs"}
+    return {
+        "control": f"{p}streams-control",
+        "pairs": f"{p}streams-reply-pairs",
+        "pairs_changelog": f"{p}streams-pairs-changelog",
+        "clicks_changelog": f"{p}streams-clicks-changelog",
+    }
 
 
 @dataclass

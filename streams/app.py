@@ -119,7 +119,17 @@ def tracker_of(app: faust.App) -> SendTracker:
 
 
 class TrackedTable(faust.Table):  # type: ignore[misc]
-    """A Faust table whose changelog sends are tracked for the commit guard."""
+    """A Faust table whose changelog sends are tracked for the commit guard.
+
+    Also accepts ``key_serializer`` / ``value_serializer`` (Faust derives them from model
+    types only; smsflow tables hold raw umid keys and Avro/JSON values).
+    """
+
+    def __init__(self, app: faust.App, *, key_serializer: str = "raw",
+                 value_serializer: str = "json", **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.key_serializer = key_serializer
+        self.value_serializer = value_serializer
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
         fut = super().send_changelog(*args, **kwargs)

@@ -32,7 +32,10 @@ log = logging.getLogger("smsflow.streams")
 def ensure_worker_topics(settings: Settings) -> None:
     """Create the project topics and the worker's internal topics when missing (idempotent)."""
     ensure_topics(settings)
-    names = {name: {} for name in internal_topics(settings).values()}
+    names: dict[str, dict[str, str]] = {
+        name: ({"cleanup.policy": "compact"} if role.endswith("changelog") else {})
+        for role, name in internal_topics(settings).items()
+    }
     asyncio.run(create_topics(settings, names))
 
 

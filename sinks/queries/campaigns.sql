@@ -2,19 +2,22 @@
 SELECT
     campaign_id,
     currency,
-    minIf(day, total > 0) AS first_day,
-    maxIf(day, total > 0) AS last_day,
+    min(day) AS first_day,
+    max(day) AS last_day,
     sum(total) AS total,
     sum(sent) AS sent,
     sum(delivered) AS delivered,
     sum(undelivered) AS undelivered,
     sum(rejected) AS rejected,
     sum(cost) AS cost
-FROM daily_stats
-WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
-  AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
-  AND ({country:String} = '' OR country = {country:String})
-  AND ({operator:String} = '' OR operator = {operator:String})
-  AND campaign_id != ''
+FROM
+(
+    SELECT * FROM daily_stats
+    WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
+      AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
+      AND ({country:String} = '' OR country = {country:String})
+      AND ({operator:String} = '' OR operator = {operator:String})
+      AND campaign_id != '' AND total != 0
+)
 GROUP BY campaign_id, currency
 ORDER BY campaign_id, currency

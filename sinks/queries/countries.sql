@@ -1,4 +1,4 @@
--- countries: destination country x operator over the period.
+-- countries: destination country x operator over the period (key rows with messages only).
 SELECT
     country,
     operator,
@@ -10,11 +10,14 @@ SELECT
     sum(rejected) AS rejected,
     sum(segments) AS segments,
     sum(cost) AS cost
-FROM daily_stats
-WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
-  AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
-  AND ({country:String} = '' OR country = {country:String})
-  AND ({operator:String} = '' OR operator = {operator:String})
-  AND total != 0
+FROM
+(
+    SELECT * FROM daily_stats
+    WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
+      AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
+      AND ({country:String} = '' OR country = {country:String})
+      AND ({operator:String} = '' OR operator = {operator:String})
+      AND total != 0
+)
 GROUP BY country, operator, currency
 ORDER BY country, operator, currency

@@ -16,6 +16,7 @@ from producers.send import SendProducer
 from producers.webhooks import create_app
 from schemas import get_codec
 from smsflow.config import Settings
+from smsflow.errors import InfraError
 
 pytestmark = pytest.mark.integration
 
@@ -291,18 +292,29 @@ async def _count(settings: Settings, topic: str) -> int:
         await consumer.stop()
 
 
-async def test_503_when_the_broker_does_not_acknowledge(
-    make_settings: Callable[..., Settings],
-) -> None:
-    settings = make_settings(create_topics=False, bootstrap_servers="127.0.0.1:1")
-    producer = SendProducer(settings, ack_timeout=1.0)  # never reaches a broker
+async def test_503_when_the_broker_does_not_acknowledge(hook_settings: Settings) -> None:
+    settings = hook_settings
+    producer = SendProducer(settings, ack_timeout=2.0)
     app = create_app(settings, producer)
+    headers = {"X-Smsflow-Token": "s3cret"}
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://receiver"
+        transport=httpx.ASGITransport(app=app), base_url="http://receiver", headers=headers
     ) as client:
+        assert (await client.get("/health")).status_code == 503  # not connected yet
+        await producer.start()
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        assert (await client.post("/webhooks/dlr", content=DLR)).status_code == 202
+        await producer.stop()  # the broker connection is gone
         resp = await client.post("/webhooks/dlr", content=DLR)
-        assert (resp.status_code, resp.json()["error"]) == (503, "unavailable")
+        assert resp.json() == {"error": "unavailable", "detail": "broker did not acknowledge"}
+        assert resp.status_code == 503
         bad = await client.post("/webhooks/dlr", content=b"{")  # its dead letter fails too
         assert bad.status_code == 503
-        health = await client.get("/health")
-        assert health.status_code == 503
+    assert await _count(settings, settings.topics.receipts) == 1
+    assert await _count(settings, settings.topics.dead_letter) == 0
+
+
+async def test_unreachable_broker_fails_start() -> None:
+    settings = Settings(bootstrap_servers="127.0.0.1:1", topic_prefix="unreachable.")
+    with pytest.raises(InfraError, match=r"cannot reach Kafka at 127\.0\.0\.1:1"):
+        await SendProducer(settings, ack_timeout=1.0).start()

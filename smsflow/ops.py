@@ -1,0 +1,201 @@
+"""The operations endpoint of ``smsflow run``: health, Prometheus metrics and a query API.
+
+chDB serves one data directory per process and ``run`` owns it (the sink writes there), so
+reports and ad-hoc SQL from other processes (``smsflow report``, ``smsflow sql``, the demo)
+come through this API. It listens on 127.0.0.1 only.
+
+- ``GET /health``: 200 with each component's state when all are running, else 503.
+- ``GET /metrics``: Prometheus text: records per topic (events in/out, dead letters),
+  consumer lag per group, sink rows/batches/retries and batch latency, worker restarts.
+- ``GET /api/reports/{name}?subaccount=&country=&operator=&from=&to=&limit=&umid=``: a report
+  as ``{"columns": [...], "rows": [[...]]}`` (400 with a reason for bad filters).
+- ``POST /api/sql`` with the SQL as the body: its rows, same shape (400 on a ClickHouse error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from smsflow.clickhouse import ClickHouse, Result
+from smsflow.config import Settings
+from smsflow.errors import SmsflowError
+from smsflow.kafka_stats import KafkaStats
+
+__all__ = ["OpsState", "create_ops_app", "jsonable", "result_json"]
+
+
+def jsonable(v: Any) -> Any:
+    """Exact JSON values: Decimal as string, datetimes as ISO-8601 UTC with microseconds."""
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, dt.datetime):
+        return v.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    return v
+
+
+def result_json(res: Result) -> dict[str, Any]:
+    return {
+        "columns": res.columns,
+        "types": res.types,
+        "rows": [[jsonable(v) for v in r] for r in res.rows],
+    }
+
+
+@dataclass
+class OpsState:
+    """What the ops endpoint reports on; filled in by ``smsflow run``."""
+
+    settings: Settings
+    ch: ClickHouse
+    groups: list[str]
+    components: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    sink_stats: Any = None  # sinks.sink.SinkStats, live
+    worker_restarts: Callable[[], int] = lambda: 0
+    started: float = field(default_factory=time.monotonic)
+    batch_seconds: Histogram | None = None
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    kafka: KafkaStats | None = None
+    last_offsets: dict[str, Any] = field(default_factory=dict)
+
+
+class _Collector:
+    def __init__(self, state: OpsState) -> None:
+        self.state = state
+
+    def collect(self) -> Any:
+        s = self.state
+        off = s.last_offsets
+        topics = GaugeMetricFamily(
+            "smsflow_topic_records", "Records written to each topic (end offsets).",
+            labels=["topic"],
+        )
+        for t, n in off.get("end_offsets", {}).items():
+            topics.add_metric([t], n)
+        yield topics
+        lag = GaugeMetricFamily(
+            "smsflow_consumer_lag", "Records not yet committed per consumer group.",
+            labels=["group"],
+        )
+        for g, n in off.get("lag", {}).items():
+            lag.add_metric([g], n)
+        yield lag
+        dead = GaugeMetricFamily("smsflow_dead_letters", "Records in the dead-letter topic.")
+        dead.add_metric([], off.get("end_offsets", {}).get(s.settings.topics.dead_letter, 0))
+        yield dead
+        restarts = CounterMetricFamily("smsflow_worker_restarts", "Worker restarts.")
+        restarts.add_metric([], s.worker_restarts())
+        yield restarts
+        st = s.sink_stats
+        if st is not None:
+            rows = CounterMetricFamily(
+                "smsflow_sink_rows", "Rows inserted into ClickHouse.", labels=["table"]
+            )
+            for table, n in st.rows.items():
+                rows.add_metric([table], n)
+            yield rows
+            for name, value, doc in [
+                ("smsflow_sink_records", st.records, "Kafka records consumed by the sink."),
+                ("smsflow_sink_flushes", st.flushes, "Batches flushed to ClickHouse."),
+                ("smsflow_sink_retries", st.retries, "ClickHouse insert retries."),
+                ("smsflow_sink_commits", st.commits, "Kafka offset commits."),
+            ]:
+                c = CounterMetricFamily(name, doc)
+                c.add_metric([], value)
+                yield c
+
+
+def create_ops_app(state: OpsState) -> FastAPI:
+    """The ops API over ``state`` (see the module docstring)."""
+    app = FastAPI(title="smsflow ops", docs_url=None, redoc_url=None)
+    state.registry.register(_Collector(state))  # type: ignore[arg-type]
+
+    async def refresh_offsets() -> None:
+        if state.kafka is None:
+            return
+        s = state.settings
+        stats = await state.kafka.read(s.topics.all(), state.groups)
+        state.last_offsets = {"end_offsets": stats.end_offsets, "lag": stats.lag}
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        comps = {name: fn() for name, fn in state.components.items()}
+        ok = all(c.get("running") for c in comps.values())
+        body = {
+            "status": "ok" if ok else "degraded",
+            "uptime_s": round(time.monotonic() - state.started, 1),
+            "components": comps,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/progress")
+    async def progress() -> JSONResponse:
+        """Records produced to the inputs, processed by the worker, landed by the sink."""
+        try:
+            await refresh_offsets()
+        except Exception as e:  # broker restarting: say so, do not fail the endpoint
+            return JSONResponse({"error": f"kafka: {e}"}, status_code=503)
+        rows = await asyncio.to_thread(
+            state.ch.query, "SELECT count() FROM messages FINAL WHERE has_request"
+        )
+        return JSONResponse({**state.last_offsets, "messages_landed": rows.scalar()})
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        try:
+            await refresh_offsets()
+        except Exception:  # keep serving the last known offsets
+            pass
+        return PlainTextResponse(
+            generate_latest(state.registry).decode(), media_type="text/plain; version=0.0.4"
+        )
+
+    @app.get("/api/reports/{name}")
+    async def report(name: str, request: Request) -> JSONResponse:
+        from sinks.reports import Filters, run_report
+
+        q = request.query_params
+        try:
+            filters = Filters(
+                subaccount=q.get("subaccount", ""),
+                country=q.get("country", ""),
+                operator=q.get("operator", ""),
+                date_from=dt.date.fromisoformat(q["from"]) if q.get("from") else None,
+                date_to=dt.date.fromisoformat(q["to"]) if q.get("to") else None,
+                umid=q.get("umid"),
+                limit=int(q.get("limit", "1000")),
+            )
+            res = await asyncio.to_thread(run_report, state.ch, name, filters)
+        except (SmsflowError, ValueError) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse(result_json(res))
+
+    @app.post("/api/sql")
+    async def sql(request: Request) -> JSONResponse:
+        text = (await request.body()).decode(errors="replace").strip()
+        if not text:
+            return JSONResponse({"error": "empty SQL"}, status_code=400)
+        try:
+            if text.split(None, 1)[0].upper() in {"SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS"}:
+                res = await asyncio.to_thread(state.ch.query, text)
+                return JSONResponse(result_json(res))
+            await asyncio.to_thread(state.ch.command, text)
+            return JSONResponse({"columns": [], "types": [], "rows": []})
+        except SmsflowError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+
+    return app

@@ -1,0 +1,82 @@
+"""Talk to a running ``smsflow run`` through its ops API (127.0.0.1:<health_port>)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from smsflow.clickhouse import Result
+from smsflow.config import Settings
+from smsflow.errors import SmsflowError
+
+__all__ = ["OpsClient", "running_pid"]
+
+
+def running_pid(settings: Settings) -> int | None:
+    """Pid of the live ``smsflow run`` of this home directory, if any."""
+    path = settings.home / "run.pid"
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    return pid if "smsflow" in cmd and " run" in cmd else None
+
+
+class OpsClient:
+    """Synchronous client of the ops API; errors raise :class:`SmsflowError` with one line."""
+
+    def __init__(self, settings: Settings, timeout: float = 60.0) -> None:
+        self.base = f"http://127.0.0.1:{settings.health_port}"
+        self._http = httpx.Client(base_url=self.base, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _json(self, resp: httpx.Response) -> Any:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {"error": resp.text[:200]}
+        if resp.status_code >= 400 and "error" in body:
+            raise SmsflowError(body["error"])
+        return body
+
+    def _get(self, path: str, **params: Any) -> Any:
+        try:
+            return self._json(self._http.get(path, params=params))
+        except httpx.HTTPError as e:
+            raise SmsflowError(f"smsflow run at {self.base} does not answer: {e}") from e
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        try:
+            resp = self._http.get("/health")
+        except httpx.HTTPError:
+            return False, {}
+        return resp.status_code == 200, resp.json()
+
+    def progress(self) -> dict[str, Any]:
+        return self._get("/progress")  # type: ignore[no-any-return]
+
+    def report(self, name: str, **filters: Any) -> Result:
+        params = {k: str(v) for k, v in filters.items() if v not in (None, "")}
+        return _result(self._get(f"/api/reports/{name}", **params))
+
+    def sql(self, text: str) -> Result:
+        try:
+            return _result(self._json(self._http.post("/api/sql", content=text.encode())))
+        except httpx.HTTPError as e:
+            raise SmsflowError(f"smsflow run at {self.base} does not answer: {e}") from e
+
+
+def _result(body: dict[str, Any]) -> Result:
+    return Result(
+        body["columns"], body.get("types", ["String"] * len(body["columns"])),
+        [tuple(r) for r in body["rows"]],
+    )

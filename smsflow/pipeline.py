@@ -1,0 +1,161 @@
+"""``smsflow run``: worker, sink, webhook receiver and ops API as one supervised group.
+
+The process owns the ClickHouse connection (chDB allows one process per directory): the sink
+runs in it as a task, the ops API (health, metrics, reports, SQL) serves from it on
+127.0.0.1:<health_port>, the webhook receiver listens on <webhook_port>, and the Faust worker
+runs as a child process that is restarted if it dies (and dies with this process).
+SIGTERM or Ctrl-C: the receiver stops taking requests, the worker stops and commits, the sink
+flushes and commits, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from smsflow.clickhouse import ClickHouse, connect
+from smsflow.config import Settings
+from smsflow.errors import InfraError
+from smsflow.kafka_stats import KafkaStats
+from smsflow.ops import OpsState, create_ops_app
+from smsflow.supervisor import Child, smsflow_command
+
+__all__ = ["PipelineOptions", "consumer_groups", "pid_file", "run_pipeline"]
+
+log = logging.getLogger("smsflow.run")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    worker: bool = True
+    sink: bool = True
+    receiver: bool = True
+    workers: int = 1
+
+
+def pid_file(settings: Settings) -> Path:
+    return settings.home / "run.pid"
+
+
+def consumer_groups(settings: Settings) -> list[str]:
+    p = settings.topic_prefix
+    return [f"{p}streams", f"{p}streams-deltas", f"{p}clickhouse-sink"]
+
+
+def _server(app: Any, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server
+
+
+async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
+    """Run until SIGTERM/SIGINT; return the exit code (0 after a clean stop)."""
+    from producers.send import SendProducer
+    from producers.webhooks import create_app as create_receiver
+    from sinks.migrate import migrate
+    from sinks.sink import SinkStats, run_sink
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    ch: ClickHouse = connect(settings)
+    await asyncio.to_thread(migrate, ch)
+    kafka = KafkaStats(settings)
+    try:
+        await kafka.start()
+    except Exception as e:
+        raise InfraError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {e}") from e
+
+    logs = settings.home / "logs"
+    workers = [
+        Child(
+            name=f"worker-{i}",
+            argv=smsflow_command(
+                "worker", "--no-web", "--datadir", str(settings.home / f"worker-{i}")
+            ),
+            log_file=logs / f"worker-{i}.log",
+        )
+        for i in range(options.workers if options.worker else 0)
+    ]
+    sink_stats = SinkStats()
+    state = OpsState(
+        settings=settings,
+        ch=ch,
+        groups=consumer_groups(settings),
+        sink_stats=sink_stats,
+        worker_restarts=lambda: sum(w.restarts for w in workers),
+        kafka=kafka,
+    )
+    for w in workers:
+        state.components[w.name] = lambda w=w: {  # type: ignore[misc]
+            "running": w.pid is not None, "pid": w.pid, "restarts": w.restarts,
+            "log": str(w.log_file),
+        }
+    tasks: dict[str, asyncio.Task[Any]] = {}
+    sink_stop = asyncio.Event()
+    if options.sink:
+        tasks["sink"] = asyncio.create_task(
+            run_sink(settings, sink_stop, ch=ch, stats=sink_stats), name="sink"
+        )
+        state.components["sink"] = lambda: {
+            "running": not tasks["sink"].done(), **sink_stats.as_dict()
+        }
+    receiver_server = None
+    if options.receiver:
+        producer = SendProducer(settings)
+        receiver_server = _server(
+            create_receiver(settings, producer, own_producer=True), "0.0.0.0", settings.webhook_port
+        )
+        tasks["receiver"] = asyncio.create_task(receiver_server.serve(), name="receiver")
+        state.components["receiver"] = lambda: {
+            "running": not tasks["receiver"].done(), "port": settings.webhook_port
+        }
+    ops_server = _server(create_ops_app(state), "127.0.0.1", settings.health_port)
+    tasks["ops"] = asyncio.create_task(ops_server.serve(), name="ops")
+    for w in workers:
+        tasks[w.name] = asyncio.create_task(w.watch(), name=w.name)
+    pid_file(settings).write_text(str(os.getpid()))
+    log.info("run started pid=%s health=127.0.0.1:%s", os.getpid(), settings.health_port)
+
+    code = 0
+    stop_task = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait(
+        [stop_task, *[t for n, t in tasks.items() if n in ("sink", "ops", "receiver")]],
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    for t in done:
+        if t is not stop_task:
+            exc = t.exception()
+            log.error("%s stopped unexpectedly: %r", t.get_name(), exc)
+            code = 1
+    # orderly stop: no new input, then the worker, then the sink (flush + commit), then ops
+    if receiver_server is not None:
+        receiver_server.should_exit = True
+        with contextlib.suppress(Exception):
+            await tasks["receiver"]
+    await asyncio.gather(*(w.stop() for w in workers))
+    sink_stop.set()
+    if "sink" in tasks:
+        try:
+            await tasks["sink"]
+        except Exception as e:
+            log.error("sink failed at stop: %r", e)
+            code = 1
+    ops_server.should_exit = True
+    with contextlib.suppress(Exception):
+        await tasks["ops"]
+    await kafka.stop()
+    pid_file(settings).unlink(missing_ok=True)
+    log.info("run stopped code=%s", code)
+    return code

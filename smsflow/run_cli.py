@@ -1,0 +1,138 @@
+"""``smsflow run | stop | sql | demo``: the main job and its controls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import typer
+from rich.console import Console
+
+from smsflow.config import Settings, load_settings
+from smsflow.errors import InfraError
+from smsflow.ops_client import OpsClient, running_pid
+
+__all__ = ["register", "start_background_run"]
+
+out = Console()
+err = Console(stderr=True)
+
+
+def run(
+    workers: int = typer.Option(1, min=1, help="Faust worker processes to supervise."),
+    no_receiver: bool = typer.Option(False, "--no-receiver", help="Do not serve webhooks."),
+) -> None:
+    """Run worker, sink, webhook receiver and ops API (health, metrics, reports) together.
+
+    SIGTERM or Ctrl-C flushes, commits and exits 0. Health, metrics and the query API listen on
+    127.0.0.1:SMSFLOW_HEALTH_PORT (/health, /metrics, /api/reports/NAME, /api/sql).
+    """
+    from smsflow.pipeline import PipelineOptions, run_pipeline
+
+    settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
+        stream=sys.stderr,
+    )
+    other = running_pid(settings)
+    if other:
+        raise InfraError(f"smsflow run already runs for {settings.home} (pid {other})")
+    opts = PipelineOptions(workers=workers, receiver=not no_receiver)
+    raise typer.Exit(asyncio.run(run_pipeline(settings, opts)))
+
+
+def start_background_run(settings: Settings, *, timeout: float = 180.0) -> int:
+    """Start ``smsflow run`` detached (log in <home>/logs/run.log); wait until healthy."""
+    pid = running_pid(settings)
+    client = OpsClient(settings)
+    try:
+        if pid is None:
+            logs = settings.home / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            with open(logs / "run.log", "ab") as fh:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "smsflow", "run"],
+                    stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            pid = proc.pid
+        deadline = time.monotonic() + timeout
+        while True:
+            ok, _ = client.health()
+            if ok:
+                return pid
+            if running_pid(settings) is None and time.monotonic() > deadline - timeout + 5:
+                tail = (settings.home / "logs" / "run.log").read_text()[-600:]
+                raise InfraError(f"smsflow run exited at start; log tail: {tail.strip()[-300:]}")
+            if time.monotonic() > deadline:
+                raise InfraError(f"smsflow run not healthy after {timeout:.0f}s; see logs")
+            time.sleep(0.5)
+    finally:
+        client.close()
+
+
+def stop(
+    broker: bool = typer.Option(True, help="Also stop the local Kafka broker."),
+) -> None:
+    """Stop a background ``smsflow run`` (clean SIGTERM) and the local broker."""
+    settings = load_settings()
+    pid = running_pid(settings)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while running_pid(settings) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        print(f"smsflow run (pid {pid}) stopped")
+    else:
+        print("smsflow run was not running")
+    if broker:
+        from infra.broker import Broker
+
+        print("kafka stopped" if Broker(settings).down() else "kafka was not running")
+
+
+def sql(
+    query: str = typer.Argument(..., help="SQL text; '-' reads it from stdin."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+) -> None:
+    """Run SQL on the analytics database (through a running pipeline when it owns chDB)."""
+    from sinks.render import to_csv, to_json, to_table
+
+    settings = load_settings()
+    text = sys.stdin.read() if query == "-" else query
+    if running_pid(settings) and not settings.clickhouse_url:
+        client = OpsClient(settings)
+        try:
+            res = client.sql(text)
+        finally:
+            client.close()
+    else:
+        from sinks.cli import open_clickhouse
+
+        ch = open_clickhouse(settings)
+        res = ch.query(text) if text.lstrip().split(None, 1)[0].upper() in {
+            "SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS"} else (ch.command(text) or None)
+        if res is None:
+            return
+    if fmt == "csv":
+        sys.stdout.write(to_csv(res))
+    elif fmt == "json":
+        sys.stdout.write(to_json(res) + "\n")
+    else:
+        out.print(to_table(res))
+
+
+def register(app: typer.Typer) -> None:
+    from smsflow.demo import demo
+
+    app.command("run")(run)
+    app.command("stop")(stop)
+    app.command("sql")(sql)
+    app.command("demo")(demo)

@@ -1,0 +1,214 @@
+"""Helpers for tests that run ``smsflow worker`` subprocesses and check their output.
+
+* :class:`WorkerProcess` / :func:`start_worker`: a worker subprocess with the test's settings
+  (passed as ``SMSFLOW_*`` environment), its own datadir and log file; ``kill()`` (SIGKILL),
+  ``stop()`` (SIGTERM, waits for a clean exit), ``wait_ready()``.
+* :func:`collect_deltas`: read the daily-deltas topic with a plain aiokafka consumer until it
+  has been quiet for a while, deduplicated by identity (umid, version, key) - the same rule
+  ClickHouse applies downstream.
+* :func:`daily_totals` / :func:`truth_totals`: both sides at the grain of truth ``daily``
+  (day, subaccount_id, country, operator), zero measures dropped, cost per currency as strings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from schemas import get_codec
+from smsflow.config import Settings
+
+__all__ = [
+    "COUNTS",
+    "WorkerProcess",
+    "collect_deltas",
+    "daily_totals",
+    "settings_env",
+    "start_worker",
+    "truth_totals",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+COUNTS = ("total", "received", "sent", "delivered", "undelivered", "rejected", "chargeable",
+          "segments", "verification_sent", "verification_converted", "replies",
+          "survey_answered", "clicked", "inbound")
+_IDENTITY = ("umid", "version", "day", "subaccount_id", "country", "operator", "origin",
+             "encoding", "campaign_id", "currency")
+_ENV_FIELDS = ("home", "bootstrap_servers", "topic_prefix", "partitions", "schema_registry_url",
+               "worker_store", "reply_window_seconds", "orphan_ttl_seconds")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes ``load_settings()`` in a subprocess equal ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSFLOW_")}
+    for name in _ENV_FIELDS:
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"SMSFLOW_{name.upper()}"] = str(value)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class WorkerProcess:
+    """One ``smsflow worker`` subprocess; output goes to ``log_path``."""
+
+    def __init__(self, settings: Settings, name: str, *, store: str = "memory") -> None:
+        self.settings = settings
+        self.name = name
+        self.store = store
+        self.datadir = settings.home / f"worker-{name}"
+        self.log_path = settings.home / f"worker-{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def start(self) -> WorkerProcess:
+        cmd = [sys.executable, "-c", "from smsflow.cli import main; main()", "worker",
+               "--datadir", str(self.datadir), "--no-web", "--store", self.store]
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=settings_env(self.settings),
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_bytes()[self._log_offset:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Wait for Faust's "Ready" line (after table recovery); raise with the log tail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_text()
+            if "[^Worker]: Ready" in text:
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited {self.proc.returncode}:\n"
+                                   + text[-3000:])
+            time.sleep(0.2)
+        raise TimeoutError(f"worker {self.name} not ready in {timeout}s:\n"
+                           + self.log_text()[-3000:])
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye (the crash the exactness design must survive)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait for the exit code (SIGKILL after ``timeout``)."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+        return int(self.proc.returncode)
+
+
+def start_worker(settings: Settings, name: str, *, store: str = "memory",
+                 ready: bool = True) -> WorkerProcess:
+    """Start a worker subprocess (and wait until it is ready unless ``ready=False``)."""
+    w = WorkerProcess(settings, name, store=store).start()
+    if ready:
+        w.wait_ready()
+    return w
+
+
+async def collect_deltas(
+    settings: Settings,
+    *,
+    quiet_s: float = 8.0,
+    timeout: float = 240.0,  # noqa: ASYNC109
+    until: Any = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """All DailyDelta rows, deduplicated by identity; returns (rows, raw record count).
+
+    Reads until no record arrived for ``quiet_s`` seconds and ``until(rows)`` (if given) is
+    true, or ``timeout`` passes. Two records with one identity must be byte-identical.
+    """
+    codec = get_codec(settings)
+    consumer = AIOKafkaConsumer(settings.topics.daily_deltas,
+                                bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                group_id=None)
+    await consumer.start()
+    seen: dict[tuple[Any, ...], bytes] = {}
+    rows: list[dict[str, Any]] = []
+    raw = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = loop.time()
+    try:
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for r in records:
+                    raw += 1
+                    last = loop.time()
+                    row = codec.decode_as("DailyDelta", r.value)
+                    ident = tuple(row[f] for f in _IDENTITY)
+                    if ident in seen:
+                        assert seen[ident] == r.value, f"replay differs for {ident}"
+                        continue
+                    seen[ident] = r.value
+                    rows.append(row)
+            if loop.time() - last > quiet_s and (until is None or until(rows)):
+                break
+    finally:
+        await consumer.stop()
+    return rows, raw
+
+
+def daily_totals(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Summed rows at the truth grain; zero measures and zero costs dropped."""
+    counts: dict[tuple[str, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    cost: dict[tuple[str, ...], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for r in rows:
+        k = (r["day"].isoformat(), r["subaccount_id"], r["country"], r["operator"])
+        for f in COUNTS:
+            counts[k][f] += r[f]
+        cost[k][r["currency"]] += r["cost"]
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
+    for k in set(counts) | set(cost):
+        m: dict[str, Any] = {f: v for f, v in counts[k].items() if v}
+        c = {cur: str(v.quantize(Decimal("0.00000001"))) for cur, v in cost[k].items() if v}
+        if c:
+            m["cost"] = c
+        if m:
+            out[k] = m
+    return out
+
+
+def truth_totals(truth: dict[str, Any]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """truth["daily"] in the shape of :func:`daily_totals`."""
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
+    for d in truth["daily"]:
+        k = (d["day"], d["subaccount_id"], d["country"], d["operator"])
+        m: dict[str, Any] = {f: d[f] for f in COUNTS if d[f]}
+        c = {cur: v for cur, v in d["cost"].items() if Decimal(v)}
+        if c:
+            m["cost"] = c
+        if m:
+            out[k] = m
+    return out
