@@ -119,15 +119,25 @@ def webhooks_serve(
     POST /webhooks/{dlr,inbound,survey,otp-feedback,click}; GET /health. Answers 202 after the
     broker acknowledged, 400/413 for bad bodies (dead-lettered), 503 when the broker fails.
     """
+    settings = load_settings()
+    uvloop.run(_serve(settings, host, port or settings.webhook_port))
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from producers.webhooks import create_app
 
-    settings = load_settings()
-    app = create_app(settings, SendProducer(settings), own_producer=True)
-    uvicorn.run(
-        app, host=host, port=port or settings.webhook_port, log_level="info", access_log=False
-    )
+    async with SendProducer(settings) as producer:  # InfraError (one line) if Kafka is down
+        config = uvicorn.Config(
+            create_app(settings, producer),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+            lifespan="off",
+        )
+        await uvicorn.Server(config).serve()
 
 
 def register(app: typer.Typer) -> None:

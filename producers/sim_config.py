@@ -45,7 +45,7 @@ class SimConfig:
     undelivered_rate: float = 0.07
     read_rate: float = 0.04  # of delivered
     late_receipt_rate: float = 0.01  # final receipt 24-47 h after submission
-    unpriced_sent_rate: float = 0.3  # 'sent' receipts without price (the final one has it)
+    unpriced_sent_rate: float = 0.3  # 'sent' receipts without price (final ones always have it)
     ported_rate: float = 0.05  # receipts name another operator than the number's range
     # faults
     duplicate_rate: float = 0.05  # receipts re-posted by webhook retries (identical copies)

@@ -7,11 +7,19 @@ import random
 import uuid
 from typing import Any
 
-__all__ = ["EPOCH", "Emitter", "Event", "new_umid", "ts", "us_of"]
+__all__ = ["EPOCH", "HOUR", "MINUTE", "SECOND", "Emitter", "Event", "between", "new_umid", "ts",
+           "us_of"]
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 Event = tuple[str, str, dict[str, Any]]  # (kind, umid, record dict)
 SECOND = 1_000_000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+
+
+def between(rng: random.Random, lo: int, hi: int) -> int:
+    """A random integer in [lo, hi) (microseconds), one draw of ``rng``."""
+    return lo + int(rng.random() * (hi - lo))
 
 
 def ts(us: int) -> dt.datetime:

@@ -16,10 +16,10 @@ from typing import Any
 from producers.phone import parse_destination
 from producers.segments import count_segments
 from producers.sim_config import SimConfig
-from producers.sim_events import SECOND, Emitter, new_umid, ts
-from producers.sim_outbound import HOUR, MINUTE, Plan, Recipients, _uniform
+from producers.sim_events import HOUR, MINUTE, SECOND, Emitter, between, new_umid, ts
+from producers.sim_outbound import Plan
 from producers.sim_texts import inbound_text
-from producers.sim_world import COUNTRIES, COUNTRY_BY_CODE
+from producers.sim_world import COUNTRIES, COUNTRY_BY_CODE, Recipients
 from producers.simulation_truth import InboundTruth
 from schemas.codec import money
 
@@ -55,18 +55,18 @@ def simulate_inbound(
     candidates: list[tuple[str, str, int, bool]] = []
     for p in two_way:
         if p.delivered_us is not None and rng.random() < cfg.reply_rate:
-            t = p.submitted_us + _uniform(rng, MINUTE, int(window * 0.9))
+            t = p.submitted_us + between(rng, MINUTE, int(window * 0.9))
             candidates.append((p.truth.destination, p.truth.source or "", t, True))
     for _ in range(len(plans)):
         if rng.random() >= cfg.unrelated_inbound_rate:
             continue
         if two_way and rng.random() < 0.3:  # a known handset writes after the window closed
             p = rng.choice(two_way)
-            t = p.submitted_us + window + _uniform(rng, HOUR, 12 * HOUR)
+            t = p.submitted_us + window + between(rng, HOUR, 12 * HOUR)
             candidates.append((p.truth.destination, p.truth.source or "", t, False))
         elif numbers:
             stranger = recipients.new(rng.choice(COUNTRIES))
-            t = start_us + _uniform(rng, 0, end_us - start_us)
+            t = start_us + between(rng, 0, end_us - start_us)
             candidates.append((stranger.number, rng.choice(numbers), t, False))
 
     out: list[InboundTruth] = []
@@ -98,7 +98,7 @@ def simulate_inbound(
             if not m.replied or (m.replied_at is not None and mo.received_at < m.replied_at):
                 m.replied_at = mo.received_at
             m.replied = True
-        emitter.emit(t + _uniform(rng, 50_000, 2 * SECOND), "inbound", mo.umid,
+        emitter.emit(t + between(rng, 50_000, 2 * SECOND), "inbound", mo.umid,
                      _record(mo, per_sms), t)
         out.append(mo)
     return out

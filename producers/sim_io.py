@@ -94,7 +94,7 @@ def record_to_json(name: str, record: dict[str, Any]) -> str:
             d[f] = _ts(d[f])
     for f in dec_f:
         if d.get(f) is not None:
-            d[f] = str(d[f])
+            d[f] = f"{d[f]:f}"
     for f in date_f:
         if d.get(f) is not None:
             d[f] = d[f].isoformat()

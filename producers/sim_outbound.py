@@ -14,10 +14,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from producers.phone import NumberInfo
 from producers.segments import count_segments, is_gsm7
 from producers.sim_config import SimConfig
-from producers.sim_events import SECOND, Emitter, new_umid, ts
+from producers.sim_events import HOUR, MINUTE, SECOND, Emitter, between, new_umid, ts
 from producers.sim_texts import make_text
 from producers.sim_world import (
     COUNTRIES,
@@ -26,17 +25,15 @@ from producers.sim_world import (
     REJECT_REASONS,
     SUBACCOUNTS,
     Country,
-    Network,
-    NumberPool,
+    Recipient,
+    Recipients,
     Subaccount,
 )
 from producers.simulation_truth import MessageTruth
 from schemas.codec import money
 
-__all__ = ["Plan", "Recipient", "Recipients", "plan_outbound"]
+__all__ = ["Plan", "plan_outbound"]
 
-MINUTE = 60 * SECOND
-HOUR = 60 * MINUTE
 HOUR_WEIGHTS = (1, 1, 1, 1, 2, 3, 5, 7, 9, 10, 10, 10, 10, 10, 10, 9, 9, 8, 7, 6, 5, 4, 3, 2)
 RETRY_AFTER = (1, 11, 41, 131)  # cumulative seconds of webhook retries after 1, 10, 30, 90 s
 _CUM_HOURS = list(itertools.accumulate(HOUR_WEIGHTS))
@@ -45,48 +42,6 @@ _CUM_COUNTRIES = list(itertools.accumulate(c.weight for c in COUNTRIES))
 
 def _weighted(rng: random.Random, items: tuple[Any, ...], cum: list[float]) -> Any:
     return items[bisect.bisect_right(cum, rng.random() * cum[-1])]
-
-
-def _uniform(rng: random.Random, lo: int, hi: int) -> int:
-    return lo + int(rng.random() * (hi - lo))
-
-
-@dataclass(slots=True)
-class Recipient:
-    """A handset: its number, enrichment, country and the network it really is on."""
-
-    number: str
-    info: NumberInfo
-    country: Country
-    network: Network
-
-
-class Recipients:
-    """Destination numbers per country; known recipients are reused (half of the time, and
-    always once the country has its share of distinct handsets)."""
-
-    def __init__(self, pool: NumberPool, rng: random.Random, cfg: SimConfig) -> None:
-        self.pool, self.rng, self.cfg = pool, rng, cfg
-        self.by_country: dict[str, list[Recipient]] = {}
-        weights = sum(c.weight for c in COUNTRIES)
-        # distinct handsets per country: about one per eight messages (people get several)
-        self.caps = {c.code: max(20, int(cfg.messages * c.weight / weights / 8))
-                     for c in COUNTRIES}
-
-    def new(self, country: Country) -> Recipient:
-        number, info = self.pool.draw(country)
-        net = country.network(info.operator)
-        if net is None or self.rng.random() < self.cfg.ported_rate:
-            net = self.rng.choice(country.networks)
-        return Recipient(number, info, country, net)
-
-    def pick(self, country: Country) -> Recipient:
-        known = self.by_country.setdefault(country.code, [])
-        if known and (len(known) >= self.caps[country.code] or self.rng.random() < 0.5):
-            return self.rng.choice(known)
-        r = self.new(country)
-        known.append(r)
-        return r
 
 
 @dataclass(slots=True)
@@ -137,7 +92,7 @@ class _Outbound:
         sources = tuple(self.virtual[sa.id]) if two_way else sa.sender_ids
         t0 = self.when()
         if r < shares[0]:
-            size = min(cap, _uniform(rng, 20, 280))
+            size = min(cap, between(rng, 20, 280))
             kind = "survey" if rng.random() < sa.survey_share else "promo"
             cid = f"cmp-{sa.id}-{ts(t0):%m%d}-{next(self.counter)}"
             sizes = [size]
@@ -146,16 +101,17 @@ class _Outbound:
             units, t = [], t0
             for i, s in enumerate(sizes):
                 if i:
-                    t = t0 + _uniform(rng, 18 * HOUR, 30 * HOUR)
+                    t = t0 + between(rng, 18 * HOUR, 30 * HOUR)
                     if t > self.end_us - s * 20_000:
-                        t = t0 + _uniform(rng, HOUR, 3 * HOUR)
+                        t = t0 + between(rng, HOUR, 3 * HOUR)
                 units.append(_Unit(sa, "MCS", s, kind, cid, new_umid(rng), None, sources,
                                    self.clamp(t, s)))
             return units
         if r < shares[0] + shares[1]:
-            size = min(cap, _uniform(rng, 2, 80))
-            kind = "reminder" if two_way else ("long" if rng.random() < sa.long_share
-                                               else "notify")
+            size = min(cap, between(rng, 2, 80))
+            y = rng.random()
+            kind = ("survey" if y < sa.survey_share / 3 else "reminder" if two_way
+                    else "long" if y < sa.survey_share / 3 + sa.long_share else "notify")
             return [_Unit(sa, "HTTP_API", size, kind, None, new_umid(rng),
                           f"{sa.id}-batch-{next(self.counter)}", sources, self.clamp(t0, size))]
         origin = "SMPP" if r < sum(shares[:3]) else "HTTP_API"
@@ -200,7 +156,7 @@ class _Outbound:
                 description = rng.choice(REJECT_REASONS)
         scheduled = expiry = None
         if u.origin == "HTTP_API" and u.kind != "otp" and rng.random() < 0.03:
-            scheduled = submitted + _uniform(rng, 10 * MINUTE, 6 * HOUR)
+            scheduled = submitted + between(rng, 10 * MINUTE, 6 * HOUR)
         if u.kind == "otp":
             expiry = submitted + 10 * MINUTE
         truth = MessageTruth(
@@ -228,11 +184,11 @@ class _Outbound:
             "dlr_callback_url": (f"https://hooks.{sa.id}.example/dlr"
                                  if rng.random() < 0.05 else None),
         }
-        plan = Plan(truth, submitted, submitted + _uniform(rng, 1000, 50_000), None, None, u.kind,
-                    "https://sms.to/" in seg.text, rcp)
+        plan = Plan(truth, submitted, submitted + between(rng, 1000, 50_000), None, None,
+                    u.kind, "https://sms.to/" in seg.text, rcp)
         first_arrival = self.receipts(plan, scheduled or submitted)
         if first_arrival is not None and rng.random() < cfg.receipt_before_request_rate:
-            plan.request_arrival_us = first_arrival + _uniform(rng, SECOND, 120 * SECOND)
+            plan.request_arrival_us = first_arrival + between(rng, SECOND, 120 * SECOND)
         self.emitter.emit(plan.request_arrival_us, "requests", umid, request, submitted)
         self.engagement(plan)
         return plan
@@ -253,9 +209,9 @@ class _Outbound:
         sent = start + min(120 * SECOND, int(rng.lognormvariate(math.log(2e6), 1.0)))
         y = rng.random()
         if y < cfg.late_receipt_rate:
-            final = submitted + _uniform(rng, 24 * HOUR + MINUTE, 47 * HOUR)
+            final = submitted + between(rng, 24 * HOUR + MINUTE, 47 * HOUR)
         elif y < cfg.late_receipt_rate + 0.1:
-            final = sent + _uniform(rng, MINUTE, 6 * HOUR)
+            final = sent + between(rng, MINUTE, 6 * HOUR)
         else:
             final = sent + min(10 * MINUTE, int(rng.lognormvariate(math.log(4e6), 1.2)))
         steps: list[tuple[str, int]] = []
@@ -264,7 +220,7 @@ class _Outbound:
         if outcome != "sent":
             steps.append((outcome, final))
         if outcome == "delivered" and rng.random() < cfg.read_rate:
-            steps.append(("read", min(final + _uniform(rng, 30 * SECOND, 6 * HOUR),
+            steps.append(("read", min(final + between(rng, 30 * SECOND, 6 * HOUR),
                                       submitted + 47 * HOUR + 50 * MINUTE)))
         m.currency = cfg.currency
         m.price_per_sms = money(plan.recipient.country.price)
@@ -273,7 +229,7 @@ class _Outbound:
         records: list[dict[str, Any]] = []
         for state, at in steps:
             rec = self.receipt_record(plan, state, at)
-            if state == "sent" and outcome != "sent" and rng.random() < cfg.unpriced_sent_rate:
+            if state == "sent" and rng.random() < cfg.unpriced_sent_rate:
                 rec["price_total"] = rec["price_per_sms"] = rec["currency"] = None
             else:
                 rec["price_total"], m.price_total = total, total
@@ -285,13 +241,13 @@ class _Outbound:
                 plan.delivered_us = at
             if state == "undelivered":
                 m.error_code, m.error_message = rec["error_code"], rec["error_message"]
-            arrivals.append(at + _uniform(rng, 50_000, 3 * SECOND))
+            arrivals.append(at + between(rng, 50_000, 3 * SECOND))
             records.append(rec)
             m.receipt_states.append(state)
         if m.price_total is None:
             m.currency = m.price_per_sms = None
         if len(steps) >= 2 and steps[0][0] == "sent" and rng.random() < cfg.out_of_order_rate:
-            arrivals[0] = arrivals[1] + _uniform(rng, SECOND // 2, 60 * SECOND)
+            arrivals[0] = arrivals[1] + between(rng, SECOND // 2, 60 * SECOND)
         for at, rec, (_, status_at) in zip(arrivals, records, steps, strict=True):
             self.emitter.emit(at, "receipts", m.umid, rec, status_at)
             m.receipts += 1
@@ -328,28 +284,28 @@ class _Outbound:
         base = plan.delivered_us
         if m.verification and (base is not None or (m.state == "sent" and rng.random() < 0.3)):
             if rng.random() < cfg.otp_conversion_rate:
-                at = (base or plan.sent_us or plan.submitted_us) + _uniform(
+                at = (base or plan.sent_us or plan.submitted_us) + between(
                     rng, 5 * SECOND, 300 * SECOND)
                 rec = {"umid": m.umid, "subaccount_id": m.subaccount_id, "converted_at": ts(at)}
                 m.converted, m.converted_at = True, ts(at)
                 copies = 2 if rng.random() < cfg.otp_duplicate_rate else 1
                 for k in range(copies):
-                    emit(at + k * _uniform(rng, SECOND, 30 * SECOND), "otp_feedback", m.umid,
+                    emit(at + k * between(rng, SECOND, 30 * SECOND), "otp_feedback", m.umid,
                          dict(rec), at)
                     m.otp_feedback_events += 1
         if base is None:
             return
         if plan.text_kind == "survey" and rng.random() < cfg.survey_response_rate:
-            started = base + _uniform(rng, MINUTE, 40 * HOUR)
-            done = min(started + _uniform(rng, 20 * SECOND, 10 * MINUTE),
+            started = base + between(rng, MINUTE, 40 * HOUR)
+            done = min(started + between(rng, 20 * SECOND, 10 * MINUTE),
                        plan.submitted_us + 47 * HOUR + 55 * MINUTE)
-            emit(done + _uniform(rng, 50_000, 2 * SECOND), "surveys", m.umid,
+            emit(done + between(rng, 50_000, 2 * SECOND), "surveys", m.umid,
                  _survey_record(rng, m, started, done), done)
             m.survey_answered = True
         if plan.has_url and rng.random() < cfg.click_rate:
-            at = base + _uniform(rng, 10 * SECOND, 20 * HOUR)
+            at = base + between(rng, 10 * SECOND, 20 * HOUR)
             while True:
-                emit(at + _uniform(rng, 50_000, SECOND), "clicks", m.umid, {
+                emit(at + between(rng, 50_000, SECOND), "clicks", m.umid, {
                     "umid": m.umid, "clicked_at": ts(at),
                     "url": f"https://{m.subaccount_id}.example/l/{m.umid[:8]}",
                     "short_url": "https://sms.to/" + m.umid[-6:],
@@ -358,7 +314,7 @@ class _Outbound:
                 m.clicks += 1
                 if m.clicks >= 8 or rng.random() > 0.35:
                     break
-                at += _uniform(rng, 5 * SECOND, 3 * HOUR)
+                at += between(rng, 5 * SECOND, 3 * HOUR)
 
 
 _AGENTS = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15",
@@ -394,7 +350,7 @@ def plan_outbound(cfg: SimConfig, rng: random.Random, recipients: Recipients,
             submitted = u.t0
             for _ in range(n):
                 plans.append(out.message(u, submitted))
-                submitted += _uniform(rng, 1000, 20_000)
+                submitted += between(rng, 1000, 20_000)
             if advance is not None:
                 advance(n)
     return plans

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from producers.phone import NumberInfo, parse_destination
+from producers.sim_config import SimConfig
 from smsflow.errors import ValidationError
 
 __all__ = [
     "COUNTRIES",
+    "COUNTRY_BY_CODE",
     "DELIVERY_ERRORS",
     "OPT_OUT_WORDS",
     "REJECT_REASONS",
@@ -24,6 +26,8 @@ __all__ = [
     "Country",
     "Network",
     "NumberPool",
+    "Recipient",
+    "Recipients",
     "Subaccount",
 ]
 
@@ -177,3 +181,41 @@ class NumberPool:
             self._seen.add(number)
             return number, info
         raise RuntimeError(f"cannot draw a valid {country.code} number")
+
+
+@dataclass(slots=True)
+class Recipient:
+    """A handset: its number, enrichment, country and the network it really is on."""
+
+    number: str
+    info: NumberInfo
+    country: Country
+    network: Network
+
+
+class Recipients:
+    """Destination numbers per country; known recipients are reused (half of the time, and
+    always once the country has its share of distinct handsets)."""
+
+    def __init__(self, pool: NumberPool, rng: random.Random, cfg: SimConfig) -> None:
+        self.pool, self.rng, self.cfg = pool, rng, cfg
+        self.by_country: dict[str, list[Recipient]] = {}
+        weights = sum(c.weight for c in COUNTRIES)
+        # distinct handsets per country: about one per eight messages (people get several)
+        self.caps = {c.code: max(20, int(cfg.messages * c.weight / weights / 8))
+                     for c in COUNTRIES}
+
+    def new(self, country: Country) -> Recipient:
+        number, info = self.pool.draw(country)
+        net = country.network(info.operator)
+        if net is None or self.rng.random() < self.cfg.ported_rate:
+            net = self.rng.choice(country.networks)
+        return Recipient(number, info, country, net)
+
+    def pick(self, country: Country) -> Recipient:
+        known = self.by_country.setdefault(country.code, [])
+        if known and (len(known) >= self.caps[country.code] or self.rng.random() < 0.5):
+            return self.rng.choice(known)
+        r = self.new(country)
+        known.append(r)
+        return r

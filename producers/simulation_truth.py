@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -118,7 +118,7 @@ class MessageTruth:
         return self.price_total
 
     def to_json(self) -> dict[str, Any]:
-        d = {k: to_json_value(v) for k, v in asdict(self).items()}
+        d = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
         d["day"] = self.day.isoformat()
         d["report_operator"] = self.operator
         d["cost"] = to_json_value(self.cost.quantize(MONEY))
@@ -147,7 +147,7 @@ class InboundTruth:
         return self.reply_to is not None and is_opt_out(self.body)
 
     def to_json(self) -> dict[str, Any]:
-        d = {k: to_json_value(v) for k, v in asdict(self).items()}
+        d = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
         d["day"] = self.received_at.date().isoformat()
         d["opt_out"] = self.opt_out
         return d
@@ -161,7 +161,7 @@ def is_opt_out(body: str) -> bool:
 def to_json_value(v: Any) -> Any:
     """JSON form used in every simulator file: Decimal -> string, datetime -> ISO 'Z' string."""
     if isinstance(v, Decimal):
-        return str(v)
+        return f"{v:f}"
     if isinstance(v, dt.datetime):
         return v.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(v, dt.date):
@@ -175,7 +175,7 @@ def rate(part: int, whole: int) -> str:
     """``100 * part / whole`` rounded half-up to 2 decimals; "0.00" when whole is 0."""
     if whole == 0:
         return "0.00"
-    return str((Decimal(100 * part) / Decimal(whole)).quantize(PCT, rounding=ROUND_HALF_UP))
+    return f"{(Decimal(100 * part) / Decimal(whole)).quantize(PCT, rounding=ROUND_HALF_UP):f}"
 
 
 class _Acc:
@@ -210,7 +210,7 @@ class _Acc:
             self.cost[m.currency] += m.price_total
 
     def cost_json(self) -> dict[str, str]:
-        return {c: str(v.quantize(MONEY)) for c, v in sorted(self.cost.items())}
+        return {c: f"{v.quantize(MONEY):f}" for c, v in sorted(self.cost.items())}
 
 
 def compute_truth(
@@ -253,7 +253,7 @@ def compute_truth(
             avg: str | None = None
         else:
             c = a.cost.get(single, Decimal(0)) if single else Decimal(0)
-            avg = str((c / total).quantize(MONEY, rounding=ROUND_HALF_UP)) if total else None
+            avg = f"{(c / total).quantize(MONEY, rounding=ROUND_HALF_UP):f}" if total else None
         return {"day": day, "total": total, "delivered": a.n["delivered"],
                 "delivery_rate": rate(a.n["delivered"], total), "cost": a.cost_json(),
                 "average_cost": avg}

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from producers.sim_config import KINDS, SCHEMA_OF, SimConfig
-from producers.sim_events import SECOND, Emitter, Event, new_umid, ts, us_of
+from producers.sim_events import HOUR, SECOND, Emitter, Event, between, new_umid, ts, us_of
 from producers.sim_inbound import simulate_inbound
 from producers.sim_io import (
     BadRecord,
@@ -35,9 +35,9 @@ from producers.sim_io import (
     load_truth,
     write_simulation,
 )
-from producers.sim_outbound import HOUR, Recipients, _uniform, plan_outbound
+from producers.sim_outbound import plan_outbound
 from producers.sim_produce import produce_events
-from producers.sim_world import COUNTRIES, SUBACCOUNTS, NumberPool
+from producers.sim_world import COUNTRIES, SUBACCOUNTS, NumberPool, Recipients
 from producers.simulation_truth import InboundTruth, MessageTruth, compute_truth, to_json_value
 from schemas.codec import money
 
@@ -147,10 +147,10 @@ def _orphans(cfg: SimConfig, rng: random.Random, recipients: Recipients, emitter
         umid = new_umid(rng)
         country = rng.choice(COUNTRIES)
         rcp = recipients.new(country)
-        at = start_us + _uniform(rng, 0, 12 * HOUR)
+        at = start_us + between(rng, 0, 12 * HOUR)
         firsts.append(at)
         sa = rng.choice(SUBACCOUNTS)
-        for state, t in (("sent", at), ("delivered", at + _uniform(rng, SECOND, 600 * SECOND))):
+        for state, t in (("sent", at), ("delivered", at + between(rng, SECOND, 600 * SECOND))):
             rec = {
                 "umid": umid, "batch_id": None, "client_message_id": None,
                 "client_batch_id": None, "subaccount_id": sa.id, "source": sa.sender_ids[0],
@@ -161,7 +161,7 @@ def _orphans(cfg: SimConfig, rng: random.Random, recipients: Recipients, emitter
                 "currency": cfg.currency, "sms_count": 1, "mcc": rcp.network.mcc,
                 "mnc": rcp.network.mnc, "operator": rcp.network.name, "received_at": None,
             }
-            emitter.emit(t + _uniform(rng, 50_000, 3 * SECOND), "receipts", umid, rec, t)
+            emitter.emit(t + between(rng, 50_000, 3 * SECOND), "receipts", umid, rec, t)
             if state == "delivered" and rng.random() < 0.5:
                 break  # some orphans never get their final receipt
     return firsts

@@ -18,8 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,32 +58,11 @@ def _answer(code: int, **body: Any) -> JSONResponse:
     return JSONResponse(body, status_code=code)
 
 
-def create_app(
-    settings: Settings, producer: SendProducer, *, own_producer: bool = False
-) -> FastAPI:
-    """The receiver as an ASGI app producing through ``producer``.
-
-    With ``own_producer`` the app starts and stops the producer in its lifespan (``serve``);
-    otherwise the caller manages it (tests pass a started producer).
-    """
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if own_producer:
-            await producer.start()
-        try:
-            yield
-        finally:
-            if own_producer:
-                await producer.stop()
-
-    app = FastAPI(
-        title="smsflow webhook receiver",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
+def create_app(settings: Settings, producer: SendProducer) -> FastAPI:
+    """The receiver as an ASGI app producing through ``producer``, which the caller starts and
+    stops (``serve`` does; tests pass a started producer). Until it is started every POST
+    answers 503 and ``/health`` says so."""
+    app = FastAPI(title="smsflow webhook receiver", docs_url=None, redoc_url=None, openapi_url=None)
     token = settings.webhook_token.get_secret_value().encode() if settings.webhook_token else None
     limit = settings.webhook_max_body
 

@@ -164,10 +164,12 @@ class SingleObjectCodec:
 class RegistryCodec:
     """Confluent wire format with schema ids from a schema registry (subject ``<Name>-value``)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, client: Any = None) -> None:
+        """``client`` defaults to a ``SchemaRegistryClient`` for ``url`` (any object with the
+        same ``register(subject, schema) -> id`` method works, e.g. in unit tests)."""
         from schema_registry.client import SchemaRegistryClient, schema
 
-        self._client = SchemaRegistryClient(url=url)
+        self._client = client if client is not None else SchemaRegistryClient(url=url)
         self._schema = schema
         self._id_by_name: dict[str, int] = {}
         self._name_by_id: dict[int, str] = {}

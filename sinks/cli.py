@@ -42,7 +42,8 @@ def _lock_owner(path: Path) -> str | None:
     try:
         text = (path / "status").read_text()
         pid = int(text.split("PID:", 1)[1].split()[0])
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        cmd = " ".join(raw.decode(errors="replace").split())[:200]
     except (OSError, IndexError, ValueError):
         return None
     return f"pid {pid} ({cmd})" if cmd else f"pid {pid}"

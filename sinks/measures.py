@@ -36,8 +36,8 @@ def money_str(amount: Decimal) -> str:
 class CostByCurrency:
     """Sums of cost per currency. Currency ``''`` (unpriced) is kept only if its cost is not 0.
 
-    A currency whose cost sums to 0 is still listed when messages were priced in it
-    (``touch``), so a free message shows its currency with cost 0.
+    A currency whose cost sums to 0 is still listed when chargeable messages were priced in it
+    (``priced_messages``), so a free message shows its currency with cost 0.
     """
 
     def __init__(self) -> None:

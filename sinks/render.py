@@ -73,7 +73,7 @@ def to_table(result: Result, title: str | None = None) -> Table:
     table = Table(title=title, show_lines=False)
     for name, typ in zip(result.columns, result.types, strict=True):
         numeric = typ.startswith(("Int", "UInt", "Decimal", "Float"))
-        table.add_column(name, justify="right" if numeric else "left")
+        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
     for row in result.rows:
         table.add_row(*[cell(v) for v in row])
     return table
@@ -83,7 +83,7 @@ def to_vertical_table(result: Result, title: str | None = None) -> Table:
     """One record as a two-column table (field, value), for single-message views."""
     table = Table(title=title)
     table.add_column("Field")
-    table.add_column("Value")
+    table.add_column("Value", overflow="fold")
     for row in result.rows:
         for name, value in zip(result.columns, row, strict=True):
             table.add_row(name, cell(value))

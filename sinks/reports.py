@@ -107,10 +107,11 @@ def _sums(rows: list[dict[str, Any]], *fields: str) -> dict[str, int]:
     return {f: sum(int(r[f]) for r in rows) for f in fields}
 
 
-def _costs(rows: list[dict[str, Any]], count_field: str = "total") -> CostByCurrency:
+def _costs(rows: list[dict[str, Any]]) -> CostByCurrency:
+    """Cost per currency; a currency is listed when a chargeable message was priced in it."""
     costs = CostByCurrency()
     for r in rows:
-        costs.add(r["currency"], r["cost"], priced_messages=int(r[count_field]))
+        costs.add(r["currency"], r["cost"], priced_messages=int(r["chargeable"]))
     return costs
 
 
@@ -201,7 +202,7 @@ def _conversions(ch: ClickHouse, f: Filters) -> Result:
     rows = []
     for (day,), group in _groups(_query(ch, "conversions", f), "day").items():
         s = _sums(group, "verification_sent", "converted")
-        c = _costs(group, "verification_sent")
+        c = _costs(group)
         rows.append((day, s["verification_sent"], s["converted"],
                      rate(s["converted"], s["verification_sent"]), c.cost(), c.currency()))
     columns = ["Date", "Verification Sent", "Converted", "Conversion Rate", "Cost", "Currency"]

@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         default=10_000, ge=1, description="Sink: most Kafka records per ClickHouse insert batch."
     )
     sink_batch_ms: int = Field(
-        default=1_000, ge=1, description="Sink: longest wait (ms) before a partial batch is flushed."
+        default=1_000, ge=1, description="Sink: longest wait (ms) before flushing a partial batch."
     )
 
     # --- ports of our own services ------------------------------------------------------

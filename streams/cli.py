@@ -1,15 +1,20 @@
-"""``smsflow worker``: run one stream-processing worker in the foreground."""
+"""``smsflow worker``: run one stream-processing worker in the foreground.
+
+:func:`main` runs the same command without the root CLI (``python -c "from streams.cli import
+main; main()" --datadir ...``), which test helpers use to start worker subprocesses.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
 from smsflow.config import load_settings
-from smsflow.errors import ConfigError
+from smsflow.errors import ConfigError, SmsflowError
 
-__all__ = ["register"]
+__all__ = ["main", "register"]
 
 
 def worker(
@@ -47,3 +52,14 @@ def worker(
 def register(app: typer.Typer) -> None:
     """Add the ``worker`` command to the root CLI."""
     app.command("worker")(worker)
+
+
+def main() -> None:
+    """``worker`` as a stand-alone command: one-line error and exit 1 on SmsflowError."""
+    cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    cli.command()(worker)
+    try:
+        cli()
+    except SmsflowError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)

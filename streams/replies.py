@@ -41,7 +41,7 @@ def _norm(number: str) -> str:
 
 
 def pair_key(handset: str | None, sender: str | None) -> bytes | None:
-    """Key of the (handset number, sender id) pair, None when either is missing.
+    """Key of the (handset number, sender id) pair; None unless both are numbers.
 
     For an outbound: ``pair_key(destination, source)``; for an MO: ``pair_key(source,
     destination)``.
@@ -49,8 +49,8 @@ def pair_key(handset: str | None, sender: str | None) -> bytes | None:
     if not handset or not sender:
         return None
     h, s = _norm(handset), _norm(sender)
-    if not h or not s:
-        return None
+    if not h.isdigit() or not s.isdigit():
+        return None  # an alphanumeric sender id cannot receive an MO: no pair
     return f"{h}|{s}".encode()
 
 

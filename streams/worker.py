@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import logging.config
+import shutil
 import sys
+from pathlib import Path
 
 import faust
 
@@ -27,6 +29,8 @@ from streams.deltas import DeltaStats, run_deltas
 __all__ = ["build_worker", "ensure_worker_topics", "run_worker"]
 
 log = logging.getLogger("smsflow.streams")
+
+CLEAN_MARKER = "clean-shutdown"
 
 
 def ensure_worker_topics(settings: Settings) -> None:
@@ -72,7 +76,7 @@ def run_worker(settings: Settings, options: WorkerOptions) -> None:
         ensure_worker_topics(settings)
     except InfraError:
         raise
-    except Exception as e:
+    except Exception as e:  # aiokafka raises many types when the broker is not there
         raise InfraError(f"cannot prepare topics at {settings.kafka_bootstrap}: {e}") from e
     import uvloop
 
@@ -82,6 +86,30 @@ def run_worker(settings: Settings, options: WorkerOptions) -> None:
     app, _ = build_worker(settings, options)
     log.info("worker starting id=%s store=%s datadir=%s bootstrap=%s", app.conf.id,
              options.store, options.datadir, settings.kafka_bootstrap)
+    _prepare_tabledir(app, options)
     worker = faust.Worker(app, loglevel="INFO", loop=loop, logging_config=LOGGING_CONFIG,
                           redirect_stdouts=False, stdout=sys.stdout, stderr=sys.stderr)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as e:
+        if e.code in (0, None):
+            (options.datadir / CLEAN_MARKER).write_text("clean shutdown\n")
+            log.info("worker stopped cleanly")
+        raise
+
+
+def _prepare_tabledir(app: faust.App, options: WorkerOptions) -> None:
+    """Wipe RocksDB tables left by a crash; they can be ahead of their changelog.
+
+    RocksDB is written when a key is set, its changelog record only later: after a SIGKILL the
+    local store may hold versions the changelog never got, and a replayed event would then be
+    "no change" and never emit them. Only a clean shutdown (marker file) keeps the local data;
+    otherwise the tables are rebuilt from the changelog, as the memory store always does.
+    """
+    marker = options.datadir / CLEAN_MARKER
+    tabledir = Path(app.conf.tabledir)
+    if options.store == "rocksdb" and not marker.exists() and tabledir.exists():
+        log.warning("no clean-shutdown marker: rebuilding tables from the changelog (%s)",
+                    tabledir)
+        shutil.rmtree(tabledir)
+    marker.unlink(missing_ok=True)

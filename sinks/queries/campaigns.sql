@@ -5,6 +5,7 @@ SELECT
     min(day) AS first_day,
     max(day) AS last_day,
     sum(total) AS total,
+    sum(chargeable) AS chargeable,
     sum(sent) AS sent,
     sum(delivered) AS delivered,
     sum(undelivered) AS undelivered,

@@ -5,6 +5,7 @@ SELECT
     currency,
     count() AS verification_sent,
     countIf(converted) AS converted,
+    countIf(state != 'rejected') AS chargeable,
     sum(cost) AS cost
 FROM messages FINAL
 WHERE direction = 'OUTBOUND' AND counted AND verification

@@ -4,6 +4,7 @@ SELECT
     operator,
     currency,
     sum(total) AS total,
+    sum(chargeable) AS chargeable,
     sum(sent) AS sent,
     sum(delivered) AS delivered,
     sum(undelivered) AS undelivered,

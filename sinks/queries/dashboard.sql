@@ -4,6 +4,7 @@ SELECT
     currency,
     country,
     sum(total) AS total,
+    sum(chargeable) AS chargeable,
     sum(delivered) AS delivered,
     sum(cost) AS cost
 FROM daily_stats

@@ -15,7 +15,9 @@ from typing import Any
 
 from schemas.codec import money
 
-__all__ = ["KEY", "MEASURES", "MessageSim", "at", "contribution_of", "deltas_between"]
+__all__ = [
+    "KEY", "MEASURES", "MessageSim", "at", "contribution_of", "deltas_between", "scenario",
+]
 
 KEY = ("day", "subaccount_id", "country", "operator", "origin", "encoding", "campaign_id",
        "currency")
@@ -185,3 +187,142 @@ class MessageSim:
             out.extend(("DailyDelta", d) for d in ds)
             out.append(("MessageState", st))
         return out
+
+
+# ------------------------------------------------------------------------------ broker I/O
+async def produce(settings: Any, items: list[tuple[str, str, dict[str, Any] | bytes]]) -> None:
+    """Produce ``(topic, umid, record-or-raw-bytes)``; records are encoded by their topic."""
+    from aiokafka import AIOKafkaProducer
+
+    from schemas import get_codec
+    from sinks.rows import routes
+
+    codec = get_codec(settings)
+    by_topic = routes(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5,
+                                acks="all")
+    await producer.start()
+    try:
+        for topic, umid, rec in items:
+            value = rec if isinstance(rec, bytes) else codec.encode(by_topic[topic].schema, rec)
+            await producer.send(topic, key=umid.encode(), value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def state_items(settings: Any, sims: list[MessageSim]) -> list[tuple[str, str, Any]]:
+    """Every sim's records on the derived topics, in emission order."""
+    t = settings.topics
+    out: list[tuple[str, str, Any]] = []
+    for m in sims:
+        for name, rec in m.records():
+            out.append((t.daily_deltas if name == "DailyDelta" else t.message_state, m.umid, rec))
+    return out
+
+
+async def lag(settings: Any, group: str) -> int:
+    """Records on the sink's topics not yet committed by ``group``."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from sinks.rows import routes
+
+    topics = list(routes(settings))
+    tps = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    await admin.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    done = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+    return sum(end - done.get(tp, 0) for tp, end in ends.items())
+
+
+async def wait_drained(settings: Any, group: str, within: float = 120.0) -> None:
+    """Wait until ``group`` committed everything on the sink's topics."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (left := await lag(settings, group)) > 0:
+        if loop.time() > deadline:
+            raise AssertionError(f"sink still {left} records behind after {within:.0f}s")
+        await asyncio.sleep(0.3)
+
+
+def expected_daily(sims: list[MessageSim]) -> dict[dt.date, dict[str, Any]]:
+    """Per-day sums of the final contributions (the truth the daily report must show)."""
+    out: dict[dt.date, dict[str, Any]] = {}
+    for m in sims:
+        c = m.states[-1]["contribution"]
+        if c is None:
+            continue
+        day = out.setdefault(c["day"], {**{k: 0 for k in MEASURES}, "cost": Decimal(0)})
+        for k in MEASURES:
+            day[k] += c[k]
+        day["cost"] += c["cost"]
+    return dict(sorted(out.items()))
+
+
+def random_sims(n: int, seed: int) -> list[MessageSim]:
+    """``n`` messages with mixed lifecycles (late, early, rejected, pending), deterministic."""
+    import random
+
+    rnd = random.Random(seed)
+    sims = []
+    for i in range(n):
+        m = MessageSim(
+            umid=str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+            subaccount_id=rnd.choice(["SA-1", "SA-2", "SA-3"]),
+            country=rnd.choice(["SG", "US", "DE"]),
+            operator=rnd.choice(["op-a", "op-b", ""]),
+        )
+        day = 1 + i % 5
+        sent = at(day, rnd.randrange(24), rnd.randrange(60), rnd.randrange(1_000_000))
+        kind = rnd.random()
+        price = f"0.0{rnd.randrange(100, 999)}{rnd.randrange(1000)}"
+        if kind < 0.1:
+            m.request(sent, rejected=True)
+        elif kind < 0.2:
+            m.receipt("delivered", sent + dt.timedelta(seconds=5), price=price)
+            m.request(sent, verification=rnd.random() < 0.5)
+        else:
+            m.request(sent, verification=rnd.random() < 0.3,
+                      campaign_id=rnd.choice(["", "c-1", "c-2"]), sms_count=rnd.randint(1, 3))
+            if kind < 0.9:
+                m.receipt("sent", sent + dt.timedelta(seconds=1))
+                final = "delivered" if rnd.random() < 0.8 else "undelivered"
+                m.receipt(final, sent + dt.timedelta(hours=rnd.randrange(30)), price=price)
+            if m.states[-1]["verification"] and rnd.random() < 0.5:
+                m.change(sent + dt.timedelta(minutes=2), converted=True,
+                         converted_at=sent + dt.timedelta(minutes=2))
+        sims.append(m)
+    return sims
+
+
+def scenario() -> list[MessageSim]:
+    """Five messages covering late receipts, receipts first, rejection, pricing, inbound."""
+    late = MessageSim(subaccount_id="SA-1", country="SG", operator="SingTel")
+    late.request(at(2, 23, 50), verification=True, campaign_id="c-1")
+    late.receipt("sent", at(2, 23, 55))
+    late.receipt("delivered", at(3, 0, 5), price="0.0446592")  # late: still counts on day 2
+    late.change(at(3, 0, 6), converted=True, converted_at=at(3, 0, 6))
+    early = MessageSim(subaccount_id="SA-1", country="US", operator="")
+    early.receipt("undelivered", at(4, 9), price="0.0100000", error_code=7,
+                  error_message="handset off")
+    early.request(at(4, 8, 59), campaign_id="c-1")  # request after the receipt
+    rejected = MessageSim(subaccount_id="SA-2", country="SG", operator="StarHub")
+    rejected.request(at(2, 10), rejected=True)
+    queued = MessageSim(subaccount_id="SA-2", country="SG", operator="StarHub")
+    queued.request(at(4, 12), sms_count=3)
+    orphan = MessageSim(subaccount_id="SA-2")
+    orphan.receipt("delivered", at(4, 13), price="0.02")  # request never seen: counts nowhere
+    mo = MessageSim(subaccount_id="SA-1", country="SG")
+    mo.inbound(at(3, 7))
+    return [late, early, rejected, queued, orphan, mo]

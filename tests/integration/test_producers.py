@@ -9,15 +9,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
+from producers.cli import register
 from producers.send import SendProducer
 from schemas import get_codec
-from smsflow.cli import app
 from smsflow.config import Settings
-from tests.integration.test_webhooks import _count, consume
+from tests.integration.kafka_records import consume, count_records
 
 pytestmark = pytest.mark.integration
+
+app = typer.Typer()  # only this package's commands: the root CLI imports every package
+register(app)
 
 U = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(10)]
 
@@ -204,6 +208,6 @@ def test_header_with_unknown_column_is_refused(
     assert str(result.exception) == "CSV header has unknown columns: txt"
 
     async def check() -> None:
-        assert await _count(settings, settings.topics.requests) == 0
+        assert await count_records(settings, settings.topics.requests) == 0
 
     asyncio.run(check())

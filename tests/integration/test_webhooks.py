@@ -9,14 +9,13 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from producers.send import SendProducer
 from producers.webhooks import create_app
 from schemas import get_codec
 from smsflow.config import Settings
 from smsflow.errors import InfraError
+from tests.integration.kafka_records import consume, count_records
 
 pytestmark = pytest.mark.integration
 
@@ -53,33 +52,6 @@ SURVEY = (
     ' {"questionId": "16", "answerId": null, "question": "Full Name", "answer": "John"}]}'
 )
 UTC = dt.UTC
-
-
-async def consume(settings: Settings, topic: str, n: int) -> list[ConsumerRecord[bytes, bytes]]:
-    """The first ``n`` records of ``topic`` (all partitions); fails if fewer arrive."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    out: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        for _ in range(30):
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                out.extend(records)
-            if len(out) >= n:
-                # one more poll: nothing beyond n may be there
-                extra = await consumer.getmany(timeout_ms=500)
-                out.extend(r for rs in extra.values() for r in rs)
-                break
-    finally:
-        await consumer.stop()
-    assert len(out) == n, f"{topic}: expected {n} records, got {len(out)}"
-    return out
 
 
 @pytest.fixture
@@ -215,8 +187,8 @@ async def test_platform_samples_land_as_avro(receiver: tuple[Settings, httpx.Asy
     )
     # the same partition for the same umid on every topic (default murmur2 partitioner)
     assert dlr.partition == conv.partition == clk.partition
-    assert await _count(settings, t.receipts) == 1
-    assert await _count(settings, t.dead_letter) == 0
+    assert await count_records(settings, t.receipts) == 1
+    assert await count_records(settings, t.dead_letter) == 0
 
 
 async def test_bad_bodies_get_4xx_and_are_dead_lettered(
@@ -277,19 +249,7 @@ async def test_bad_bodies_get_4xx_and_are_dead_lettered(
     assert [d["key"] for d in got] == [None, None, None, None, DLR_UMID.encode(), None]
     assert got[4]["error"].startswith("payload.status.state: Input should be 'queued'")
     # nothing reached the input topics
-    assert await _count(settings, settings.topics.receipts) == 0
-
-
-async def _count(settings: Settings, topic: str) -> int:
-    """Records ever written to ``topic`` (sum of end offsets of all its partitions)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
-        consumer.assign(parts)
-        return sum((await consumer.end_offsets(parts)).values())
-    finally:
-        await consumer.stop()
+    assert await count_records(settings, settings.topics.receipts) == 0
 
 
 async def test_503_when_the_broker_does_not_acknowledge(hook_settings: Settings) -> None:
@@ -310,8 +270,8 @@ async def test_503_when_the_broker_does_not_acknowledge(hook_settings: Settings)
         assert resp.status_code == 503
         bad = await client.post("/webhooks/dlr", content=b"{")  # its dead letter fails too
         assert bad.status_code == 503
-    assert await _count(settings, settings.topics.receipts) == 1
-    assert await _count(settings, settings.topics.dead_letter) == 0
+    assert await count_records(settings, settings.topics.receipts) == 1
+    assert await count_records(settings, settings.topics.dead_letter) == 0
 
 
 async def test_unreachable_broker_fails_start() -> None:

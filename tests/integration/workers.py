@@ -23,7 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import get_codec
 from smsflow.config import Settings
@@ -32,10 +33,14 @@ __all__ = [
     "COUNTS",
     "WorkerProcess",
     "collect_deltas",
+    "collect_states",
+    "count_dead_letters",
     "daily_totals",
+    "lag",
     "settings_env",
     "start_worker",
     "truth_totals",
+    "wait_caught_up",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +77,7 @@ class WorkerProcess:
         self._log_offset = 0
 
     def start(self) -> WorkerProcess:
-        cmd = [sys.executable, "-c", "from smsflow.cli import main; main()", "worker",
+        cmd = [sys.executable, "-c", "from streams.cli import main; main()",
                "--datadir", str(self.datadir), "--no-web", "--store", self.store]
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as out:
@@ -212,3 +217,96 @@ def truth_totals(truth: dict[str, Any]) -> dict[tuple[str, ...], dict[str, Any]]
         if m:
             out[k] = m
     return out
+
+
+async def _read_all(settings: Settings, topic: str) -> list[Any]:
+    """Every record of ``topic`` up to its current end offsets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        out: list[Any] = []
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end[tp] for tp in tps])
+
+        while await behind():
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                out.extend(records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def collect_states(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The latest MessageState per umid on the message-state topic."""
+    codec = get_codec(settings)
+    latest: dict[str, dict[str, Any]] = {}
+    for r in await _read_all(settings, settings.topics.message_state):
+        st = codec.decode_as("MessageState", r.value)
+        cur = latest.get(st["umid"])
+        if cur is None or st["version"] > cur["version"]:
+            latest[st["umid"]] = st
+    return latest
+
+
+async def count_dead_letters(settings: Settings) -> dict[str, int]:
+    """Distinct dead-lettered inputs (by topic/partition/offset) per reason."""
+    codec = get_codec(settings)
+    seen: dict[tuple[Any, ...], str] = {}
+    for r in await _read_all(settings, settings.topics.dead_letter):
+        d = codec.decode_as("DeadLetter", r.value)
+        seen[(d["topic"], d["partition"], d["offset"])] = d["reason"]
+    counts: dict[str, int] = defaultdict(int)
+    for reason in seen.values():
+        counts[reason] += 1
+    return dict(counts)
+
+
+async def lag(settings: Settings, group: str, topics: list[str]) -> int:
+    """Records of ``topics`` not yet committed by consumer group ``group``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        tps = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
+        end = await consumer.end_offsets(tps)
+        total = 0
+        for tp in tps:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            total += max(0, end[tp] - done)
+        return total
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def wait_caught_up(settings: Settings, *, timeout: float = 300.0,  # noqa: ASYNC109
+                         stable_s: float = 6.0) -> None:
+    """Wait until the worker group has committed every input, control and pair record and the
+    deltas group every message-state record, and that stayed so for ``stable_s`` seconds."""
+    from streams.agents import internal_topics
+
+    names = internal_topics(settings)
+    worker_topics = [*settings.topics.inputs(), names["control"], names["pairs"]]
+    group = f"{settings.topic_prefix}streams"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    since: float | None = None
+    while loop.time() < deadline:
+        behind = (await lag(settings, group, worker_topics)
+                  + await lag(settings, f"{group}-deltas", [settings.topics.message_state]))
+        if behind == 0:
+            since = since if since is not None else loop.time()
+            if loop.time() - since >= stable_s:
+                return
+        else:
+            since = None
+        await asyncio.sleep(1.0)
+    raise TimeoutError(f"worker did not catch up within {timeout:.0f}s")

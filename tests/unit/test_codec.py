@@ -54,9 +54,7 @@ class FakeRegistry:
 
 
 def registry_codec(registry: FakeRegistry) -> RegistryCodec:
-    codec = RegistryCodec("http://registry.invalid:8081")
-    codec._client = registry  # type: ignore[assignment]  # no server in unit tests
-    return codec
+    return RegistryCodec("http://registry.invalid:8081", client=registry)  # no server here
 
 
 def samples() -> list[tuple[str, dict[str, Any]]]:

@@ -160,7 +160,7 @@ def test_batch_tracks_ranges_size_and_age() -> None:
 
 def test_migration_files_parse() -> None:
     migs = available()
-    assert [(m.version, m.name) for m in migs][0] == (1, "analytics_tables")
+    assert (migs[0].version, migs[0].name) == (1, "analytics_tables")
     stmts = migs[0].statements()
     assert len(stmts) == 7
     assert all(s.startswith("CREATE ") and "IF NOT EXISTS" in s for s in stmts)
