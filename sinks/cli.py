@@ -23,7 +23,8 @@ from sinks.reports import Filters, run_report
 from sinks.sink import run_sink
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings, load_settings
-from smsflow.errors import ClickHouseError, SinkError, ValidationError
+from smsflow.errors import ClickHouseError, ValidationError
+from smsflow.ops_client import OpsClient, running_pid
 
 __all__ = ["open_clickhouse", "register"]
 
@@ -111,12 +112,7 @@ def sink_run() -> None:
         stats = await run_sink(settings, stop)
         logging.getLogger("smsflow.sink").info(line("sink.exit", records=stats.records))
 
-    try:
-        asyncio.run(main())
-    except SinkError:
-        raise
-    except KeyboardInterrupt:
-        sys.exit(130)
+    asyncio.run(main())
 
 
 # ----------------------------------------------------------------------------- report
@@ -133,10 +129,44 @@ def _day(value: str | None, flag: str) -> dt.date | None:
         raise ValidationError(f"{flag} wants a date YYYY-MM-DD, got {value!r}") from e
 
 
+class _Remote:
+    """Reports from a running ``smsflow run`` that owns the chDB directory."""
+
+    def __init__(self, client: OpsClient) -> None:
+        self.client = client
+
+    @staticmethod
+    def params(f: Filters) -> dict[str, object]:
+        return {
+            "subaccount": f.subaccount, "country": f.country, "operator": f.operator,
+            "from": f.date_from, "to": f.date_to, "umid": f.umid, "limit": f.limit,
+        }
+
+
 def _emit(name: str, filters: Filters, fmt: str) -> None:
     if fmt not in FORMATS:
         raise ValidationError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    ch = open_clickhouse(load_settings())
+    settings = load_settings()
+    filters.params()  # bad filters fail here with the same one-line error either way
+    if not settings.clickhouse_url and running_pid(settings):
+        client = OpsClient(settings)
+        try:
+            if fmt in ("csv", "json"):
+                sys.stdout.write(client.report_text(name, fmt, **_Remote.params(filters)))
+                return
+            result = client.report(name, **_Remote.params(filters))
+            if name == "message":
+                if not result.rows:
+                    raise ValidationError(f"no message {filters.umid}")
+                out.print(to_vertical_table(result, title=f"message {filters.umid}"))
+                timeline = client.report("timeline", **_Remote.params(filters))
+                out.print(to_table(timeline, title="timeline (input events, duplicates included)"))
+            else:
+                out.print(to_table(result, title=name))
+        finally:
+            client.close()
+        return
+    ch = open_clickhouse(settings)
     result = run_report(ch, name, filters)
     if fmt == "csv":
         sys.stdout.write(to_csv(result))

@@ -57,6 +57,8 @@ class SinkStats:
     flushes: int = 0
     retries: int = 0
     commits: int = 0
+    batch_seconds_sum: float = 0.0  # time spent inserting flushed batches (retries included)
+    last_batch_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,11 +69,19 @@ class SinkStats:
             "flushes": self.flushes,
             "retries": self.retries,
             "commits": self.commits,
+            "batch_seconds_sum": round(self.batch_seconds_sum, 4),
+            "last_batch_seconds": round(self.last_batch_seconds, 4),
         }
 
 
 class _Sink:
-    def __init__(self, settings: Settings, ch: ClickHouse, stop: asyncio.Event) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ch: ClickHouse,
+        stop: asyncio.Event,
+        stats: SinkStats | None = None,
+    ) -> None:
         self.settings = settings
         self.ch = ch
         self.stop = stop
@@ -80,7 +90,7 @@ class _Sink:
         self.batch = Batch(settings.sink_batch_size, settings.sink_batch_ms / 1000)
         self.writer = BatchWriter(ch)
         self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
-        self.stats = SinkStats()
+        self.stats = stats if stats is not None else SinkStats()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
 
@@ -102,10 +112,14 @@ class _Sink:
                 raise SchemaError(
                     f"expected {route.schema} on {msg.topic}, got {name}", reason="wrong-schema"
                 )
-            pairs = rows_for_record(
-                name, rec, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                timestamp_ms=msg.timestamp,
-            )
+            try:
+                pairs = rows_for_record(
+                    name, rec, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                    timestamp_ms=msg.timestamp,
+                )
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise SchemaError(f"{name} record has no usable row: {e!r}",
+                                  reason="unusable") from e
         except SchemaError as e:
             self._skip(msg.topic, e.reason)
             if route.derived:
@@ -123,14 +137,20 @@ class _Sink:
             return
         if self.dead:
             assert self.producer is not None
-            for key, rec in self.dead:
-                await self.producer.send_and_wait(
-                    self.settings.topics.dead_letter, self.codec.encode("DeadLetter", rec), key=key
-                )
+            try:
+                for key, rec in self.dead:
+                    await self.producer.send_and_wait(
+                        self.settings.topics.dead_letter, self.codec.encode("DeadLetter", rec),
+                        key=key,
+                    )
+            except KafkaError as e:
+                raise SinkError(f"cannot write dead letters (batch left uncommitted): {e}") from e
             self.stats.dead_lettered += len(self.dead)
             self.dead = []
         res = await self.writer.flush(self.batch, self.stop)
         self.stats.flushes += 1
+        self.stats.batch_seconds_sum += res.seconds
+        self.stats.last_batch_seconds = res.seconds
         self.stats.retries = self.writer.retries
         for table, n in res.rows.items():
             self.stats.rows[table] = self.stats.rows.get(table, 0) + n
@@ -214,7 +234,11 @@ class _Sink:
 
 
 async def run_sink(
-    settings: Settings, stop_event: asyncio.Event, *, ch: ClickHouse | None = None
+    settings: Settings,
+    stop_event: asyncio.Event,
+    *,
+    ch: ClickHouse | None = None,
+    stats: SinkStats | None = None,
 ) -> SinkStats:
     """Run the sink until ``stop_event`` is set; then flush, commit and return the counters.
 
@@ -224,4 +248,4 @@ async def run_sink(
     """
     ch = ch or connect(settings)
     await asyncio.to_thread(migrate, ch)
-    return await _Sink(settings, ch, stop_event).run()
+    return await _Sink(settings, ch, stop_event, stats).run()

@@ -10,6 +10,7 @@ the same seed changes nothing (every event is a duplicate the pipeline recognise
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from typing import Any
 
@@ -23,7 +24,7 @@ from smsflow.ops_client import OpsClient
 
 __all__ = ["demo"]
 
-out = Console()
+out = Console(width=max(shutil.get_terminal_size((150, 40)).columns, 150))
 
 
 def _busiest(truth: dict[str, Any]) -> str:
@@ -132,8 +133,9 @@ def demo(
 
 
 def _dashboard_total(res: Any) -> int:
-    row = dict(zip(res.columns, res.rows[0], strict=True)) if res.rows else {}
-    for key in ("Total SMS", "Total", "total"):
-        if key in row:
-            return int(row[key])
-    raise SmsflowError(f"dashboard has no Total SMS column: {res.columns}")
+    """Total SMS of the dashboard's period row (the one labelled Total)."""
+    for values in res.rows:
+        row = dict(zip(res.columns, values, strict=True))
+        if values and values[0] == "Total":
+            return int(row["Total SMS"])
+    raise SmsflowError(f"dashboard has no Total row: {res.columns}")

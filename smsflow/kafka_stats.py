@@ -52,21 +52,24 @@ class KafkaStats:
         ]
         return await self._consumer.end_offsets(tps) if tps else {}
 
-    async def read(self, topics: list[str], groups: list[str]) -> TopicStats:
-        """End offsets of ``topics`` and the lag of each group over the topics it committed."""
+    async def read(self, topics: list[str], groups: dict[str, list[str]]) -> TopicStats:
+        """End offsets of ``topics`` and the lag of each group over the topics it consumes
+        (``groups``: group id -> its topics; partitions it never committed count whole)."""
         ends = await self.end_offsets(topics)
         per_topic: dict[str, int] = {t: 0 for t in topics}
         for tp, off in ends.items():
             per_topic[tp.topic] += off
         lag: dict[str, int] = {}
         assert self._admin is not None
-        for g in groups:
+        for g, consumed in groups.items():
             try:
                 committed = await self._admin.list_consumer_group_offsets(g)
             except KafkaError:
                 continue
             total = 0
             for tp, end in ends.items():
+                if tp.topic not in consumed:
+                    continue
                 meta = committed.get(tp)
                 total += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
             lag[g] = total

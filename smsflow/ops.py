@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from smsflow.clickhouse import ClickHouse, Result
@@ -62,12 +62,11 @@ class OpsState:
 
     settings: Settings
     ch: ClickHouse
-    groups: list[str]
+    groups: dict[str, list[str]]
     components: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     sink_stats: Any = None  # sinks.sink.SinkStats, live
     worker_restarts: Callable[[], int] = lambda: 0
     started: float = field(default_factory=time.monotonic)
-    batch_seconds: Histogram | None = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     kafka: KafkaStats | None = None
     last_offsets: dict[str, Any] = field(default_factory=dict)
@@ -108,6 +107,16 @@ class _Collector:
             for table, n in st.rows.items():
                 rows.add_metric([table], n)
             yield rows
+            lat = GaugeMetricFamily(
+                "smsflow_sink_last_batch_seconds", "Insert time of the last flushed batch."
+            )
+            lat.add_metric([], st.last_batch_seconds)
+            yield lat
+            summ = CounterMetricFamily(
+                "smsflow_sink_batch_seconds", "Insert time of flushed batches (sum)."
+            )
+            summ.add_metric([], st.batch_seconds_sum)
+            yield summ
             for name, value, doc in [
                 ("smsflow_sink_records", st.records, "Kafka records consumed by the sink."),
                 ("smsflow_sink_flushes", st.flushes, "Batches flushed to ClickHouse."),
@@ -150,7 +159,8 @@ def create_ops_app(state: OpsState) -> FastAPI:
         except Exception as e:  # broker restarting: say so, do not fail the endpoint
             return JSONResponse({"error": f"kafka: {e}"}, status_code=503)
         rows = await asyncio.to_thread(
-            state.ch.query, "SELECT count() FROM messages FINAL WHERE has_request"
+            state.ch.query,
+            "SELECT count() FROM messages FINAL WHERE has_request AND direction = 'OUTBOUND'",
         )
         return JSONResponse({**state.last_offsets, "messages_landed": rows.scalar()})
 
@@ -182,6 +192,12 @@ def create_ops_app(state: OpsState) -> FastAPI:
             res = await asyncio.to_thread(run_report, state.ch, name, filters)
         except (SmsflowError, ValueError) as e:
             return JSONResponse({"error": str(e)}, status_code=400)
+        fmt = q.get("format", "")
+        if fmt in ("csv", "json"):  # rendered here, so the text equals a local `report`
+            from sinks.render import to_csv, to_json
+
+            text = to_csv(res) if fmt == "csv" else to_json(res) + "\n"
+            return PlainTextResponse(text, media_type=f"text/{fmt}")
         return JSONResponse(result_json(res))
 
     @app.post("/api/sql")

@@ -68,6 +68,17 @@ class OpsClient:
         params = {k: str(v) for k, v in filters.items() if v not in (None, "")}
         return _result(self._get(f"/api/reports/{name}", **params))
 
+    def report_text(self, name: str, fmt: str, **filters: Any) -> str:
+        """A report rendered by the pipeline as ``csv`` or ``json`` text."""
+        params = {k: str(v) for k, v in filters.items() if v not in (None, "")}
+        try:
+            resp = self._http.get(f"/api/reports/{name}", params={**params, "format": fmt})
+        except httpx.HTTPError as e:
+            raise SmsflowError(f"smsflow run at {self.base} does not answer: {e}") from e
+        if resp.status_code >= 400:
+            self._json(resp)
+        return resp.text
+
     def sql(self, text: str) -> Result:
         try:
             return _result(self._json(self._http.post("/api/sql", content=text.encode())))

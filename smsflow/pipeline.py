@@ -45,9 +45,14 @@ def pid_file(settings: Settings) -> Path:
     return settings.home / "run.pid"
 
 
-def consumer_groups(settings: Settings) -> list[str]:
-    p = settings.topic_prefix
-    return [f"{p}streams", f"{p}streams-deltas", f"{p}clickhouse-sink"]
+def consumer_groups(settings: Settings) -> dict[str, list[str]]:
+    """Consumer groups of the pipeline and the project topics each consumes."""
+    p, t = settings.topic_prefix, settings.topics
+    return {
+        f"{p}streams": t.inputs(),
+        f"{p}streams-deltas": [t.message_state],
+        f"{p}clickhouse-sink": [*t.inputs(), *t.derived()],
+    }
 
 
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:
@@ -112,10 +117,12 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
             "running": not tasks["sink"].done(), **sink_stats.as_dict()
         }
     receiver_server = None
+    producer = None
     if options.receiver:
         producer = SendProducer(settings)
+        await producer.start()
         receiver_server = _server(
-            create_receiver(settings, producer, own_producer=True), "0.0.0.0", settings.webhook_port
+            create_receiver(settings, producer), "0.0.0.0", settings.webhook_port
         )
         tasks["receiver"] = asyncio.create_task(receiver_server.serve(), name="receiver")
         state.components["receiver"] = lambda: {
@@ -144,6 +151,8 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         receiver_server.should_exit = True
         with contextlib.suppress(Exception):
             await tasks["receiver"]
+        if producer is not None:
+            await producer.stop()
     await asyncio.gather(*(w.stop() for w in workers))
     sink_stop.set()
     if "sink" in tasks:

@@ -225,6 +225,7 @@ async def lag(settings: Any, group: str) -> int:
     """Records on the sink's topics not yet committed by ``group``."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import GroupCoordinatorNotAvailableError
 
     from sinks.rows import routes
 
@@ -236,7 +237,10 @@ async def lag(settings: Any, group: str) -> int:
     await admin.start()
     try:
         ends = await consumer.end_offsets(tps)
-        committed = await admin.list_consumer_group_offsets(group)
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+        except GroupCoordinatorNotAvailableError:  # the group has not committed anything yet
+            committed = {}
     finally:
         await consumer.stop()
         await admin.close()

@@ -263,3 +263,22 @@ def test_bad_filters_are_one_line_errors() -> None:
         1, "error: --from wants a date YYYY-MM-DD, got '2024-13-01'"
     )
 
+
+
+def test_final_is_applied_before_filters_on_mutable_columns(clickhouse: ClickHouse) -> None:
+    """A receipt-first message moves from the receipt's day to the request's day: only the
+    current version may match a date filter (FINAL before WHERE on non-key columns)."""
+    from sinks.migrate import migrate
+    from sinks.rows import message_row
+
+    migrate(clickhouse)
+    m = MessageSim(subaccount_id="SA-9")
+    m.receipt("delivered", at(5, 1), price="0.05")  # seen first, day 5, counts nowhere
+    m.request(at(4, 23))  # the request: the message belongs to day 4
+    clickhouse.insert("messages", [message_row(m.states[0])])
+    clickhouse.insert("messages", [message_row(m.states[1])])  # separate parts, unmerged
+    d5 = dt.date(2024, 1, 5)
+    assert clickhouse.query("SELECT count() FROM messages").scalar() == 2
+    assert rows(clickhouse, "logs", date_from=d5, date_to=d5) == []
+    got = rows(clickhouse, "logs", date_from=D4, date_to=D4)
+    assert [(r[3], r[9], r[11]) for r in got] == [(m.umid, "0.05000000", "delivered")]

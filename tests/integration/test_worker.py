@@ -103,11 +103,11 @@ def test_exact_after_sigkill_twice_mid_stream(
         w = start_worker(settings, "crashy", store="rocksdb")
         workers.append(w)
         _produce(settings, simulation)
-        for kill in (1, 2):
-            deadline = time.monotonic() + 120
-            target = len(simulation.events) * kill // 4
-            while _processed(w) < target and time.monotonic() < deadline:
-                time.sleep(0.5)
+        total = len(simulation.events)
+        for kill, left in ((1, 0.7), (2, 0.35)):
+            deadline = time.monotonic() + 180
+            while _worker_lag(settings) > total * left and time.monotonic() < deadline:
+                time.sleep(0.3)
             w.kill()
             behind = _worker_lag(settings)
             assert behind > 0, f"kill {kill} came after the worker had finished"
