@@ -25,7 +25,15 @@ from urllib.parse import urlparse
 from smsflow.config import Settings
 from smsflow.errors import ClickHouseError
 
-__all__ = ["ChdbBackend", "ClickHouse", "Result", "ServerBackend", "connect", "encode_rows"]
+__all__ = [
+    "ChdbBackend",
+    "ClickHouse",
+    "Result",
+    "ServerBackend",
+    "close_embedded",
+    "connect",
+    "encode_rows",
+]
 
 _FMT = "JSONCompactEachRowWithNamesAndTypes"
 
@@ -285,6 +293,18 @@ class ServerBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def close_embedded() -> None:
+    """Close the process's chDB session (parts are on disk already); safe to call twice."""
+    with _CHDB_LOCK:
+        sess = _CHDB.pop("session", None)
+        _CHDB.clear()
+    if sess is not None:
+        try:
+            sess.close()
+        except Exception:  # closing at exit must not mask the exit code
+            pass
 
 
 def connect(settings: Settings) -> ClickHouse:

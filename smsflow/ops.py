@@ -158,10 +158,13 @@ def create_ops_app(state: OpsState) -> FastAPI:
             await refresh_offsets()
         except Exception as e:  # broker restarting: say so, do not fail the endpoint
             return JSONResponse({"error": f"kafka: {e}"}, status_code=503)
-        rows = await asyncio.to_thread(
-            state.ch.query,
-            "SELECT count() FROM messages FINAL WHERE has_request AND direction = 'OUTBOUND'",
-        )
+        try:
+            rows = await asyncio.to_thread(
+                state.ch.query,
+                "SELECT count() FROM messages FINAL WHERE has_request AND direction = 'OUTBOUND'",
+            )
+        except SmsflowError as e:  # e.g. the table is detached: report, do not fail
+            return JSONResponse({**state.last_offsets, "error": str(e)}, status_code=503)
         return JSONResponse({**state.last_offsets, "messages_landed": rows.scalar()})
 
     @app.get("/metrics")

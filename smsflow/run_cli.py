@@ -45,7 +45,16 @@ def run(
     if other:
         raise InfraError(f"smsflow run already runs for {settings.home} (pid {other})")
     opts = PipelineOptions(workers=workers, receiver=not no_receiver)
-    raise typer.Exit(asyncio.run(run_pipeline(settings, opts)))
+    code = asyncio.run(run_pipeline(settings, opts))
+    # chDB's engine can crash in its own atexit teardown after a clean stop; everything is
+    # flushed and committed by now, so close it explicitly and leave without atexit hooks.
+    from smsflow.clickhouse import close_embedded
+
+    close_embedded()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def start_background_run(settings: Settings, *, timeout: float = 180.0) -> int:

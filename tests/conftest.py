@@ -59,6 +59,9 @@ def test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("smsflow-home")
 
 
+_LOCAL_BROKER: list[Broker] = []
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(test_home: Path) -> Iterator[str]:
     """Bootstrap servers of a live broker for the whole test session."""
@@ -83,6 +86,7 @@ def kafka_bootstrap(test_home: Path) -> Iterator[str]:
     )
     broker = Broker(settings)
     st = broker.up()
+    _LOCAL_BROKER.append(broker)
     jars = settings.cache_dir / f"kafka-{settings.kafka_version}" / "lib"
     _NOTES.append(
         f"[kafka] local Apache Kafka {settings.kafka_version} started from jars in {jars}: "
@@ -95,10 +99,9 @@ def kafka_bootstrap(test_home: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def local_broker(kafka_bootstrap: str, test_home: Path) -> Broker | None:
+def local_broker(kafka_bootstrap: str) -> Broker | None:
     """The project's own broker when the session started one (for restart tests), else None."""
-    b = Broker(Settings(home=test_home))
-    return b if (b.dir / "broker.pid").exists() else None
+    return _LOCAL_BROKER[0] if _LOCAL_BROKER else None
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,168 @@
+"""Run the real pipeline (``smsflow run``: worker + sink + receiver + ops API) in subprocesses.
+
+Every pipeline gets its own home, chDB directory, topic prefix and ports, on the session's
+real broker. Reports come through the ops API and the ``smsflow report`` CLI, exactly as a
+user gets them; the test process never opens the pipeline's chDB.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from smsflow.config import Settings
+from smsflow.ops_client import OpsClient
+
+__all__ = ["Pipeline", "free_port", "settings_env"]
+
+SMSFLOW = [sys.executable, "-m", "smsflow"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process load exactly ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSFLOW_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"SMSFLOW_{name.upper()}"] = str(value)
+    env["SMSFLOW_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap
+    return env
+
+
+class Pipeline:
+    """One ``smsflow run`` process group for a test."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = settings_env(settings)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = settings.home / "run.log"
+        self.client = OpsClient(settings)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, timeout: float = 120.0) -> None:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen(
+                [*SMSFLOW, "run"], env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            ok, body = self.client.health()
+            if ok:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"smsflow run exited {self.proc.returncode}: {self.tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"smsflow run not healthy in {timeout}s: {body} {self.tail()}")
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 90.0) -> int:
+        """SIGTERM and wait: the clean stop flushes and commits; returns the exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self.client.close()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL the run process (sink and receiver die with it; the worker follows)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(30)
+        self._wait_no_child()
+
+    def _wait_no_child(self, timeout: float = 30.0) -> None:
+        """The worker gets SIGTERM through PR_SET_PDEATHSIG; wait until it is gone."""
+        deadline = time.monotonic() + timeout
+        marker = f"--datadir {self.settings.home}/worker-"
+        while time.monotonic() < deadline:
+            alive = subprocess.run(
+                ["pgrep", "-f", marker], capture_output=True, check=False
+            ).stdout.strip()
+            if not alive:
+                return
+            time.sleep(0.3)
+        subprocess.run(["pkill", "-9", "-f", marker], check=False)
+
+    def worker_pid(self) -> int:
+        _ok, body = self.client.health()
+        pid = body.get("components", {}).get("worker-0", {}).get("pid")
+        assert pid, f"no worker pid in {body}"
+        return int(pid)
+
+    def kill_worker(self) -> int:
+        """SIGKILL the Faust worker; ``run`` restarts it. Returns the killed pid."""
+        pid = self.worker_pid()
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def tail(self, n: int = 2000) -> str:
+        try:
+            return self.log.read_text()[-n:]
+        except OSError:
+            return ""
+
+    # ------------------------------------------------------------------ progress
+    def progress(self) -> dict[str, Any]:
+        return self.client.progress()
+
+    def wait_caught_up(self, messages: int, timeout: float = 600.0) -> dict[str, Any]:
+        """Until every group has no lag and ``messages`` outbound messages landed (stable)."""
+        deadline = time.monotonic() + timeout
+        stable, last = 0, {}
+        while time.monotonic() < deadline:
+            try:
+                p = self.progress()
+            except Exception as e:  # broker restarting, ops API busy: try again
+                last = {"error": repr(e)}
+                time.sleep(1)
+                continue
+            last = p
+            lag = p.get("lag", {})
+            done = (
+                len(lag) == 3 and all(v == 0 for v in lag.values())
+                and p.get("messages_landed") == messages
+            )
+            stable = stable + 1 if done else 0
+            if stable >= 3:
+                return p
+            time.sleep(1)
+        raise AssertionError(f"not caught up in {timeout}s: {last}\n{self.tail()}")
+
+    # ------------------------------------------------------------------ results
+    def report_csv(self, name: str, *args: str) -> list[list[str]]:
+        """Rows (without the header) of ``smsflow report NAME ARGS --format csv``."""
+        proc = subprocess.run(
+            [*SMSFLOW, "report", name, *args, "--format", "csv"],
+            env=self.env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        rows = list(csv.reader(io.StringIO(proc.stdout)))
+        return rows[1:]
+
+    def report_header(self, name: str) -> list[str]:
+        proc = subprocess.run(
+            [*SMSFLOW, "report", name, "--format", "csv"],
+            env=self.env, capture_output=True, text=True, timeout=120, check=True,
+        )
+        return next(csv.reader(io.StringIO(proc.stdout)))
+
+    def sql(self, text: str) -> list[tuple[Any, ...]]:
+        return self.client.sql(text).rows

@@ -1,0 +1,226 @@
+"""The whole pipeline on simulator data, compared with the ground truth exactly, under faults.
+
+simulator -> real Kafka -> ``smsflow run`` (Faust worker subprocess, sink into its own chDB,
+webhook receiver, ops API) -> ``smsflow report ... --format csv``. Each fault is its own test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.broker import Broker
+from producers.sim_produce import produce_events
+from producers.simulator import Simulation
+from schemas import get_codec
+from tests.e2e import expect
+from tests.e2e.harness import Pipeline
+
+pytestmark = pytest.mark.e2e
+
+
+def produce(p: Pipeline, events: list[Any], bad: list[Any] | None = None) -> None:
+    asyncio.run(produce_events(p.settings, events, bad=bad or [], progress=False))
+
+
+def busiest(truth: dict[str, Any]) -> str:
+    totals: Counter[str] = Counter()
+    for r in truth["daily"]:
+        totals[r["subaccount_id"]] += int(r["total"])
+    return totals.most_common(1)[0][0]
+
+
+def assert_reports_equal_truth(p: Pipeline, truth: dict[str, Any]) -> None:
+    """Every report the platform shows equals the ground truth, to the message and cent."""
+    assert p.report_header("daily") == [
+        "Date", "Total", "Sent", "Total Chargeable", "Delivered", "Undelivered", "Rejected",
+        "Received", "Delivery Rate", "Cost", "Currency", "Inbound",
+    ]
+    assert p.report_csv("daily") == expect.daily(truth)
+    sub = busiest(truth)
+    assert p.report_csv("daily", "--subaccount", sub) == expect.daily(truth, sub)
+
+    dash = p.report_csv("dashboard")
+    assert [r[:7] for r in dash[:-1]] == expect.dashboard(truth)[:-1]
+    assert dash[-1][:6] == expect.dashboard(truth)[-1]
+    assert dash[-1][7] == str(truth["dashboard"]["countries"])
+
+    countries = [r for r in p.report_csv("countries") if int(r[2]) > 0]
+    assert countries == expect.countries(truth)
+    campaigns = {r[0]: [r[3], r[5], r[8], r[9], r[10]] for r in p.report_csv("campaigns")}
+    assert campaigns == expect.campaigns(truth)
+    assert p.report_csv("conversions") == expect.conversions(truth)
+
+    [(orphans,)] = p.sql("SELECT count() FROM messages FINAL WHERE orphan")
+    assert orphans == truth["orphans"]
+
+
+def run_to_truth(p: Pipeline, sim: Simulation) -> None:
+    p.wait_caught_up(int(sim.truth["messages"]))
+    assert_reports_equal_truth(p, sim.truth)
+    assert p.stop() == 0, p.tail()
+
+
+def wait_until(p: Pipeline, cond: Any, timeout: float = 300.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            prog = p.progress()
+        except Exception:
+            prog = {}
+        if prog and cond(prog):
+            return prog
+        time.sleep(0.3)
+    raise AssertionError(f"condition not reached: {prog}\n{p.tail()}")
+
+
+def worker_done(prog: dict[str, Any], p: Pipeline) -> float:
+    """Share of the input records the worker group has committed."""
+    ins = sum(prog.get("end_offsets", {}).get(t, 0) for t in p.settings.topics.inputs())
+    lag = prog.get("lag", {}).get(f"{p.settings.topic_prefix}streams", ins)
+    return (ins - lag) / ins if ins else 0.0
+
+
+def test_duplicates_reordering_and_receipts_before_requests(
+    sim: Simulation, pipeline_factory: Any
+) -> None:
+    # the traffic really has the faults this test is about
+    order: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for kind, umid, rec in sim.events:
+        order.setdefault(umid, []).append((kind, rec))
+    receipts = [(u, r["state"], r["status_at"]) for k, u, r in sim.events if k == "receipts"]
+    assert len(receipts) - len(set(receipts)) > 50, "no duplicate receipts"
+    early = sum(
+        1 for evs in order.values()
+        if evs[0][0] == "receipts" and any(k == "requests" for k, _ in evs)
+    )
+    assert early > 20, "no receipts before their request"
+    reordered = sum(
+        1 for evs in order.values()
+        if [r["state"] for k, r in evs if k == "receipts"][:1] in (["delivered"], ["undelivered"])
+        and any(r["state"] == "sent" for k, r in evs if k == "receipts")
+    )
+    assert reordered > 20, "no final receipt before its 'sent'"
+
+    p = pipeline_factory()
+    p.start()
+    produce(p, sim.events)
+    run_to_truth(p, sim)
+
+
+def test_worker_sigkilled_mid_stream(sim: Simulation, pipeline_factory: Any) -> None:
+    p = pipeline_factory()
+    p.start()
+    produce(p, sim.events)
+    killed = []
+    for share in (0.2, 0.6):
+        wait_until(p, lambda prog, s=share: worker_done(prog, p) >= s)
+        killed.append(p.kill_worker())
+        wait_until(p, lambda prog: p.client.health()[0] and p.worker_pid() not in killed)
+    run_to_truth(p, sim)
+
+
+def test_sink_sigkilled_mid_batch(sim: Simulation, pipeline_factory: Any) -> None:
+    p = pipeline_factory(sink_batch_size=500)
+    p.start()
+    produce(p, sim.events)
+    wait_until(p, lambda prog: 0 < (prog.get("messages_landed") or 0) < sim.truth["messages"] // 2)
+    p.kill()  # the sink runs in the `run` process: SIGKILL it mid-batch
+    again = Pipeline(p.settings)
+    again.start()
+    run_to_truth(again, sim)
+
+
+def test_broker_restarted(
+    sim: Simulation, pipeline_factory: Any, local_broker: Broker | None
+) -> None:
+    if local_broker is None:
+        pytest.skip("the broker is not ours to restart (KAFKA_BOOTSTRAP_SERVERS/testcontainers)")
+    p = pipeline_factory()
+    p.start()
+    half = len(sim.events) // 2
+    produce(p, sim.events[:half])
+    wait_until(p, lambda prog: worker_done(prog, p) >= 0.3)
+    local_broker.down()
+    time.sleep(3)
+    local_broker.up()
+    produce(p, sim.events[half:])
+    run_to_truth(p, sim)
+
+
+def test_clickhouse_unavailable_for_10s(sim: Simulation, pipeline_factory: Any) -> None:
+    p = pipeline_factory()
+    p.start()
+    half = len(sim.events) // 2
+    produce(p, sim.events[:half])
+    wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > 0)
+    for table in ("messages", "daily_deltas", "message_events"):
+        p.sql(f"DETACH TABLE {table}")
+    produce(p, sim.events[half:])
+    time.sleep(10)
+    for table in ("messages", "daily_deltas", "message_events"):
+        p.sql(f"ATTACH TABLE {table}")
+    _, health = p.client.health()
+    assert health["components"]["sink"]["retries"] > 0, health
+    run_to_truth(p, sim)
+
+
+def test_bad_records_go_to_dead_letter_with_reasons(
+    sim_bad: Simulation, pipeline_factory: Any
+) -> None:
+    p = pipeline_factory()
+    p.start()
+    produce(p, sim_bad.events, sim_bad.bad)
+    injected = sum(sim_bad.truth["invalid"].values())
+    assert injected == 6 * 25
+    base = f"http://127.0.0.1:{p.settings.webhook_port}/webhooks"
+    bad_bodies = [
+        ("dlr", b"{not json"),
+        ("dlr", json.dumps({"eventType": "outbound_message_status_changed",
+                            "payload": {"status": {"state": "delivered"}}}).encode()),
+        ("inbound", json.dumps({"payload": {"umid": "not-a-uuid"}}).encode()),
+        ("survey", json.dumps({"surveyId": "s"}).encode()),
+        ("otp-feedback", b"[]"),
+        ("click", b"x" * (p.settings.webhook_max_body + 10)),
+    ]
+    with httpx.Client(timeout=30) as http:
+        codes = [http.post(f"{base}/{hook}", content=body).status_code for hook, body in bad_bodies]
+    assert codes == [400, 400, 400, 400, 400, 413]
+    prog = p.wait_caught_up(int(sim_bad.truth["messages"]))
+    dead = prog["end_offsets"][p.settings.topics.dead_letter]
+    assert dead == injected + len(bad_bodies)
+    assert_reports_equal_truth(p, sim_bad.truth)
+    assert p.stop() == 0
+    reasons = asyncio.run(dead_letter_reasons(p))
+    assert sum(reasons.values()) == dead
+    assert set(reasons) <= {"truncated", "bad-magic", "unknown-schema", "corrupt", "wrong-schema",
+                            "missing-umid", "malformed-json", "invalid", "too-large",
+                            "wrong-type"}, reasons
+
+
+async def dead_letter_reasons(p: Pipeline) -> Counter[str]:
+    from aiokafka import AIOKafkaConsumer
+
+    codec = get_codec(p.settings)
+    c = AIOKafkaConsumer(
+        p.settings.topics.dead_letter, bootstrap_servers=p.settings.kafka_bootstrap,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await c.start()
+    reasons: Counter[str] = Counter()
+    try:
+        while True:
+            batch = await c.getmany(timeout_ms=2000)
+            if not batch:
+                return reasons
+            for records in batch.values():
+                for r in records:
+                    reasons[codec.decode_as("DeadLetter", r.value)["reason"]] += 1
+    finally:
+        await c.stop()
