@@ -171,6 +171,11 @@ def to_json_value(v: Any) -> Any:
     return v
 
 
+def _stream_end(meta: dict[str, Any] | None) -> dt.datetime | None:
+    end = (meta or {}).get("stream_end")
+    return dt.datetime.fromisoformat(end) if end else None
+
+
 def rate(part: int, whole: int) -> str:
     """``100 * part / whole`` rounded half-up to 2 decimals; "0.00" when whole is 0."""
     if whole == 0:
@@ -222,7 +227,11 @@ def compute_truth(
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The truth.json sections (daily, dashboard, conversions, campaigns, orphans, messages,
-    invalid) from per-message facts. Pure; never fails on consistent input."""
+    invalid, and the delivery-quality sections of :mod:`producers.quality_truth`: latency,
+    pending aged at ``meta["stream_end"]``, errors, replies) from per-message facts. Pure;
+    never fails on consistent input."""
+    from producers.quality_truth import quality_truth  # imports this module's types
+
     daily: dict[tuple[str, str, str, str], _Acc] = defaultdict(_Acc)
     per_day: dict[str, _Acc] = defaultdict(_Acc)
     campaigns: dict[str, _Acc] = defaultdict(_Acc)
@@ -285,6 +294,7 @@ def compute_truth(
              "delivery_rate": rate(a.n["delivered"], a.n["total"]), "cost": a.cost_json()}
             for c, a in sorted(campaigns.items())
         ],
+        **quality_truth(messages, inbound, at=_stream_end(meta)),
         "orphans": orphans,
         "messages": len(messages),
         "invalid": dict(sorted(invalid.items())),

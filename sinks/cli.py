@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -140,6 +141,7 @@ class _Remote:
         return {
             "subaccount": f.subaccount, "country": f.country, "operator": f.operator,
             "from": f.date_from, "to": f.date_to, "umid": f.umid, "limit": f.limit,
+            "at": f.at.isoformat() if f.at is not None else None,
         }
 
 
@@ -147,6 +149,8 @@ def _emit(name: str, filters: Filters, fmt: str) -> None:
     if fmt not in FORMATS:
         raise ValidationError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     settings = load_settings()
+    # replies match MOs in the worker's reply window (a running pipeline applies its own)
+    filters = replace(filters, reply_window_seconds=settings.reply_window_seconds)
     filters.params()  # bad filters fail here with the same one-line error either way
     if not settings.clickhouse_url and running_pid(settings):
         client = OpsClient(settings)
@@ -182,6 +186,19 @@ def _emit(name: str, filters: Filters, fmt: str) -> None:
         out.print(to_table(result, title=name))
 
 
+def _at(value: str | None) -> dt.datetime | None:
+    """``--at``: ISO-8601 time (UTC when it has no offset), or None for now."""
+    if value is None:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value)
+    except ValueError as e:
+        raise ValidationError(
+            f"--at wants an ISO-8601 time like 2024-01-31T12:00:00Z, got {value!r}"
+        ) from e
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
 def _make_report_command(name: str, doc: str) -> None:
     def command(
         subaccount: str = typer.Option("", help="Only this subAccountId."),
@@ -202,16 +219,43 @@ def _make_report_command(name: str, doc: str) -> None:
     report_app.command(name)(command)
 
 
+@report_app.command("pending")
+def report_pending(
+    subaccount: str = typer.Option("", help="Only this subAccountId."),
+    country: str = typer.Option("", help="Only this destination country (ISO alpha-2)."),
+    operator: str = typer.Option("", help="Only this operator."),
+    date_from: str = _FROM,
+    date_to: str = _TO,
+    at: str = typer.Option(None, "--at", help="Age messages at this time (ISO-8601; now)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+) -> None:
+    """DLR coverage per operator: sent, with final receipt, coverage %, pending ones by age
+    (< 1 h, 1-6 h, 6-24 h, 24-48 h, expired >= 48 h after submission), queued; then Total."""
+    filters = Filters(
+        subaccount=subaccount, country=country, operator=operator,
+        date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"), at=_at(at),
+    )
+    _emit("pending", filters, fmt)
+
+
 for _name, _doc in [
     ("dashboard", "Total SMS, Delivery Rate, Total Cost, Destination Countries; per day."),
     ("daily", "The daily report: Date, Total, Sent, Total Chargeable, Delivered, Undelivered, "
-              "Rejected, Received, Delivery Rate, Cost, Currency, Inbound."),
-    ("countries", "Destination country x operator: counts, delivery rate, parts, cost."),
+              "Rejected, Received, Delivery Rate, Cost, Currency, Inbound, Parts, "
+              "Parts per Message, Cost per Part."),
+    ("countries", "Destination country x operator: counts, delivery rate, parts, cost, cost "
+                  "per delivered message, average parts per message."),
     ("campaigns", "Per campaign: days, counts, delivery rate, cost."),
     ("conversions", "Per day: verification SMS sent, converted, conversion rate, cost."),
     ("engage", "SMS Engage survey answers: respondents and share per answer."),
     ("clicks", "Short-URL clicks per message and link."),
     ("logs", "The message log: date, direction, subaccount, numbers, cost, status."),
+    ("latency", "Submit-to-sent and submit-to-delivered p50/p95/p99 (nearest rank, seconds) "
+                "with sample counts per day x country x operator."),
+    ("errors", "Undelivered and rejected messages by error code and message per country x "
+               "operator, with their share of the operator's traffic."),
+    ("replies", "Per subaccount x sender id: outbound, replied, reply rate, replies matched "
+                "to the outbound, opt-outs (STOP, UNSUBSCRIBE, ...)."),
 ]:
     _make_report_command(_name, _doc)
 

@@ -14,86 +14,24 @@ failures raise :class:`ClickHouseError`.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
-from pathlib import Path
 from typing import Any
 
+from sinks.filters import Filters, load_query, query_rows
 from sinks.measures import CostByCurrency, money_str, rate
+from sinks.quality import QUALITY_REPORTS, ratio
 from smsflow.clickhouse import ClickHouse, Result
 from smsflow.errors import ValidationError
 
 __all__ = ["DAILY_HEADER", "REPORTS", "Filters", "load_query", "run_report"]
 
-QUERIES_DIR = Path(__file__).parent / "queries"
-_PARAM = re.compile(r"\{(\w+):[^}]+\}")
-_MIN_DAY = dt.date(1970, 1, 1)
-_MAX_DAY = dt.date(2149, 6, 6)  # the largest ClickHouse Date
-
 DAILY_HEADER = [
     "Date", "Total", "Sent", "Total Chargeable", "Delivered", "Undelivered", "Rejected",
     "Received", "Delivery Rate", "Cost", "Currency", "Inbound",
+    "Parts", "Parts per Message", "Cost per Part",
 ]
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Report filters; empty strings and ``None`` mean "any". Dates are inclusive UTC days."""
-
-    subaccount: str = ""
-    country: str = ""
-    operator: str = ""
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
-    umid: str | None = None
-    limit: int = 1000
-
-    def params(self) -> dict[str, Any]:
-        """Query parameters (``ValidationError`` on a bad umid, limit or date range)."""
-        lo = self.date_from or _MIN_DAY
-        hi = self.date_to or _MAX_DAY
-        if lo > hi:
-            raise ValidationError(f"--from {lo} is after --to {hi}")
-        if self.limit < 1:
-            raise ValidationError(f"limit must be at least 1, got {self.limit}")
-        out: dict[str, Any] = {
-            "subaccount": self.subaccount,
-            "country": self.country.upper(),
-            "operator": self.operator,
-            "date_from": lo,
-            "date_to": hi,
-            "limit": self.limit,
-        }
-        if self.umid is not None:
-            try:
-                out["umid"] = str(uuid.UUID(self.umid))
-            except ValueError as e:
-                raise ValidationError(f"not a umid (UUID): {self.umid!r}") from e
-        return out
-
-
-@cache
-def load_query(name: str) -> str:
-    """SQL text of report ``name`` (``sinks/queries/<name>.sql``)."""
-    path = QUERIES_DIR / f"{name}.sql"
-    if not path.exists():
-        raise ValidationError(f"no report named {name!r}")
-    return path.read_text()
-
-
-def _query(ch: ClickHouse, name: str, filters: Filters) -> list[dict[str, Any]]:
-    sql = load_query(name)
-    params = filters.params()
-    wanted = set(_PARAM.findall(sql))
-    missing = wanted - params.keys()
-    if missing:
-        raise ValidationError(f"report {name} needs {', '.join(sorted(missing))}")
-    return ch.query(sql, {k: v for k, v in params.items() if k in wanted}).dicts()
+_query = query_rows
 
 
 def _groups(rows: list[dict[str, Any]], *key: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
@@ -121,7 +59,7 @@ _RATE_T = "Decimal(5, 2)"
 
 def _daily(ch: ClickHouse, f: Filters) -> Result:
     measures = ("total", "sent", "chargeable", "delivered", "undelivered", "rejected",
-                "received", "inbound")
+                "received", "inbound", "segments")
     rows = []
     for (day,), group in _groups(_query(ch, "daily", f), "day").items():
         s = _sums(group, *measures)
@@ -131,9 +69,10 @@ def _daily(ch: ClickHouse, f: Filters) -> Result:
         rows.append((
             day, s["total"], s["sent"], s["chargeable"], s["delivered"], s["undelivered"],
             s["rejected"], s["received"], rate(s["delivered"], s["total"]), c.cost(),
-            c.currency(), s["inbound"],
+            c.currency(), s["inbound"], s["segments"], ratio(s["segments"], s["total"]),
+            c.average(s["segments"]),
         ))
-    types = ["Date", *[_INT] * 7, _RATE_T, "String", "String", _INT]
+    types = ["Date", *[_INT] * 7, _RATE_T, "String", "String", _INT, _INT, _RATE_T, "String"]
     return Result(list(DAILY_HEADER), types, rows)
 
 
@@ -173,10 +112,12 @@ def _countries(ch: ClickHouse, f: Filters) -> Result:
         c = _costs(group)
         rows.append((country, operator, s["total"], s["sent"], s["delivered"], s["undelivered"],
                      s["rejected"], rate(s["delivered"], s["total"]), s["segments"], c.cost(),
-                     c.currency()))
+                     c.currency(), c.average(s["delivered"]), ratio(s["segments"], s["total"])))
     columns = ["Country", "Operator", "Total", "Sent", "Delivered", "Undelivered", "Rejected",
-               "Delivery Rate", "Segments", "Cost", "Currency"]
-    types = ["String", "String", *[_INT] * 5, _RATE_T, _INT, "String", "String"]
+               "Delivery Rate", "Segments", "Cost", "Currency", "Cost per Delivered",
+               "Average Parts"]
+    types = ["String", "String", *[_INT] * 5, _RATE_T, _INT, "String", "String", "String",
+             _RATE_T]
     return Result(columns, types, rows)
 
 
@@ -260,6 +201,7 @@ REPORTS: dict[str, Callable[[ClickHouse, Filters], Result]] = {
     "logs": _logs,
     "message": _passthrough("message"),
     "timeline": _passthrough("timeline"),
+    **QUALITY_REPORTS,
 }
 
 

@@ -35,6 +35,7 @@ def _register_optional() -> None:
         ("producers.simulate_cli", None),
         ("streams.cli", None),
         ("smsflow.run_cli", None),
+        ("dashboard.cli", None),
     ]:
         try:
             mod = importlib.import_module(module)

@@ -7,9 +7,10 @@ come through this API. It listens on 127.0.0.1 only.
 - ``GET /health``: 200 with each component's state when all are running, else 503.
 - ``GET /metrics``: Prometheus text: records per topic (events in/out, dead letters),
   consumer lag per group, sink rows/batches/retries and batch latency, worker restarts.
-- ``GET /api/reports/{name}?subaccount=&country=&operator=&from=&to=&limit=&umid=``: a report
+- ``GET /api/reports/{name}?subaccount=&country=&operator=&from=&to=&limit=&umid=&at=``: a report
   as ``{"columns": [...], "rows": [[...]]}`` (400 with a reason for bad filters).
 - ``POST /api/sql`` with the SQL as the body: its rows, same shape (400 on a ClickHouse error).
+- ``/dashboard/``: the analytics web dashboard (package ``dashboard``) over this process's data.
 """
 
 from __future__ import annotations
@@ -191,6 +192,8 @@ def create_ops_app(state: OpsState) -> FastAPI:
                 date_to=dt.date.fromisoformat(q["to"]) if q.get("to") else None,
                 umid=q.get("umid"),
                 limit=int(q.get("limit", "1000")),
+                at=dt.datetime.fromisoformat(q["at"]) if q.get("at") else None,
+                reply_window_seconds=state.settings.reply_window_seconds,
             )
             res = await asyncio.to_thread(run_report, state.ch, name, filters)
         except (SmsflowError, ValueError) as e:
@@ -217,4 +220,17 @@ def create_ops_app(state: OpsState) -> FastAPI:
         except SmsflowError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
 
+    _mount_dashboard(app, state)
     return app
+
+
+def _mount_dashboard(app: FastAPI, state: OpsState) -> None:
+    """Serve the analytics dashboard at ``/dashboard`` over this process's ClickHouse."""
+    try:
+        from dashboard.app import create_app as create_dashboard
+        from dashboard.source import LocalSource
+    except ModuleNotFoundError as e:
+        if e.name == "dashboard":  # installed without the dashboard package
+            return
+        raise
+    app.mount("/dashboard", create_dashboard(LocalSource(state.ch, "smsflow run (in process)")))

@@ -11,7 +11,8 @@ SELECT
     sum(rejected) AS rejected,
     sum(received) AS received,
     sum(cost) AS cost,
-    sum(inbound) AS inbound
+    sum(inbound) AS inbound,
+    sum(segments) AS segments
 FROM daily_stats
 WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
   AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})

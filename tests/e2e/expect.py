@@ -10,7 +10,9 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ["campaigns", "conversions", "countries", "daily", "dashboard", "money", "rate"]
+__all__ = ["average", "campaigns", "check_timeline", "conversions", "countries", "daily",
+           "dashboard", "errors", "latency", "money", "pending", "rate", "ratio", "replies",
+           "timeline_sample"]
 
 COUNTS = ("total", "sent", "chargeable", "delivered", "undelivered", "rejected", "received",
           "segments", "inbound")
@@ -20,6 +22,25 @@ def rate(part: int, whole: int) -> str:
     if whole == 0:
         return "0.00"
     return str((Decimal(100) * part / whole).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def ratio(part: int, whole: int) -> str:
+    """``part / whole`` half-up to 2 decimals ("0.00" when whole is 0)."""
+    if whole == 0:
+        return "0.00"
+    return str((Decimal(part) / whole).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def average(cost: dict[str, Decimal] | dict[str, str], count: int) -> str:
+    """Per-currency ``cost / count`` cell (8 decimals half-up, ';'-separated like Cost)."""
+    if not cost:
+        return "0.00000000"
+    cells = []
+    for cur in sorted(cost):
+        amount = Decimal(cost[cur]).quantize(Decimal("0.00000001"))
+        avg = Decimal(0) if count == 0 else amount / count
+        cells.append(f"{avg.quantize(Decimal('0.00000001'), rounding=ROUND_HALF_UP):.8f}")
+    return ";".join(cells)
 
 
 def money(cost: dict[str, str]) -> tuple[str, str]:
@@ -56,6 +77,8 @@ def daily(truth: dict[str, Any], subaccount: str | None = None) -> list[list[str
             day, str(a["total"]), str(a["sent"]), str(a["chargeable"]), str(a["delivered"]),
             str(a["undelivered"]), str(a["rejected"]), str(a["received"]),
             rate(a["delivered"], a["total"]), cost, cur, str(a["inbound"]),
+            str(a["segments"]), ratio(a["segments"], a["total"]),
+            average(a["cost"], a["segments"]),
         ])
     return out
 
@@ -83,7 +106,8 @@ def countries(truth: dict[str, Any]) -> list[list[str]]:
         out.append([
             country, operator, str(a["total"]), str(a["sent"]), str(a["delivered"]),
             str(a["undelivered"]), str(a["rejected"]), rate(a["delivered"], a["total"]),
-            str(a["segments"]), cost, cur,
+            str(a["segments"]), cost, cur, average(a["cost"], a["delivered"]),
+            ratio(a["segments"], a["total"]),
         ])
     return out
 
@@ -105,3 +129,66 @@ def conversions(truth: dict[str, Any]) -> list[list[str]]:
         out.append([c["day"], str(c["verification_sent"]), str(c["converted"]),
                     c["conversion_rate"], cost, cur])
     return out
+
+
+def _cell(v: Any) -> str:
+    return "" if v is None else str(v)
+
+
+def latency(truth: dict[str, Any]) -> list[list[str]]:
+    """Rows of ``report latency``: samples and nearest-rank p50/p95/p99 per stage."""
+    out = []
+    for r in truth["latency"]:
+        row = [r["day"], r["country"], r["operator"]]
+        for stage in ("sent", "delivered"):
+            st = r[stage]
+            row += [str(st["samples"]), _cell(st["p50"]), _cell(st["p95"]), _cell(st["p99"])]
+        out.append(row)
+    return out
+
+
+_PENDING = ("sent", "final", "coverage", "pending", "lt_1h", "h1_6", "h6_24", "h24_48",
+            "expired", "queued")
+
+
+def pending(section: dict[str, Any]) -> list[list[str]]:
+    """Rows of ``report pending --at <section["at"]>`` (operators, then Total)."""
+    rows = [[r["operator"], *(str(r[k]) for k in _PENDING)] for r in section["operators"]
+            if r["sent"] + r["queued"] > 0]
+    return [*rows, ["Total", *(str(section["total"][k]) for k in _PENDING)]]
+
+
+def errors(truth: dict[str, Any]) -> list[list[str]]:
+    return [
+        [r["country"], r["operator"], r["state"], _cell(r["error_code"]), r["error_message"],
+         str(r["messages"]), str(r["operator_total"]), r["share"]]
+        for r in truth["errors"]
+    ]
+
+
+def replies(truth: dict[str, Any]) -> list[list[str]]:
+    return [
+        [r["subaccount_id"], r["source"], str(r["outbound"]), str(r["replied"]),
+         r["reply_rate"], str(r["replies"]), str(r["opt_outs"])]
+        for r in truth["replies"]
+    ]
+
+
+def timeline_sample(messages: list[Any], n: int = 15) -> list[Any]:
+    """Messages whose timelines are worth checking: duplicate receipts, several receipts."""
+    dup = [m for m in messages if m.duplicate_receipts > 0]
+    multi = [m for m in messages if len(m.receipt_states) >= 2 and not m.duplicate_receipts]
+    return dup[:n] + multi[:n]
+
+
+def check_timeline(rows: list[dict[str, Any]], m: Any) -> None:
+    """The ``timeline`` rows of message ``m`` (MessageTruth) show every receipt in time order,
+    webhook retries marked ``duplicate``, the first copies in the message's status order."""
+    receipts = [r for r in rows if r["kind"] == "DeliveryReceipt"]
+    assert len(receipts) == m.receipts, (m.umid, receipts)
+    assert sum(1 for r in receipts if r["duplicate"]) == m.duplicate_receipts, (m.umid, receipts)
+    times = [str(r["event_at"]) for r in rows]
+    assert times == sorted(times), (m.umid, times)
+    assert [r["state"] for r in receipts if not r["duplicate"]] == m.receipt_states, m.umid
+    requests = [r for r in rows if r["kind"] == "SendRequest"]
+    assert len(requests) == 1 and not requests[0]["duplicate"], (m.umid, requests)

@@ -36,11 +36,13 @@ def busiest(truth: dict[str, Any]) -> str:
     return totals.most_common(1)[0][0]
 
 
-def assert_reports_equal_truth(p: Pipeline, truth: dict[str, Any]) -> None:
+def assert_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
     """Every report the platform shows equals the ground truth, to the message and cent."""
+    truth = sim.truth
     assert p.report_header("daily") == [
         "Date", "Total", "Sent", "Total Chargeable", "Delivered", "Undelivered", "Rejected",
         "Received", "Delivery Rate", "Cost", "Currency", "Inbound",
+        "Parts", "Parts per Message", "Cost per Part",
     ]
     assert p.report_csv("daily") == expect.daily(truth)
     sub = busiest(truth)
@@ -59,11 +61,32 @@ def assert_reports_equal_truth(p: Pipeline, truth: dict[str, Any]) -> None:
 
     [(orphans,)] = p.sql("SELECT count() FROM messages FINAL WHERE orphan")
     assert orphans == truth["orphans"]
+    assert_quality_reports_equal_truth(p, sim)
+
+
+def assert_quality_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
+    """latency, pending (aged at the stream end), errors, replies and message timelines."""
+    truth = sim.truth
+    latency = p.report_csv("latency")
+    assert latency == expect.latency(truth)
+    assert sum(int(r[7]) for r in latency) > 0.8 * truth["messages"]
+    pending = p.report_csv("pending", "--at", truth["pending"]["at"])
+    assert pending == expect.pending(truth["pending"])
+    assert int(pending[-1][4]) > 0  # some messages really lack a final receipt
+    assert p.report_csv("errors") == expect.errors(truth)
+    replies = p.report_csv("replies")
+    assert replies == expect.replies(truth)
+    assert sum(int(r[6]) for r in replies) > 0  # opt-outs were detected
+    sample = expect.timeline_sample(sim.messages)
+    assert sample
+    for m in sample:
+        res = p.client.report("timeline", umid=m.umid)
+        expect.check_timeline([dict(zip(res.columns, r, strict=True)) for r in res.rows], m)
 
 
 def run_to_truth(p: Pipeline, sim: Simulation) -> None:
     p.wait_caught_up(int(sim.truth["messages"]))
-    assert_reports_equal_truth(p, sim.truth)
+    assert_reports_equal_truth(p, sim)
     assert p.stop() == 0, p.tail()
 
 
@@ -196,7 +219,7 @@ def test_bad_records_go_to_dead_letter_with_reasons(
     prog = p.wait_caught_up(int(sim_bad.truth["messages"]))
     dead = prog["end_offsets"][p.settings.topics.dead_letter]
     assert dead == injected + len(bad_bodies)
-    assert_reports_equal_truth(p, sim_bad.truth)
+    assert_reports_equal_truth(p, sim_bad)
     assert p.stop() == 0
     reasons = asyncio.run(dead_letter_reasons(p))
     assert sum(reasons.values()) == dead

@@ -95,22 +95,30 @@ def rows(ch: ClickHouse, name: str, **filters: Any) -> list[tuple[Any, ...]]:
 async def test_daily_report_counts_late_receipts_on_the_send_day(loaded: Loaded) -> None:
     _, ch, _ = loaded
     assert rows(ch, "daily") == [
-        (D2, 2, 1, 1, 1, 0, 1, 0, Decimal("50.00"), "0.04465920", "EUR", 0),
-        (D3, 0, 0, 0, 0, 0, 0, 0, Decimal("0.00"), "0.00000000", "", 1),
-        (D4, 2, 1, 2, 0, 1, 0, 1, Decimal("0.00"), "0.01000000", "EUR", 0),
+        (D2, 2, 1, 1, 1, 0, 1, 0, Decimal("50.00"), "0.04465920", "EUR", 0, 2, Decimal("1.00"),
+         "0.02232960"),
+        (D3, 0, 0, 0, 0, 0, 0, 0, Decimal("0.00"), "0.00000000", "", 1, 0, Decimal("0.00"),
+         "0.00000000"),
+        (D4, 2, 1, 2, 0, 1, 0, 1, Decimal("0.00"), "0.01000000", "EUR", 0, 4, Decimal("2.00"),
+         "0.00250000"),
     ]
     assert rows(ch, "daily", subaccount="SA-2") == [
-        (D2, 1, 0, 0, 0, 0, 1, 0, Decimal("0.00"), "0.00000000", "", 0),
-        (D4, 1, 0, 1, 0, 0, 0, 1, Decimal("0.00"), "0.00000000", "", 0),
+        (D2, 1, 0, 0, 0, 0, 1, 0, Decimal("0.00"), "0.00000000", "", 0, 1, Decimal("1.00"),
+         "0.00000000"),
+        (D4, 1, 0, 1, 0, 0, 0, 1, Decimal("0.00"), "0.00000000", "", 0, 3, Decimal("3.00"),
+         "0.00000000"),
     ]
     assert rows(ch, "daily", country="us") == [
-        (D4, 1, 1, 1, 0, 1, 0, 0, Decimal("0.00"), "0.01000000", "EUR", 0),
+        (D4, 1, 1, 1, 0, 1, 0, 0, Decimal("0.00"), "0.01000000", "EUR", 0, 1, Decimal("1.00"),
+         "0.01000000"),
     ]
     assert rows(ch, "daily", operator="SingTel", date_from=D2, date_to=D3) == [
-        (D2, 1, 1, 1, 1, 0, 0, 0, Decimal("100.00"), "0.04465920", "EUR", 0),
+        (D2, 1, 1, 1, 1, 0, 0, 0, Decimal("100.00"), "0.04465920", "EUR", 0, 1, Decimal("1.00"),
+         "0.04465920"),
     ]
     assert rows(ch, "daily", date_from=D3, date_to=D3) == [
-        (D3, 0, 0, 0, 0, 0, 0, 0, Decimal("0.00"), "0.00000000", "", 1),
+        (D3, 0, 0, 0, 0, 0, 0, 0, Decimal("0.00"), "0.00000000", "", 1, 0, Decimal("0.00"),
+         "0.00000000"),
     ]
 
 
@@ -132,9 +140,12 @@ async def test_dashboard(loaded: Loaded) -> None:
 async def test_countries_campaigns_conversions(loaded: Loaded) -> None:
     _, ch, _ = loaded
     assert rows(ch, "countries") == [
-        ("SG", "SingTel", 1, 1, 1, 0, 0, Decimal("100.00"), 1, "0.04465920", "EUR"),
-        ("SG", "StarHub", 2, 0, 0, 0, 1, Decimal("0.00"), 4, "0.00000000", ""),
-        ("US", "", 1, 1, 0, 1, 0, Decimal("0.00"), 1, "0.01000000", "EUR"),
+        ("SG", "SingTel", 1, 1, 1, 0, 0, Decimal("100.00"), 1, "0.04465920", "EUR", "0.04465920",
+         Decimal("1.00")),
+        ("SG", "StarHub", 2, 0, 0, 0, 1, Decimal("0.00"), 4, "0.00000000", "", "0.00000000",
+         Decimal("2.00")),
+        ("US", "", 1, 1, 0, 1, 0, Decimal("0.00"), 1, "0.01000000", "EUR", "0.00000000",
+         Decimal("1.00")),
     ]
     assert rows(ch, "campaigns") == [
         ("c-1", D2, D4, 2, 2, 1, 1, 0, Decimal("50.00"), "0.05465920", "EUR"),
@@ -181,14 +192,14 @@ async def test_message_record_and_timeline(loaded: Loaded) -> None:
     )
     assert r["delivered_at"] == at(3, 0, 5) and r["queued_at"] == at(2, 23, 50)
     timeline = run_report(ch, "timeline", Filters(umid=late.umid)).rows
-    assert [(t[0], t[1], t[2]) for t in timeline] == [
-        (at(2, 23, 55), "DeliveryReceipt", "sent"),
-        (at(3, 0, 5), "DeliveryReceipt", "delivered"),
-        (at(3, 0, 5), "DeliveryReceipt", "delivered"),
-        (at(3, 1), "UrlClick", ""),
-        (at(3, 2), "SurveyResponse", ""),
-        (at(3, 2), "SurveyResponse", ""),
-        (at(3, 4), "UrlClick", ""),
+    assert [(t[0], t[1], t[2], t[-1]) for t in timeline] == [  # last column: duplicate
+        (at(2, 23, 55), "DeliveryReceipt", "sent", False),
+        (at(3, 0, 5), "DeliveryReceipt", "delivered", False),
+        (at(3, 0, 5), "DeliveryReceipt", "delivered", True),
+        (at(3, 1), "UrlClick", "", False),
+        (at(3, 2), "SurveyResponse", "", False),
+        (at(3, 2), "SurveyResponse", "", True),
+        (at(3, 4), "UrlClick", "", False),
     ]
 
 
@@ -208,8 +219,8 @@ async def test_cli_prints_the_documented_csv_and_json(
     assert res.exit_code == 0, res.output
     assert res.output == (
         "Date,Total,Sent,Total Chargeable,Delivered,Undelivered,Rejected,Received,"
-        "Delivery Rate,Cost,Currency,Inbound\n"
-        "2024-01-02,2,1,1,1,0,1,0,50.00,0.04465920,EUR,0\n"
+        "Delivery Rate,Cost,Currency,Inbound,Parts,Parts per Message,Cost per Part\n"
+        "2024-01-02,2,1,1,1,0,1,0,50.00,0.04465920,EUR,0,2,1.00,0.02232960\n"
     )
     res = runner.invoke(app, ["report", "conversions", "--format", "json"], env=env)
     assert res.exit_code == 0, res.output

@@ -1,0 +1,46 @@
+"""``smsflow dashboard``: serve the analytics web dashboard."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from smsflow.config import load_settings
+
+__all__ = ["dashboard", "register"]
+
+err = Console(stderr=True)
+
+
+def dashboard(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8050, min=1, max=65535, help="TCP port."),
+) -> None:
+    """Serve the analytics dashboard (web UI + JSON API under /api/) until Ctrl-C.
+
+    Reports come through a running `smsflow run` when it owns the chDB directory, else from
+    ClickHouse opened here. Exits 1 with one line when ClickHouse cannot be opened or the port
+    is taken.
+    """
+    import uvicorn
+
+    from dashboard.app import create_app
+    from dashboard.source import open_source
+    from smsflow.errors import InfraError
+
+    settings = load_settings()
+    source = open_source(settings)
+    err.print(f"dashboard on http://{host}:{port}/  (data: {source.describe()})", soft_wrap=True)
+    config = uvicorn.Config(create_app(source), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit as e:  # uvicorn exits 1 when it cannot bind
+        raise InfraError(f"cannot serve on {host}:{port} (port in use?)") from e
+    if not server.started:
+        raise InfraError(f"cannot serve on {host}:{port} (port in use?)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``dashboard`` command to the root CLI."""
+    app.command("dashboard")(dashboard)

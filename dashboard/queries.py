@@ -1,0 +1,120 @@
+"""Request parsing for the dashboard API: filters and message search, validated with clear errors.
+
+Numbers come from the named reports (:mod:`sinks.reports`); the only SQL here is read-only
+lookups that are not report numbers: the filter choices and the message search. The search term
+is validated and rendered as an escaped ClickHouse string literal, because through the ops API
+(``POST /api/sql``) queries cannot carry parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+from sinks.reports import Filters
+from smsflow.errors import ValidationError
+
+__all__ = ["MAX_LIMIT", "OPTIONS_SQL", "parse_filters", "search_sql", "sql_literal"]
+
+MAX_LIMIT = 100_000
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_TEXT = 128
+
+OPTIONS_SQL = """
+SELECT
+    arraySort(groupUniqArrayIf(subaccount_id, subaccount_id != '')) AS subaccounts,
+    arraySort(groupUniqArrayIf(country, country != '')) AS countries,
+    arraySort(groupUniqArrayIf(operator, operator != '')) AS operators,
+    toString(min(day)) AS first_day,
+    toString(max(day)) AS last_day,
+    count() AS keys
+FROM daily_stats
+WHERE total != 0
+"""
+
+
+def _text(value: str | None, name: str) -> str:
+    v = (value or "").strip()
+    if len(v) > _MAX_TEXT or _CONTROL.search(v):
+        raise ValidationError(f"{name} must be printable text of at most {_MAX_TEXT} characters")
+    return v
+
+
+def _day(value: str | None, name: str) -> dt.date | None:
+    v = (value or "").strip()
+    if not v:
+        return None
+    try:
+        return dt.date.fromisoformat(v)
+    except ValueError as e:
+        raise ValidationError(f"{name} wants a date YYYY-MM-DD, got {v!r}") from e
+
+
+def parse_filters(
+    subaccount: str | None = None,
+    country: str | None = None,
+    operator: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    limit: str | None = None,
+) -> Filters:
+    """Filters from query-string values; ``ValidationError`` with a one-line reason when bad."""
+    c = _text(country, "country")
+    if c and not _COUNTRY.fullmatch(c):
+        raise ValidationError(f"country must be an ISO 3166 alpha-2 code (two letters), got {c!r}")
+    n = 1000
+    if limit not in (None, ""):
+        try:
+            n = int(str(limit))
+        except ValueError as e:
+            raise ValidationError(f"limit must be a whole number, got {limit!r}") from e
+        if not 1 <= n <= MAX_LIMIT:
+            raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {n}")
+    f = Filters(
+        subaccount=_text(subaccount, "subaccount"),
+        country=c.upper(),
+        operator=_text(operator, "operator"),
+        date_from=_day(date_from, "from"),
+        date_to=_day(date_to, "to"),
+        limit=n,
+    )
+    f.params()  # from after to, etc.
+    return f
+
+
+def sql_literal(value: str) -> str:
+    """A ClickHouse single-quoted string literal (backslash and quote escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def search_sql(term: str, limit: int = 100) -> str:
+    """SELECT of the messages whose umid, destination or clientMessageId equals ``term``.
+
+    A destination matches with or without its leading ``+``. Raises ``ValidationError`` for an
+    empty or oversized term.
+    """
+    t = _text(term, "search")
+    if not t:
+        raise ValidationError("search wants a umid, a destination number or a clientMessageId")
+    candidates = {t}
+    digits = t.removeprefix("+")
+    if digits.isdigit():
+        candidates |= {digits, "+" + digits}
+    try:
+        umid_clause = f"umid = toUUID({sql_literal(str(uuid.UUID(t)))}) OR "
+    except ValueError:
+        umid_clause = ""
+    dest = ", ".join(sql_literal(c) for c in sorted(candidates))
+    return f"""
+SELECT
+    toString(umid) AS message_id,
+    coalesce(queued_at, rejected_at, first_event_at) AS at,
+    direction, subaccount_id, destination, source, client_message_id, country, operator,
+    cost, currency, state
+FROM messages FINAL
+WHERE {umid_clause}destination IN ({dest}) OR client_message_id = {sql_literal(t)}
+ORDER BY at, message_id
+LIMIT {int(limit)}
+"""

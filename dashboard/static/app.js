@@ -1,0 +1,270 @@
+// smsflow dashboard front end: plain JS, charts drawn as inline SVG (no network libraries).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FILTERS = ["from", "to", "subaccount", "country", "operator"];
+const NUMERIC = /^(U?Int|Decimal|Float)/;
+let META = null;
+
+class ApiError extends Error {}
+
+async function api(path) {
+  const resp = await fetch(path, { headers: { Accept: "application/json" } });
+  let body;
+  try { body = await resp.json(); } catch (e) { body = { error: `HTTP ${resp.status}` }; }
+  if (!resp.ok) throw new ApiError(body.error || `HTTP ${resp.status}`);
+  return body;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const c of children) node.append(c instanceof Node ? c : String(c ?? ""));
+  return node;
+}
+
+function currentFilters() {
+  const f = {};
+  for (const name of FILTERS) {
+    const v = $(name).value.trim();
+    if (v) f[name] = v;
+  }
+  return f;
+}
+
+function query(f, extra = {}) {
+  const q = new URLSearchParams({ ...f, ...extra });
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function renderTable(target, res, { onRow = null } = {}) {
+  const box = typeof target === "string" ? $(target) : target;
+  box.replaceChildren();
+  if (!res.rows.length) {
+    box.append(el("p", { class: "muted" }, "No rows."));
+    return;
+  }
+  const numeric = (res.types || []).map((t) => NUMERIC.test(t));
+  const head = el("tr", {}, ...res.columns.map((c) => el("th", {}, c)));
+  const body = el("tbody");
+  res.rows.forEach((row, i) => {
+    const tr = el("tr", {}, ...row.map((v, j) => el("td", numeric[j] ? { class: "num" } : {},
+      v === null ? "" : typeof v === "object" ? JSON.stringify(v) : v)));
+    if (onRow) tr.addEventListener("click", () => onRow(row, i));
+    body.append(tr);
+  });
+  box.append(el("table", {}, el("thead", {}, head), body));
+}
+
+function col(res, name) {
+  const i = res.columns.indexOf(name);
+  return res.rows.map((r) => r[i]);
+}
+
+// ------------------------------------------------------------------ charts (inline SVG)
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, text = null) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function firstAmount(v) { return Number(String(v).split(";")[0]) || 0; }
+
+function chart(id, labels, values, kind, maxValue = null) {
+  const box = $(id);
+  box.replaceChildren();
+  if (!labels.length) { box.append(el("p", { class: "muted" }, "No data.")); return; }
+  const W = 600, H = 160, L = 40, B = 20, T = 8;
+  const nums = values.map(firstAmount);
+  const max = (maxValue ?? Math.max(...nums, 0)) || 1;
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none",
+    role: "img", "aria-label": id });
+  const step = (W - L) / labels.length;
+  const y = (v) => H - B - (v / max) * (H - B - T);
+  root.append(svg("text", { x: 2, y: T + 6 }, String(max)), svg("text", { x: 2, y: H - B }, "0"));
+  const points = [];
+  labels.forEach((label, i) => {
+    const x = L + i * step;
+    const title = svg("title", {}, `${label}: ${values[i]}`);
+    if (kind === "bar") {
+      const r = svg("rect", { class: "bar", x: x + step * 0.1, y: y(nums[i]),
+        width: Math.max(step * 0.8, 1), height: H - B - y(nums[i]) });
+      r.append(title);
+      root.append(r);
+    } else {
+      const c = svg("circle", { class: "dot", cx: x + step / 2, cy: y(nums[i]), r: 2.5 });
+      c.append(title);
+      root.append(c);
+      points.push(`${x + step / 2},${y(nums[i])}`);
+    }
+    if (labels.length <= 16 || i % Math.ceil(labels.length / 8) === 0) {
+      root.append(svg("text", { x: x + 1, y: H - 6 }, label.slice(5)));
+    }
+  });
+  if (points.length) root.prepend(svg("polyline", { class: "line", points: points.join(" ") }));
+  box.append(root);
+}
+
+// ------------------------------------------------------------------ sections
+function renderDashboard(res) {
+  const rows = res.rows;
+  const total = rows[rows.length - 1];
+  const c = (name) => total[res.columns.indexOf(name)];
+  const cost = String(c("Cost")).split(";");
+  const cur = String(c("Currency")).split(";");
+  $("tile-total").textContent = c("Total SMS");
+  $("tile-rate").textContent = `${c("Delivery Rate")} %`;
+  $("tile-cost").textContent = cost.map((a, i) => `${a} ${cur[i] || ""}`.trim()).join(" + ");
+  $("tile-countries").textContent = c("Destination Countries");
+  const days = { columns: res.columns, rows: rows.slice(0, -1) };
+  const labels = col(days, "Period");
+  chart("chart-count", labels, col(days, "Total SMS"), "bar");
+  chart("chart-rate", labels, col(days, "Delivery Rate"), "line", 100);
+  chart("chart-cost", labels, col(days, "Average Cost"), "bar");
+  const empty = Number(c("Total SMS")) === 0;
+  $("empty").hidden = !empty;
+}
+
+function detail(box, title, fields) {
+  const dl = el("dl");
+  for (const [k, v] of Object.entries(fields)) {
+    dl.append(el("dt", {}, k),
+      el("dd", { "data-field": k }, v === null ? "" : typeof v === "object" ? JSON.stringify(v) : v));
+  }
+  box.replaceChildren(el("h3", {}, title), dl);
+  box.hidden = false;
+}
+
+function renderCampaigns(res) {
+  $("campaign-count").textContent = `(${res.rows.length})`;
+  $("campaign-detail").hidden = true;
+  renderTable("table-campaigns", res, {
+    onRow: (row) => detail($("campaign-detail"), `Campaign ${row[0]}`,
+      Object.fromEntries(res.columns.map((c, i) => [c, row[i]]))),
+  });
+}
+
+async function showMessage(umid) {
+  try {
+    const m = await api(`api/messages/${encodeURIComponent(umid)}`);
+    const box = $("message-detail");
+    detail(box, `Message ${m.umid}`, m.fields);
+    box.append(el("h4", {}, "Timeline (input events)"));
+    const tl = el("div", { class: "table", id: "timeline" });
+    box.append(tl);
+    renderTable(tl, m.timeline);
+    showError("");
+  } catch (e) { showError(e.message); }
+}
+
+function renderLog(res) {
+  const i = Math.max(res.columns.indexOf("Message ID"), res.columns.indexOf("message_id"));
+  renderTable("table-logs", res, { onRow: (row) => showMessage(row[i]) });
+}
+
+async function search(ev) {
+  if (ev) ev.preventDefault();
+  const q = $("search-q").value.trim();
+  try {
+    const res = await api(`api/messages${query({ q })}`);
+    $("search-status").textContent = `${res.rows.length} message(s) match “${q}”`;
+    renderLog(res);
+    showError("");
+    if (res.rows.length === 1) await showMessage(res.rows[0][0]);
+  } catch (e) { showError(e.message); }
+}
+
+// ------------------------------------------------------------------ loading
+async function load() {
+  const f = currentFilters();
+  history.replaceState(null, "", query({ ...f, period: $("period").value }) || location.pathname);
+  $("daily-csv").href = `api/reports/daily${query(f, { format: "csv" })}`;
+  $("loading").hidden = false;
+  document.body.dataset.state = "loading";
+  try {
+    const names = ["dashboard", "daily", "countries", "campaigns", "conversions"];
+    const [dash, daily, countries, campaigns, conversions, logs] = await Promise.all([
+      ...names.map((n) => api(`api/reports/${n}${query(f)}`)),
+      api(`api/reports/logs${query(f, { limit: 200 })}`),
+    ]);
+    showError("");
+    $("content").hidden = false;
+    renderDashboard(dash);
+    renderTable("table-daily", daily);
+    renderTable("table-countries", countries);
+    renderCampaigns(campaigns);
+    renderTable("table-conversions", conversions);
+    chart("chart-conversions", col(conversions, "Date"), col(conversions, "Conversion Rate"),
+      "line", 100);
+    $("search-status").textContent = `Message log: ${logs.rows.length} message(s), oldest first (at most 200)`;
+    renderLog(logs);
+    document.body.dataset.state = "ready";
+  } catch (e) {
+    $("empty").hidden = true;
+    $("content").hidden = true;
+    showError(e.message);
+    document.body.dataset.state = "error";
+  } finally {
+    $("loading").hidden = true;
+  }
+}
+
+function shiftDay(day, delta) {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + delta);
+  return d.toISOString().slice(0, 10);
+}
+
+function applyPeriod() {
+  const p = $("period").value;
+  const last = META && META.last_day;
+  if (p === "custom") return;
+  if (p === "all" || !last) { $("from").value = ""; $("to").value = ""; return; }
+  $("to").value = last;
+  if (p === "last7") $("from").value = shiftDay(last, -6);
+  if (p === "last30") $("from").value = shiftDay(last, -29);
+  if (p === "month") $("from").value = `${last.slice(0, 8)}01`;
+}
+
+function fill(id, values) {
+  $(id).replaceChildren(...values.map((v) => el("option", { value: v })));
+}
+
+async function init() {
+  const params = new URLSearchParams(location.search);
+  for (const name of FILTERS) $(name).value = params.get(name) || "";
+  $("period").value = params.get("period") ||
+    (params.get("from") || params.get("to") ? "custom" : "all");
+  try {
+    META = await api("api/meta");
+    $("source").textContent = `data: ${META.source}`;
+    fill("subaccounts", META.subaccounts);
+    fill("countries", META.countries);
+    fill("operators", META.operators);
+  } catch (e) { showError(e.message); }
+  $("period").addEventListener("change", () => { applyPeriod(); load(); });
+  for (const name of ["from", "to"]) {
+    $(name).addEventListener("input", () => { $("period").value = "custom"; });
+  }
+  $("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+  $("reset").addEventListener("click", () => {
+    for (const name of FILTERS) $(name).value = "";
+    $("period").value = "all";
+    load();
+  });
+  $("search").addEventListener("submit", search);
+  $("search-clear").addEventListener("click", () => { $("search-q").value = ""; load(); });
+  await load();
+}
+
+init();

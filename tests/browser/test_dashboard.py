@@ -1,0 +1,243 @@
+"""The dashboard in headless Chromium over a database loaded through the real pipeline.
+
+Every number on the page is compared with the simulator's ground truth or with the output of
+``smsflow report``; screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from producers.simulator import Simulation
+from tests.browser.conftest import ARTIFACTS, Server
+from tests.e2e import expect
+from tests.e2e.harness import SMSFLOW, Pipeline
+
+pytestmark = pytest.mark.browser
+
+
+def tiles_expected(truth: dict[str, Any], subaccount: str | None = None) -> dict[str, str]:
+    """Tile texts computed from truth.json (one subaccount's daily rows when given)."""
+    rows = [r for r in truth["daily"] if subaccount in (None, r["subaccount_id"])]
+    total = sum(int(r["total"]) for r in rows)
+    delivered = sum(int(r["delivered"]) for r in rows)
+    cost: dict[str, Decimal] = defaultdict(Decimal)
+    for r in rows:
+        for cur, amount in r["cost"].items():
+            cost[cur] += Decimal(amount)
+    countries = {r["country"] for r in rows if r["country"] and int(r["total"]) > 0}
+    return {
+        "tile-total": str(total),
+        "tile-rate": f"{expect.rate(delivered, total)} %",
+        "tile-cost": " + ".join(f"{cost[c]:.8f} {c}" for c in sorted(cost)),
+        "tile-countries": str(len(countries)),
+    }
+
+
+def tiles(page: Any) -> dict[str, str]:
+    return {t: page.locator(f"#{t}").inner_text() for t in (
+        "tile-total", "tile-rate", "tile-cost", "tile-countries")}
+
+
+def wait_ready(page: Any) -> None:
+    page.wait_for_function("document.body.dataset.state === 'ready'")
+
+
+def table_rows(page: Any, selector: str) -> list[list[str]]:
+    return page.eval_on_selector_all(
+        f"{selector} tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+
+
+def busiest(truth: dict[str, Any]) -> str:
+    totals: Counter[str] = Counter()
+    for r in truth["daily"]:
+        totals[r["subaccount_id"]] += int(r["total"])
+    return totals.most_common(1)[0][0]
+
+
+def cli_csv(p: Pipeline, *args: str) -> bytes:
+    proc = subprocess.run([*SMSFLOW, "report", "daily", *args, "--format", "csv"],
+                          env=p.env, capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_tiles_charts_and_tables_equal_truth(
+    page: Any, dashboard: Server, sim: Simulation
+) -> None:
+    truth = sim.truth
+    page.goto(dashboard.url)
+    wait_ready(page)
+    assert tiles(page) == tiles_expected(truth)
+    assert tiles(page)["tile-total"] == str(truth["dashboard"]["total"])
+    assert tiles(page)["tile-countries"] == str(truth["dashboard"]["countries"])
+    assert page.locator("#empty").is_hidden()
+    assert page.locator("#error").is_hidden()
+    assert table_rows(page, "#table-daily") == expect.daily(truth)
+    assert table_rows(page, "#table-conversions") == expect.conversions(truth)
+    countries = [r for r in table_rows(page, "#table-countries") if int(r[2]) > 0]
+    assert countries == expect.countries(truth)
+    days = len(truth["dashboard"]["per_day"])
+    for chart in ("chart-count", "chart-cost"):
+        assert page.locator(f"#{chart} rect.bar").count() == days
+    assert page.locator("#chart-rate circle.dot").count() == days
+    bars = page.eval_on_selector_all("#chart-count rect title", "ts => ts.map(t => t.textContent)")
+    assert bars == [f"{d['day']}: {d['total']}" for d in truth["dashboard"]["per_day"]]
+    page.screenshot(path=str(ARTIFACTS / "dashboard-all.png"), full_page=True)
+
+
+def test_subaccount_filter_equals_that_subaccounts_truth(
+    page: Any, dashboard: Server, sim: Simulation
+) -> None:
+    truth = sim.truth
+    sub = busiest(truth)
+    page.goto(dashboard.url)
+    wait_ready(page)
+    before = tiles(page)
+    page.fill("#subaccount", sub)
+    page.click("#apply")
+    wait_ready(page)
+    page.wait_for_function(
+        f"document.getElementById('tile-total').textContent !== '{before['tile-total']}'"
+    )
+    expected = tiles_expected(truth, sub)
+    assert tiles(page) == expected
+    assert int(expected["tile-total"]) < int(before["tile-total"])
+    assert table_rows(page, "#table-daily") == expect.daily(truth, sub)
+    assert f"subaccount={sub}" in page.url
+    page.screenshot(path=str(ARTIFACTS / "dashboard-subaccount.png"), full_page=True)
+
+    # a one-day custom period: the day's row of the truth
+    day = truth["dashboard"]["per_day"][0]
+    page.fill("#subaccount", "")
+    page.fill("#from", day["day"])
+    page.fill("#to", day["day"])
+    page.click("#apply")
+    wait_ready(page)
+    page.wait_for_function(
+        f"document.getElementById('tile-total').textContent === '{day['total']}'"
+    )
+    assert page.locator("#tile-rate").inner_text() == f"{day['delivery_rate']} %"
+    assert page.locator("#period").input_value() == "custom"
+
+
+def test_csv_download_equals_report_cli(
+    page: Any, dashboard: Server, pipeline: Pipeline, sim: Simulation
+) -> None:
+    truth = sim.truth
+    sub = busiest(truth)
+    first, last = truth["meta"]["first_day"], truth["meta"]["last_day"]
+    for query, args in [
+        ("", ()),
+        (f"?subaccount={sub}&from={first}&to={last}",
+         ("--subaccount", sub, "--from", first, "--to", last)),
+    ]:
+        page.goto(dashboard.url + query)
+        wait_ready(page)
+        with page.expect_download() as info:
+            page.click("#daily-csv")
+        download = info.value
+        assert download.suggested_filename == "daily.csv"
+        path = ARTIFACTS / f"daily{'-filtered' if query else ''}.csv"
+        download.save_as(path)
+        assert path.read_bytes() == cli_csv(pipeline, *args)
+
+
+def test_campaign_detail_and_message_search(
+    page: Any, dashboard: Server, sim: Simulation
+) -> None:
+    truth = sim.truth
+    page.goto(dashboard.url)
+    wait_ready(page)
+    assert page.locator("#campaign-count").inner_text() == f"({len(truth['campaigns'])})"
+    first = page.locator("#table-campaigns tbody tr").first
+    name = first.locator("td").first.inner_text()
+    first.click()
+    detail = page.locator("#campaign-detail")
+    assert detail.is_visible()
+    want = expect.campaigns(truth)[name]
+    got = [detail.locator(f"dd[data-field='{f}']").inner_text()
+           for f in ("Total", "Delivered", "Delivery Rate", "Cost", "Currency")]
+    assert got == want
+
+    requests = [r for k, _u, r in sim.events if k == "requests"]
+    req = requests[len(requests) // 2]
+    page.fill("#search-q", req["umid"])
+    page.click("#search-go")
+    box = page.locator("#message-detail")
+    box.locator("dd[data-field='umid']").wait_for()
+    assert box.locator("dd[data-field='umid']").inner_text() == req["umid"]
+    assert box.locator("dd[data-field='destination']").inner_text() == req["destination"]
+    assert box.locator("dd[data-field='subaccount_id']").inner_text() == req["subaccount_id"]
+    assert box.locator("#timeline tbody tr").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "dashboard-message.png"), full_page=True)
+
+    same_dest = sorted(r["umid"] for r in requests if r["destination"] == req["destination"])
+    page.fill("#search-q", req["destination"])
+    page.click("#search-go")
+    page.wait_for_function(
+        f"document.getElementById('search-status').textContent.includes("
+        f"'{len(same_dest)} message(s) match')"
+    )
+    assert sorted(r[0] for r in table_rows(page, "#table-logs")) == same_dest
+
+    with_client_id = [r for r in requests if r.get("client_message_id")]
+    if with_client_id:
+        cid = with_client_id[0]
+        page.fill("#search-q", cid["client_message_id"])
+        page.click("#search-go")
+        page.wait_for_function(
+            f"document.querySelector(\"#message-detail dd[data-field='umid']\")"
+            f"?.textContent === '{cid['umid']}'"
+        )
+
+
+def test_invalid_filters_show_an_error_not_a_500(page: Any, dashboard: Server) -> None:
+    cases = [
+        ("?country=ZZZ", "country must be an ISO 3166 alpha-2 code (two letters), got 'ZZZ'"),
+        ("?from=2024-13-45", "from wants a date YYYY-MM-DD, got '2024-13-45'"),
+        ("?from=2024-02-01&to=2024-01-01", "--from 2024-02-01 is after --to 2024-01-01"),
+    ]
+    for query, message in cases:
+        page.goto(dashboard.url + query)
+        page.wait_for_function("document.body.dataset.state === 'error'")
+        assert page.locator("#error").inner_text() == message
+        assert page.locator("#content").is_hidden()
+    page.screenshot(path=str(ARTIFACTS / "dashboard-invalid-filter.png"), full_page=True)
+    page.click("#reset")
+    wait_ready(page)
+    page.fill("#search-q", "x" * 200)
+    page.click("#search-go")
+    page.wait_for_function("document.getElementById('error').textContent.startsWith('search')")
+    assert page.locator("#error").inner_text() == (
+        "search must be printable text of at most 128 characters"
+    )
+
+
+def test_empty_database_shows_the_empty_state(page: Any, empty_dashboard: Server) -> None:
+    page.goto(empty_dashboard.url)
+    wait_ready(page)
+    assert page.locator("#empty").is_visible()
+    assert tiles(page) == {
+        "tile-total": "0", "tile-rate": "0.00 %", "tile-cost": "0.00000000",
+        "tile-countries": "0",
+    }
+    assert page.locator("#error").is_hidden()
+    assert page.locator("#table-daily").inner_text() == "No rows."
+    page.screenshot(path=str(ARTIFACTS / "dashboard-empty.png"), full_page=True)
+    page.fill("#search-q", "+441234567890")
+    page.click("#search-go")
+    page.wait_for_function("document.getElementById('search-status').textContent.startsWith('0')")
+
+
+def test_dashboard_mounted_in_run(page: Any, pipeline: Pipeline, sim: Simulation) -> None:
+    page.goto(f"http://127.0.0.1:{pipeline.settings.health_port}/dashboard/")
+    wait_ready(page)
+    assert tiles(page) == tiles_expected(sim.truth)
+    assert "smsflow run (in process)" in page.locator("#source").inner_text()
