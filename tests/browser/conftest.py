@@ -8,6 +8,7 @@ that run (the run owns the chDB directory). A second dashboard serves an empty d
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import time
@@ -142,6 +143,8 @@ def empty_dashboard(kafka_bootstrap: str, test_home: Path) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):  # .ci/run installs it: a missing browser is a CI failure
+            pytest.fail(f"{CHROMIUM} missing although .ci/run installs it")
         pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
