@@ -117,6 +117,7 @@ def sink_run() -> None:
 
 
 # ----------------------------------------------------------------------------- report
+_TIMELINE_TITLE = "timeline (every input event in time order; duplicate = webhook retry)"
 _FROM = typer.Option(None, "--from", help="First UTC day (YYYY-MM-DD), inclusive.")
 _TO = typer.Option(None, "--to", help="Last UTC day (YYYY-MM-DD), inclusive.")
 
@@ -164,7 +165,7 @@ def _emit(name: str, filters: Filters, fmt: str) -> None:
                     raise ValidationError(f"no message {filters.umid}")
                 out.print(to_vertical_table(result, title=f"message {filters.umid}"))
                 timeline = client.report("timeline", **_Remote.params(filters))
-                out.print(to_table(timeline, title="timeline (input events, duplicates included)"))
+                out.print(to_table(timeline, title=_TIMELINE_TITLE))
             else:
                 out.print(to_table(result, title=name))
         finally:
@@ -181,7 +182,7 @@ def _emit(name: str, filters: Filters, fmt: str) -> None:
             raise ValidationError(f"no message {filters.umid}")
         out.print(to_vertical_table(result, title=f"message {filters.umid}"))
         timeline = run_report(ch, "timeline", filters)
-        out.print(to_table(timeline, title="timeline (input events, duplicates included)"))
+        out.print(to_table(timeline, title=_TIMELINE_TITLE))
     else:
         out.print(to_table(result, title=name))
 

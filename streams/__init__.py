@@ -5,3 +5,4 @@ Pure parts (no Kafka): :mod:`streams.state` (transitions), :mod:`streams.contrib
 :mod:`streams.app` (app factory, commit guard), :mod:`streams.agents`, :mod:`streams.deltas`,
 :mod:`streams.worker` (``smsflow worker``).
 """
+__all__: list[str] = []

@@ -269,30 +269,11 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             tracker.add(await control_topic.send(
                 key=key, value=json.dumps(body, separators=(",", ":")).encode()))
 
-    @app.timer(interval=0.5)
-    async def pause_own_changelogs() -> None:
-        """Keep the tables' changelog partitions paused once recovery is over.
-
-        Faust 0.15.3 pauses them after a recovery that read something, but not when nothing
-        needed recovery (first start): the consumer then fetches the worker's own changelog
-        writes (every message-state version) into a queue nobody drains, which stalls the
-        fetcher for every other partition on the broker.
-        """
-        if app.rebalancing:
-            return
-        consumer = app.consumer
-        changelogs = app.tables.changelog_topics
-        active = {tp for tp in consumer.assignment() if tp.topic in changelogs}
-        unpaused = active - set(consumer._paused_partitions)
-        if unpaused:
-            consumer.pause_partitions(unpaused)
-            log.info("paused %d changelog partitions after recovery", len(unpaused))
-
     @app.timer(interval=10.0)
     async def stats() -> None:
         log.info("stats processed=%d versions=%d dead_letters=%d held=%d replies_sent=%d "
                  "sends=%d pending_sends=%d", rt.processed, rt.versions, rt.dead_letters,
                  len(rt.held), rt.replies_sent, tracker.sent, tracker.pending)
 
-    del join_by_umid, match_replies, orphan_scan, pause_own_changelogs, stats
+    del join_by_umid, match_replies, orphan_scan, stats
     return rt

@@ -146,23 +146,6 @@ def _install_commit_guard(app: faust.App, tracker: SendTracker) -> None:
         await tracker.wait()
 
     producer.flush = flush_then_wait  # type: ignore[method-assign]
-    import os
-    if os.environ.get("SMSFLOW_DEBUG_COMMITS"):
-        consumer = app.consumer
-        orig_commit = consumer._commit
-        import time as _t
-
-        async def dbg_commit(offsets: Any) -> Any:
-            t0 = _t.monotonic()
-            r = await orig_commit(offsets)
-            ctl = {f"{tp.topic[-8:]}/{tp.partition}": o for tp, o in offsets.items()
-                   if "control" in tp.topic or "pairs" in tp.topic}
-            log.info("DEBUG commit n=%d took=%.3f ctl=%s acked=%s", len(offsets),
-                     _t.monotonic() - t0, ctl,
-                     {f"{tp.topic[-8:]}/{tp.partition}": v[:6] for tp, v in consumer._acked.items()
-                      if v and "control" in tp.topic})
-            return r
-        consumer._commit = dbg_commit
 
 
 def _brokers(bootstrap: str) -> list[str]:

@@ -320,17 +320,20 @@ async def test_sigkill_mid_batch_then_restart_gives_identical_exact_tables(
         subprocess.run, [sys.executable, "-m", "smsflow", "report", "daily", "--format", "csv"],
         cwd=ROOT, env=_env(settings), capture_output=True, text=True, timeout=120, check=True,
     )
-    from sinks.measures import money_str, rate
+    from sinks.measures import average, money_str, rate
+    from sinks.quality import ratio
 
     lines = [
         "Date,Total,Sent,Total Chargeable,Delivered,Undelivered,Rejected,Received,"
-        "Delivery Rate,Cost,Currency,Inbound"
+        "Delivery Rate,Cost,Currency,Inbound,Parts,Parts per Message,Cost per Part"
     ]
     for d, v in truth.items():
         lines.append(
             f"{d},{v['total']},{v['sent']},{v['chargeable']},{v['delivered']},"
             f"{v['undelivered']},{v['rejected']},{v['received']},"
-            f"{rate(v['delivered'], v['total'])},{money_str(v['cost'])},EUR,{v['inbound']}"
+            f"{rate(v['delivered'], v['total'])},{money_str(v['cost'])},EUR,{v['inbound']},"
+            f"{v['segments']},{ratio(v['segments'], v['total'])},"
+            f"{money_str(average(v['cost'], v['segments']))}"
         )
     assert report.stdout.splitlines() == lines
 

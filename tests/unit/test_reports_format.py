@@ -55,16 +55,18 @@ def test_cost_by_currency_keeps_currencies_apart() -> None:
 def _daily() -> Result:
     return Result(
         list(DAILY_HEADER),
-        ["Date", *["Int64"] * 7, "Decimal(5, 2)", "String", "String", "Int64"],
-        [(dt.date(2024, 1, 2), 3, 2, 2, 1, 1, 1, 0, rate(1, 3), "0.08931840", "EUR", 4)],
+        ["Date", *["Int64"] * 7, "Decimal(5, 2)", "String", "String", "Int64", "Int64",
+         "Decimal(5, 2)", "String"],
+        [(dt.date(2024, 1, 2), 3, 2, 2, 1, 1, 1, 0, rate(1, 3), "0.08931840", "EUR", 4, 4,
+          Decimal("1.33"), "0.02232960")],
     )
 
 
 def test_daily_csv_header_and_row_are_exact() -> None:
     assert to_csv(_daily()) == (
         "Date,Total,Sent,Total Chargeable,Delivered,Undelivered,Rejected,Received,"
-        "Delivery Rate,Cost,Currency,Inbound\n"
-        "2024-01-02,3,2,2,1,1,1,0,33.33,0.08931840,EUR,4\n"
+        "Delivery Rate,Cost,Currency,Inbound,Parts,Parts per Message,Cost per Part\n"
+        "2024-01-02,3,2,2,1,1,1,0,33.33,0.08931840,EUR,4,4,1.33,0.02232960\n"
     )
 
 
@@ -72,7 +74,8 @@ def test_json_output_keeps_exact_strings_and_ints() -> None:
     assert json.loads(to_json(_daily())) == [{
         "Date": "2024-01-02", "Total": 3, "Sent": 2, "Total Chargeable": 2, "Delivered": 1,
         "Undelivered": 1, "Rejected": 1, "Received": 0, "Delivery Rate": "33.33",
-        "Cost": "0.08931840", "Currency": "EUR", "Inbound": 4,
+        "Cost": "0.08931840", "Currency": "EUR", "Inbound": 4, "Parts": 4,
+        "Parts per Message": "1.33", "Cost per Part": "0.02232960",
     }]
 
 
@@ -86,9 +89,11 @@ def test_cells() -> None:
 
 
 def test_filters_bind_parameters() -> None:
-    p = Filters(country="sg", date_from=dt.date(2024, 1, 2)).params()
+    at = dt.datetime(2024, 1, 3, tzinfo=dt.UTC)
+    p = Filters(country="sg", date_from=dt.date(2024, 1, 2), at=at).params()
     assert p == {"subaccount": "", "country": "SG", "operator": "", "limit": 1000,
-                 "date_from": dt.date(2024, 1, 2), "date_to": dt.date(2149, 6, 6)}
+                 "date_from": dt.date(2024, 1, 2), "date_to": dt.date(2149, 6, 6),
+                 "at_us": 1704240000000000, "window_us": 86_400_000_000}
     umid = "9E09AC86-BD74-5465-851D-1EB5A5FDBB9A"
     assert Filters(umid=umid).params()["umid"] == umid.lower()
     with pytest.raises(ValidationError, match="not a umid"):
@@ -99,7 +104,7 @@ def test_filters_bind_parameters() -> None:
 
 def test_every_report_query_filters_the_same_way() -> None:
     for name in ("daily", "dashboard", "countries", "campaigns", "conversions", "engage",
-                 "clicks", "logs"):
+                 "clicks", "logs", "latency", "pending", "errors", "replies"):
         sql = load_query(name)
         for p in ("{date_from:Date}", "{date_to:Date}", "{subaccount:String}",
                   "{country:String}", "{operator:String}"):
