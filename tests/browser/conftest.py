@@ -107,7 +107,7 @@ def sim() -> Simulation:
     return simulate(SimConfig(messages=BROWSER_MESSAGES, seed=20260815))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap: str, test_home: Path, sim: Simulation) -> Iterator[Pipeline]:
     """``smsflow run`` loaded with the simulation, caught up."""
     settings = _settings(kafka_bootstrap, test_home)
@@ -123,7 +123,7 @@ def pipeline(kafka_bootstrap: str, test_home: Path, sim: Simulation) -> Iterator
             assert p.stop() == 0, p.tail()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard(pipeline: Pipeline) -> Iterator[Server]:
     """``smsflow dashboard`` reading through the ops API of the loaded pipeline."""
     server = start_dashboard(pipeline.settings, pipeline.settings.home / "dashboard.log")
@@ -131,7 +131,7 @@ def dashboard(pipeline: Pipeline) -> Iterator[Server]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def empty_dashboard(kafka_bootstrap: str, test_home: Path) -> Iterator[Server]:
     """``smsflow dashboard`` on a fresh, empty chDB it opens itself (no pipeline runs)."""
     settings = _settings(kafka_bootstrap, test_home)
@@ -140,7 +140,7 @@ def empty_dashboard(kafka_bootstrap: str, test_home: Path) -> Iterator[Server]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not shutil.which(CHROMIUM):
         if os.environ.get("CI"):  # .ci/run installs it: a missing browser is a CI failure
