@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -226,11 +228,21 @@ class ChdbBackend:
         """The embedded engine stays open for the process (it cannot reopen another path)."""
 
 
+def _short(e: BaseException) -> str:
+    """The telling part of a driver error (e.g. ``[Errno 111] Connection refused``)."""
+    text = str(e)
+    m = re.search(r"\[Errno -?\d+\][^)\"'\]]*", text)
+    return m.group(0).strip() if m else (text.strip().splitlines() or ["?"])[0][:200]
+
+
 class ServerBackend:
     """A ClickHouse server through clickhouse-connect (HTTP/HTTPS)."""
 
     def __init__(self, url: str, database: str, password: str | None = None) -> None:
         import clickhouse_connect
+
+        # the driver logs every failed request itself; errors reach callers as one line instead
+        logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
         from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
         from clickhouse_connect.driver.exceptions import OperationalError
 
@@ -252,8 +264,7 @@ class ServerBackend:
             self._client.database = self.database
         except Exception as e:
             raise ClickHouseError(
-                f"cannot reach ClickHouse at {u.hostname}:{u.port}: {str(e).splitlines()[0]}",
-                retryable=True,
+                f"cannot reach ClickHouse at {u.hostname}:{u.port}: {_short(e)}", retryable=True
             ) from e
 
     def _wrap(self, e: Exception) -> ClickHouseError:

@@ -53,3 +53,11 @@ def test_help_lists_commands(tmp_path: Path) -> None:
     proc = run(["--help"], tmp_path)
     assert proc.returncode == 0
     assert "infra" in proc.stdout
+
+
+def test_unreachable_clickhouse_url(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = run(["db", "migrate"], tmp_path, SMSFLOW_CLICKHOUSE_URL=f"http://127.0.0.1:{port}/")
+    assert_one_line_error(proc, f"cannot reach ClickHouse at 127.0.0.1:{port}")
