@@ -38,6 +38,7 @@ from sinks.rows import TABLES, rows_for_record
 from sinks.sink import group_id, run_sink
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings, load_settings
+from smsflow.kafka_client import aiokafka_kwargs, start_client
 
 console = Console(stderr=True)
 MEASURES = ("total", "received", "sent", "delivered", "undelivered", "rejected", "chargeable",
@@ -92,8 +93,9 @@ async def produce(settings: Settings, recs: list[tuple[str, str, str, dict[str, 
     topics = {"daily_deltas": settings.topics.daily_deltas,
               "message_state": settings.topics.message_state}
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20,
-                                max_batch_size=256 * 1024, acks="all")
-    await producer.start()
+                                max_batch_size=256 * 1024, acks="all",
+                                **aiokafka_kwargs(settings))
+    await start_client(producer, settings)
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("producing", total=len(recs))
@@ -109,8 +111,10 @@ async def produce(settings: Settings, recs: list[tuple[str, str, str, dict[str, 
 async def committed_all(settings: Settings, total: int) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **aiokafka_kwargs(settings)
+    )
+    await start_client(admin, settings)
     try:
         offsets = await admin.list_consumer_group_offsets(group_id(settings))
     except KafkaError:  # the group has no coordinator yet

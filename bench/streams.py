@@ -34,6 +34,7 @@ from infra.topics import ensure_topics
 from producers.simulator import SimConfig, produce_events, simulate
 from schemas import get_codec
 from smsflow.config import Settings, load_settings
+from smsflow.kafka_client import aiokafka_kwargs, start_client
 from tests.integration.workers import WorkerProcess, lag
 
 __all__ = ["main"]
@@ -45,8 +46,9 @@ async def raw_consume(settings: Settings, expected: int) -> float:
     """Seconds to getmany + decode ``expected`` input records with plain aiokafka."""
     codec = get_codec(settings)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, max_poll_records=10_000)
-    await consumer.start()
+                                enable_auto_commit=False, max_poll_records=10_000,
+                                **aiokafka_kwargs(settings))
+    await start_client(consumer, settings)
     try:
         tps = [TopicPartition(t, p) for t in settings.topics.inputs()
                for p in range(settings.partitions)]

@@ -5,6 +5,12 @@ storage under ``<home>/kafka`` on first start, starts the broker in the backgrou
 pid file), waits until it answers and creates the project's topics. ``down`` stops only the
 process recorded in the pid file, and only if it is the broker started from that directory.
 
+With ``kafka_sasl_scram`` (``SMSFLOW_KAFKA_SASL_SCRAM=true``) the broker also listens with
+SASL_PLAINTEXT / SCRAM-SHA-512 on ``kafka_sasl_port``; the user ``kafka_sasl_username`` (default
+``smsflow``) with ``kafka_sasl_password`` is created when storage is formatted (StorageTool
+``--add-scram``), or with ``kafka-configs`` (ConfigCommand) on storage formatted before.
+Inter-broker and controller traffic stay on the PLAINTEXT / CONTROLLER listeners on 127.0.0.1.
+
 Failures (no Java, no Maven, a taken port, a broker that dies at start) raise
 :class:`~smsflow.errors.InfraError` with a one-line message naming the problem.
 """
@@ -158,6 +164,36 @@ class Broker:
         )
 
     # ----------------------------------------------------------------------------- config
+    def _scram_user(self) -> tuple[str, str] | None:
+        s = self.settings
+        if not s.kafka_sasl_scram:
+            return None
+        if s.kafka_sasl_password is None:
+            raise InfraError(
+                "SMSFLOW_KAFKA_SASL_SCRAM=true needs SMSFLOW_KAFKA_SASL_PASSWORD (or _FILE) "
+                "for the SCRAM user"
+            )
+        return s.kafka_sasl_username or "smsflow", s.kafka_sasl_password.get_secret_value()
+
+    def _scram_spec(self) -> str:
+        user = self._scram_user()
+        assert user is not None
+        name, password = user
+        if any(c in name + password for c in ',[]="'):
+            raise InfraError("SCRAM user name and password may not contain , [ ] = or \"")
+        return f"SCRAM-SHA-512=[name={name},password={password}]"
+
+    def _sasl_props(self, props: dict[str, str]) -> None:
+        s = self.settings
+        sasl = f"SASL_PLAINTEXT://{self.host}:{s.kafka_sasl_port}"
+        props["listeners"] += f",{sasl}"
+        props["advertised.listeners"] += f",{sasl}"
+        props["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+        props["sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
+        props["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"] = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        )
+
     def _write_config(self) -> None:
         s = self.settings
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +221,8 @@ class Broker:
             "log.cleaner.enable": "true",
             "message.max.bytes": str(8 * 1024 * 1024),
         }
+        if s.kafka_sasl_scram:
+            self._sasl_props(props)
         self.props.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         self.log4j.write_text(
             "log4j.rootLogger=INFO, file\n"
@@ -211,12 +249,36 @@ class Broker:
         if (self.data_dir / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        args = ["format", "-t", cluster_id, "-c", str(self.props)]
+        user = self._scram_user()
+        if user is not None:
+            args += ["--add-scram", self._scram_spec()]
+        cmd = self._java_cmd(java, lib, "kafka.tools.StorageTool", *args)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            out = f"{proc.stdout}{proc.stderr}".strip()
+            if user is not None:
+                out = out.replace(user[1], "***")
+            raise InfraError(f"formatting Kafka storage failed: {out}")
+        if user is not None:
+            (self.dir / "scram.user").write_text(user[0])
+
+    def _ensure_scram_user(self, java: str, lib: Path) -> None:
+        """Create the SCRAM user on storage formatted without it (kafka-configs)."""
+        user = self._scram_user()
+        marker = self.dir / "scram.user"
+        if user is None or (marker.exists() and marker.read_text() == user[0]):
+            return
         cmd = self._java_cmd(
-            java, lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)
+            java, lib, "kafka.admin.ConfigCommand", "--bootstrap-server", self.bootstrap,
+            "--alter", "--entity-type", "users", "--entity-name", user[0],
+            "--add-config", f"SCRAM-SHA-512=[password={user[1]}]",
         )
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise InfraError(f"formatting Kafka storage failed: {proc.stdout}{proc.stderr}".strip())
+            out = f"{proc.stdout}{proc.stderr}".strip().replace(user[1], "***")
+            raise InfraError(f"creating the SCRAM user failed: {out[-300:]}")
+        marker.write_text(user[0])
 
     # ----------------------------------------------------------------------------- actions
     def up(self, *, timeout: float = 60.0) -> BrokerStatus:
@@ -226,7 +288,10 @@ class Broker:
             self._wait_answering(timeout)
             return self.status()
         java = find_java()
-        for port in (self.settings.kafka_port, self.settings.kafka_controller_port):
+        ports = [self.settings.kafka_port, self.settings.kafka_controller_port]
+        if self.settings.kafka_sasl_scram:
+            ports.append(self.settings.kafka_sasl_port)
+        for port in ports:
             if port_open(self.host, port):
                 raise InfraError(
                     f"port {port} on {self.host} is taken by another process; "
@@ -254,6 +319,7 @@ class Broker:
                     f"see {self.dir / 'broker.stdout'} and {self.log_file}"
                 )
             if port_open(self.host, self.settings.kafka_port) and self._started_logged():
+                self._ensure_scram_user(java, lib)
                 return self.status()
             time.sleep(0.2)
         raise InfraError(f"Kafka broker did not answer within {timeout:.0f}s; see {self.log_file}")

@@ -9,6 +9,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from smsflow.config import Settings
 from smsflow.errors import InfraError
+from smsflow.kafka_client import aiokafka_kwargs, describe_failure
 
 __all__ = ["create_topics", "ensure_topics", "topic_configs"]
 
@@ -38,12 +39,14 @@ async def create_topics(
     wanted = names if names is not None else topic_configs(settings)
     nparts = partitions or settings.partitions
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout * 1000)
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout * 1000),
+        **aiokafka_kwargs(settings),
     )
     try:
         await asyncio.wait_for(admin.start(), timeout)
     except (KafkaError, OSError, TimeoutError) as e:
-        raise InfraError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {e}") from e
+        await admin.close()
+        raise InfraError(await describe_failure(settings, e)) from e
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in wanted if n not in existing]

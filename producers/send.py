@@ -29,6 +29,8 @@ from schemas import Codec, get_codec
 from schemas.deadletter import dead_letter
 from smsflow.config import Settings
 from smsflow.errors import InfraError
+from smsflow.kafka_client import aiokafka_kwargs, start_client
+from smsflow.privacy import Privacy
 
 __all__ = ["SendProducer", "request_record", "umid_key"]
 
@@ -54,6 +56,7 @@ class SendProducer:
         self.settings = settings
         self.codec = codec or get_codec(settings)
         self.ack_timeout = ack_timeout
+        self.privacy = Privacy.from_settings(settings)
         self._config: dict[str, Any] = {
             "bootstrap_servers": settings.kafka_bootstrap,
             "client_id": client_id,
@@ -62,17 +65,19 @@ class SendProducer:
             "linger_ms": linger_ms,
             "max_batch_size": max_batch_size,
             "request_timeout_ms": int(ack_timeout * 1000),
+            **aiokafka_kwargs(settings),
         }
         self._producer: AIOKafkaProducer | None = None  # created in start(): needs a loop
 
     async def start(self) -> None:
-        """Connect to the broker; :class:`InfraError` when it cannot be reached."""
+        """Connect to the broker; :class:`InfraError` (one line) when it cannot be reached or
+        rejects the credentials."""
         producer = AIOKafkaProducer(**self._config)
         try:
-            await asyncio.wait_for(producer.start(), self.ack_timeout)
-        except (KafkaError, OSError, TimeoutError) as e:
+            await start_client(producer, self.settings, timeout=self.ack_timeout)
+        except InfraError:
             await producer.stop()
-            raise InfraError(f"cannot reach Kafka at {self.settings.kafka_bootstrap}: {e}") from e
+            raise
         self._producer = producer
 
     async def stop(self) -> None:
@@ -163,7 +168,10 @@ class SendProducer:
         With ``wait`` (default) returns after the ack, else returns the delivery future.
         Raises :class:`InfraError` when the broker does not take or acknowledge it.
         """
-        rec = dead_letter(component, error, topic=topic, key=key, payload=payload, reason=reason)
+        rec = dead_letter(
+            component, error, topic=topic, key=key, payload=payload, reason=reason,
+            privacy=self.privacy,
+        )
         dlq = self.settings.topics.dead_letter
         if wait:
             return await self.send(dlq, "DeadLetter", key, rec)

@@ -17,6 +17,7 @@ from producers.sim_io import BadRecord
 from schemas.codec import get_codec
 from smsflow.config import Settings
 from smsflow.errors import InfraError
+from smsflow.kafka_client import aiokafka_kwargs, start_client
 
 __all__ = ["produce_events"]
 
@@ -46,13 +47,13 @@ async def produce_events(
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, client_id="smsflow-simulator", acks="all",
         enable_idempotence=True, linger_ms=20, max_batch_size=512 * 1024,
-        request_timeout_ms=int(ack_timeout * 1000),
+        request_timeout_ms=int(ack_timeout * 1000), **aiokafka_kwargs(settings),
     )
     try:
-        await asyncio.wait_for(producer.start(), ack_timeout)
-    except (KafkaError, OSError, TimeoutError) as e:
+        await start_client(producer, settings, timeout=ack_timeout)
+    except InfraError:
         await producer.stop()
-        raise InfraError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {e}") from e
+        raise
     counts: Counter[str] = Counter()
     pending: list[asyncio.Future[object]] = []
     total = len(events) + len(bad)

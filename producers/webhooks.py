@@ -7,17 +7,26 @@ Answers:
 * 202 ``{"status": "accepted", "umid": ...}`` only after the broker acknowledged the record;
 * 400 ``{"error": reason, "detail": ...}`` for malformed JSON, a missing/invalid umid or invalid
   fields (the raw body goes to the dead-letter topic with the reason first);
-* 401 without details when ``webhook_token`` is set and ``X-Smsflow-Token`` does not match;
-* 413 for bodies over ``webhook_max_body`` bytes (the first bytes go to the dead-letter topic);
+* 401 ``{"error": "unauthorized"}`` (no details) when ``webhook_token`` is set and
+  ``X-Smsflow-Token`` does not match, or when ``webhook_hmac_secret`` is set and the
+  ``X-Smsflow-Signature`` of ``X-Smsflow-Timestamp + "." + body`` is missing, wrong or its
+  timestamp is outside ``webhook_signature_window_s`` (replay); see :mod:`producers.webhook_guard`;
+* 413 for bodies over ``webhook_max_body`` bytes (the first bytes go to the dead-letter topic,
+  redacted by the privacy policy; with HMAC on, an oversize body cannot be authenticated and is
+  only answered);
+* 429 with ``Retry-After`` beyond ``webhook_rate_per_s`` (token bucket, ``webhook_rate_burst``):
+  nothing of such a request was taken, the platform retries it;
 * 503 when the broker does not acknowledge (the record or, for a bad body, its dead letter), so
   the platform's retries cover the outage. A worker never crashes on input.
+
+Error answers never echo the body: ``detail`` names the field and the rule only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,13 +34,20 @@ from fastapi.responses import JSONResponse
 
 from producers.bodies import WEBHOOKS, BodyError, Webhook, load_json, parse_body, umid_of
 from producers.send import SendProducer, umid_key
+from producers.webhook_guard import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    TOKEN_HEADER,
+    TokenBucket,
+    signature_ok,
+    token_ok,
+)
 from smsflow.config import Settings
 from smsflow.errors import SchemaError, SmsflowError
 
 __all__ = ["TOKEN_HEADER", "create_app"]
 
 log = logging.getLogger(__name__)
-TOKEN_HEADER = "X-Smsflow-Token"
 COMPONENT = "receiver"
 
 
@@ -64,6 +80,13 @@ def create_app(settings: Settings, producer: SendProducer) -> FastAPI:
     answers 503 and ``/health`` says so."""
     app = FastAPI(title="smsflow webhook receiver", docs_url=None, redoc_url=None, openapi_url=None)
     token = settings.webhook_token.get_secret_value().encode() if settings.webhook_token else None
+    secret = (
+        settings.webhook_hmac_secret.get_secret_value().encode()
+        if settings.webhook_hmac_secret
+        else None
+    )
+    window = settings.webhook_signature_window_s
+    bucket = TokenBucket(settings.webhook_rate_per_s, settings.webhook_rate_burst)
     limit = settings.webhook_max_body
 
     async def reject(
@@ -84,15 +107,30 @@ def create_app(settings: Settings, producer: SendProducer) -> FastAPI:
         return _answer(status, error=error.reason, detail=str(error))
 
     async def receive(hook: Webhook, request: Request) -> JSONResponse:
-        if token is not None:
-            given = request.headers.get(TOKEN_HEADER, "").encode()
-            if not hmac.compare_digest(given, token):
-                return _answer(401, error="unauthorized")
+        wait = bucket.take()
+        if wait > 0:
+            return JSONResponse(
+                {"error": "rate-limited"},
+                status_code=429,
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        if token is not None and not token_ok(token, request.headers.get(TOKEN_HEADER)):
+            return _answer(401, error="unauthorized")
         try:
             raw = await _read_body(request, limit)
         except _TooLarge as big:
+            if secret is not None:  # cannot be authenticated: answer only, keep nothing
+                return _answer(413, error="too-large", detail=f"body larger than {limit} bytes")
             err = BodyError(f"body larger than {limit} bytes", reason="too-large")
             return await reject(hook, err, big.head, None, 413)
+        if secret is not None and not signature_ok(
+            secret,
+            raw,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            window_s=window,
+        ):
+            return _answer(401, error="unauthorized")
         try:
             record = parse_body(hook, raw, now=dt.datetime.now(dt.UTC))
         except BodyError as err:

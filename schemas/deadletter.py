@@ -6,8 +6,11 @@ import datetime as dt
 from typing import Any
 
 from smsflow.errors import SchemaError, SmsflowError
+from smsflow.privacy import Privacy
 
 __all__ = ["dead_letter"]
+
+_DEFAULT = Privacy()
 
 
 def dead_letter(
@@ -21,10 +24,14 @@ def dead_letter(
     payload: bytes | None = None,
     reason: str | None = None,
     failed_at: dt.datetime | None = None,
+    privacy: Privacy | None = None,
 ) -> dict[str, Any]:
     """A ``DeadLetter`` record dict (encode it with the codec, produce to the dead-letter topic).
 
     ``reason`` defaults to the ``SchemaError.reason`` tag, ``invalid`` for other smsflow errors.
+    ``payload`` is copied under the PII policy (:meth:`Privacy.redact_payload`: message text
+    removed or OTP-masked, numbers per policy); ``privacy`` defaults to the safe default policy.
+    Never raises for odd payloads.
     """
     if reason is None:
         if isinstance(error, SchemaError):
@@ -41,6 +48,6 @@ def dead_letter(
         "partition": partition,
         "offset": offset,
         "key": key,
-        "payload": payload,
+        "payload": (privacy or _DEFAULT).redact_payload(payload),
         "failed_at": failed_at or dt.datetime.now(dt.UTC),
     }

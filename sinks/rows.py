@@ -17,6 +17,7 @@ from typing import Any
 
 from smsflow.config import Settings
 from smsflow.errors import SchemaError
+from smsflow.privacy import Privacy, opt_out_keyword
 
 __all__ = [
     "EVENT_TIME_FIELD",
@@ -54,6 +55,7 @@ EVENT_TIME_FIELD = {
 }
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_DEFAULT_PRIVACY = Privacy()
 _ZERO = Decimal("0E-8")
 
 _MESSAGE_STRINGS = (
@@ -119,12 +121,15 @@ def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def message_row(rec: Mapping[str, Any]) -> dict[str, Any]:
+def message_row(rec: Mapping[str, Any], privacy: Privacy | None = None) -> dict[str, Any]:
     """``messages`` row of a MessageState record (the version is the ReplacingMergeTree version).
 
     ``day``/``cost``/``counted`` come from the contribution; without one (request not seen yet)
-    the row counts nowhere and ``day`` is the day of the first event.
+    the row counts nowhere and ``day`` is the day of the first event. Text and numbers follow
+    ``privacy`` (default: the safe policy): ``text`` is '' unless text storage is on,
+    ``text_length`` (characters) and ``opt_out`` (the stop keyword, else '') are always kept.
     """
+    privacy = privacy or _DEFAULT_PRIVACY
     contribution = rec.get("contribution")
     row: dict[str, Any] = {
         "umid": _need(rec, "umid"),
@@ -137,6 +142,12 @@ def message_row(rec: Mapping[str, Any]) -> dict[str, Any]:
         row[f] = _s(rec.get(f))
     for f in _MESSAGE_INTS:
         row[f] = int(rec.get(f) or 0)
+    text = _s(rec.get("text"))
+    row["text"] = privacy.text(text)
+    row["text_length"] = len(text)
+    row["opt_out"] = opt_out_keyword(text)
+    row["source"] = privacy.phone(row["source"])
+    row["destination"] = privacy.phone(row["destination"])
     for f in _MESSAGE_TIMES:
         row[f] = rec.get(f)
     row["error_code"] = rec.get("error_code")
@@ -192,8 +203,11 @@ def event_row(
     partition: int,
     offset: int,
     timestamp_ms: int | None = None,
+    privacy: Privacy | None = None,
 ) -> dict[str, Any]:
-    """``message_events`` row of an input record (identity: topic, partition, offset)."""
+    """``message_events`` row of an input record (identity: topic, partition, offset); the
+    ``payload`` JSON carries the record under ``privacy`` (default: text removed)."""
+    privacy = privacy or _DEFAULT_PRIVACY
     if schema == "SendRequest":
         state = str(_need(rec, "status")).lower()
     else:
@@ -210,7 +224,8 @@ def event_row(
         "error_code": rec.get("error_code"),
         "error_message": _s(rec.get("error_message")),
         "payload": json.dumps(
-            rec, default=_json_default, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+            privacy.record(rec), default=_json_default, sort_keys=True, ensure_ascii=False,
+            separators=(",", ":"),
         ),
         "kafka_timestamp": _kafka_time(timestamp_ms),
     }
@@ -282,15 +297,17 @@ def rows_for_record(
     partition: int,
     offset: int,
     timestamp_ms: int | None = None,
+    privacy: Privacy | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The ``(table, row)`` pairs one decoded record becomes.
 
     MessageState -> messages; DailyDelta -> daily_deltas; every input record -> message_events,
     plus conversions / survey_responses / clicks for those kinds. Unknown schema names (e.g. a
     DeadLetter on a wrong topic) raise :class:`SchemaError` with ``reason="wrong-schema"``.
+    Text and numbers follow ``privacy`` (default: the safe policy).
     """
     if schema == "MessageState":
-        return [("messages", message_row(rec))]
+        return [("messages", message_row(rec, privacy))]
     if schema == "DailyDelta":
         return [("daily_deltas", delta_row(rec))]
     if schema not in EVENT_TIME_FIELD:
@@ -300,7 +317,7 @@ def rows_for_record(
             "message_events",
             event_row(
                 schema, rec, topic=topic, partition=partition, offset=offset,
-                timestamp_ms=timestamp_ms,
+                timestamp_ms=timestamp_ms, privacy=privacy,
             ),
         )
     ]

@@ -30,11 +30,14 @@ from schemas import get_codec
 from schemas.deadletter import dead_letter
 from sinks.logline import line
 from sinks.migrate import migrate
+from sinks.retention import apply_retention
 from sinks.rows import TopicRoute, routes, rows_for_record
 from sinks.writer import Batch, BatchWriter
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
 from smsflow.errors import SchemaError, SinkError
+from smsflow.kafka_client import aiokafka_kwargs, start_client
+from smsflow.privacy import Privacy
 
 __all__ = ["SinkStats", "group_id", "run_sink"]
 
@@ -86,6 +89,7 @@ class _Sink:
         self.ch = ch
         self.stop = stop
         self.codec = get_codec(settings)
+        self.privacy = Privacy.from_settings(settings)
         self.routes: dict[str, TopicRoute] = routes(settings)
         self.batch = Batch(settings.sink_batch_size, settings.sink_batch_ms / 1000)
         self.writer = BatchWriter(ch)
@@ -115,7 +119,7 @@ class _Sink:
             try:
                 pairs = rows_for_record(
                     name, rec, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    timestamp_ms=msg.timestamp,
+                    timestamp_ms=msg.timestamp, privacy=self.privacy,
                 )
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise SchemaError(f"{name} record has no usable row: {e!r}",
@@ -125,7 +129,7 @@ class _Sink:
             if route.derived:
                 self.dead.append((msg.key, dead_letter(
                     "sink", e, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    key=msg.key, payload=msg.value,
+                    key=msg.key, payload=msg.value, privacy=self.privacy,
                 )))
             return
         for table, row in pairs:
@@ -191,14 +195,17 @@ class _Sink:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             max_poll_interval_ms=600_000,
+            **aiokafka_kwargs(s),
         )
-        self.producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap, acks="all", **aiokafka_kwargs(s)
+        )
         try:
-            await self.consumer.start()
-            await self.producer.start()
-        except (KafkaError, OSError) as e:
+            await start_client(self.consumer, s, error=SinkError)
+            await start_client(self.producer, s, error=SinkError)
+        except SinkError:
             await self._close()
-            raise SinkError(f"cannot reach Kafka at {s.kafka_bootstrap}: {e}") from e
+            raise
         log.info(line("sink.start", group=group_id(s), topics=len(self.routes),
                       batch_size=s.sink_batch_size, batch_ms=s.sink_batch_ms,
                       database=self.ch.database))
@@ -242,10 +249,12 @@ async def run_sink(
 ) -> SinkStats:
     """Run the sink until ``stop_event`` is set; then flush, commit and return the counters.
 
-    Applies the missing migrations first. ``ch`` defaults to :func:`smsflow.clickhouse.connect`.
+    Applies the missing migrations and the retention TTLs of the settings first. ``ch``
+    defaults to :func:`smsflow.clickhouse.connect`.
     Raises :class:`SinkError` when Kafka cannot be reached, or when stopped while ClickHouse
     still refuses the pending batch (then nothing of it is committed: Kafka redelivers it).
     """
     ch = ch or connect(settings)
     await asyncio.to_thread(migrate, ch)
+    await asyncio.to_thread(apply_retention, ch, settings)
     return await _Sink(settings, ch, stop_event, stats).run()

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "TopicNames", "load_settings"]
@@ -122,6 +122,33 @@ class Settings(BaseSettings):
     dead_letter_retention_ms: int = Field(
         default=14 * 24 * 3600 * 1000, description="Retention of the dead-letter topic."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="Kafka client security protocol."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism (with SASL_PLAINTEXT / SASL_SSL)."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    kafka_sasl_password_file: Path | None = Field(
+        default=None, description="File holding the SASL password (read when unset)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle (PEM) that signed the broker certificate."
+    )
+    kafka_ssl_certfile: Path | None = Field(default=None, description="Client certificate (PEM).")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="Client private key (PEM).")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of the client private key."
+    )
+    kafka_ssl_key_password_file: Path | None = Field(
+        default=None, description="File holding the client key password."
+    )
+    kafka_sasl_scram: bool = Field(
+        default=False,
+        description="Local broker: add a SASL_PLAINTEXT SCRAM-SHA-512 listener on kafka_sasl_port.",
+    )
+    kafka_sasl_port: int = Field(default=9094, description="Local broker SASL listener port.")
     schema_registry_url: str | None = Field(
         default=None,
         description="Confluent schema registry; unset means single-object Avro encoding.",
@@ -155,6 +182,22 @@ class Settings(BaseSettings):
     webhook_max_body: int = Field(
         default=64 * 1024, ge=1, description="Largest webhook body accepted, in bytes (else 413)."
     )
+    webhook_hmac_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of the HMAC-SHA256 signature the receiver requires; unset = none.",
+    )
+    webhook_hmac_secret_file: Path | None = Field(
+        default=None, description="File holding webhook_hmac_secret."
+    )
+    webhook_signature_window_s: int = Field(
+        default=300, ge=1, description="Signed timestamps older/newer than this are replays (401)."
+    )
+    webhook_rate_per_s: float = Field(
+        default=2000.0, ge=0, description="Receiver rate limit (requests/s, token bucket); 0 = off."
+    )
+    webhook_rate_burst: int = Field(
+        default=500, ge=1, description="Receiver rate limit: bucket size (burst)."
+    )
     worker_web_port: int = Field(default=6066, description="Faust worker web port.")
     health_port: int = Field(default=8081, description="Health/metrics/query port of `run`.")
 
@@ -170,6 +213,50 @@ class Settings(BaseSettings):
         default=48 * 3600, ge=0, description="Stream time a receipt waits for its request."
     )
 
+    # --- privacy and retention --------------------------------------------------------------
+    store_text: bool = Field(
+        default=False,
+        description="Store message text in ClickHouse (OTP-like digit runs masked); default off.",
+    )
+    phone_policy: Literal["plain", "mask", "hash"] = Field(
+        default="plain",
+        description="Phone numbers stored as-is, masked (country code + last 3) or keyed hash.",
+    )
+    phone_hash_secret: SecretStr | None = Field(
+        default=None, description="HMAC key of phone_policy=hash (required then)."
+    )
+    phone_hash_secret_file: Path | None = Field(
+        default=None, description="File holding phone_hash_secret."
+    )
+    retention_messages_days: int = Field(
+        default=0, ge=0, description="ClickHouse TTL of the message log (messages); 0 = keep."
+    )
+    retention_events_days: int = Field(
+        default=0, ge=0, description="ClickHouse TTL of input events (message_events, conversions,"
+        " survey_responses, clicks); 0 = keep.",
+    )
+    retention_text_days: int = Field(
+        default=0, ge=0, description="ClickHouse TTL of the stored text column; 0 = keep."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: object) -> object:
+        """Fill ``<secret>`` from ``<secret>_file`` when only the file is given."""
+        if not isinstance(data, dict):
+            return data
+        for name in (
+            "kafka_sasl_password", "kafka_ssl_key_password", "webhook_hmac_secret",
+            "phone_hash_secret",
+        ):
+            path = data.get(f"{name}_file")
+            if path and not data.get(name):
+                try:
+                    data[name] = Path(path).read_text().strip()
+                except OSError as e:
+                    raise ValueError(f"cannot read {name}_file {path}: {e.strerror}") from e
+        return data
+
     @cached_property
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_prefix)
@@ -182,6 +269,8 @@ class Settings(BaseSettings):
         env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if env:
             return env
+        if self.kafka_sasl_scram and self.kafka_security_protocol == "SASL_PLAINTEXT":
+            return f"127.0.0.1:{self.kafka_sasl_port}"  # the local broker's SCRAM listener
         return f"127.0.0.1:{self.kafka_port}"
 
     @property

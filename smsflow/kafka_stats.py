@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from smsflow.config import Settings
+from smsflow.kafka_client import aiokafka_kwargs, start_client
 
 __all__ = ["KafkaStats", "TopicStats"]
 
@@ -29,12 +30,15 @@ class KafkaStats:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
-        await self._admin.start()
+        """Connect; :class:`~smsflow.errors.InfraError` (one line) when Kafka cannot be reached
+        or rejects the credentials."""
+        s = self.settings
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, **aiokafka_kwargs(s))
+        await start_client(self._admin, s)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False
+            bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False, **aiokafka_kwargs(s)
         )
-        await self._consumer.start()
+        await start_client(self._consumer, s)
 
     async def stop(self) -> None:
         if self._consumer:

@@ -33,6 +33,7 @@ def run(
     127.0.0.1:SMSFLOW_HEALTH_PORT (/health, /metrics, /api/reports/NAME, /api/sql).
     """
     from smsflow.pipeline import PipelineOptions, run_pipeline
+    from smsflow.privacy import Privacy, install_log_redaction
 
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -41,6 +42,7 @@ def run(
         format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
         stream=sys.stderr,
     )
+    install_log_redaction(Privacy.from_settings(settings))  # OTP codes / numbers out of logs
     other = running_pid(settings)
     if other:
         raise InfraError(f"smsflow run already runs for {settings.home} (pid {other})")

@@ -34,6 +34,7 @@ import faust
 
 from smsflow.config import Settings
 from smsflow.errors import SmsflowError
+from smsflow.kafka_client import faust_broker_kwargs
 from streams.codec import register_codecs
 
 __all__ = [
@@ -148,10 +149,6 @@ def _install_commit_guard(app: faust.App, tracker: SendTracker) -> None:
     producer.flush = flush_then_wait  # type: ignore[method-assign]
 
 
-def _brokers(bootstrap: str) -> list[str]:
-    return [f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()]
-
-
 def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
     """A configured Faust app (no agents yet; ``streams.agents.install`` adds them).
 
@@ -164,7 +161,7 @@ def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
     options.datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.topic_prefix}streams",
-        broker=_brokers(settings.kafka_bootstrap),
+        **faust_broker_kwargs(settings),  # broker URLs and SASL/TLS credentials
         store=f"{options.store}://",
         datadir=str(options.datadir),
         autodiscover=False,

@@ -24,6 +24,7 @@ from schemas import get_codec
 from schemas.deadletter import dead_letter
 from smsflow.config import Settings
 from smsflow.errors import SchemaError
+from smsflow.kafka_client import aiokafka_kwargs, start_client
 from streams.contribution import delta_rows
 
 __all__ = ["DeltaStats", "run_deltas"]
@@ -60,6 +61,7 @@ async def run_deltas(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
         max_poll_records=5000,
+        **aiokafka_kwargs(settings),
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -67,9 +69,10 @@ async def run_deltas(
         enable_idempotence=True,
         linger_ms=10,
         max_batch_size=256 * 1024,
+        **aiokafka_kwargs(settings),
     )
-    await producer.start()
-    await consumer.start()
+    await start_client(producer, settings)
+    await start_client(consumer, settings)
     try:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)

@@ -22,6 +22,7 @@ import faust
 from infra.topics import create_topics, ensure_topics
 from smsflow.config import Settings
 from smsflow.errors import InfraError
+from smsflow.privacy import Privacy, install_log_redaction
 from streams.agents import Runtime, install, internal_topics
 from streams.app import LOGGING_CONFIG, WorkerOptions, create_app
 from streams.deltas import DeltaStats, run_deltas
@@ -72,6 +73,7 @@ def build_worker(settings: Settings, options: WorkerOptions) -> tuple[faust.App,
 def run_worker(settings: Settings, options: WorkerOptions) -> None:
     """Run a worker in the foreground until SIGTERM/SIGINT; exits the process when done."""
     logging.config.dictConfig(LOGGING_CONFIG)
+    install_log_redaction(Privacy.from_settings(settings))  # PII policy for every log line
     try:
         ensure_worker_topics(settings)
     except InfraError:

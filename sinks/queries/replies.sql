@@ -4,7 +4,8 @@
 -- outbound submitted at or before the MO (ties: the larger umid), answered when
 -- received_at - submitted_at <= the reply window ({window_us} microseconds).
 -- Replied = outbound messages the worker marked replied; Replies = matched MOs; Opt-outs =
--- matched MOs whose text without whitespace, upper-cased, is a stop keyword.
+-- matched MOs whose text without whitespace, upper-cased, is a stop keyword (the sink stores
+-- that keyword in messages.opt_out: the text itself is not stored by default).
 -- Filters apply to the outbound message (day, subaccount, country, operator).
 WITH
 outbound AS
@@ -20,7 +21,7 @@ outbound AS
 mo AS
 (
     SELECT
-        umid, text, assumeNotNull(first_event_at) AS received_at,
+        umid, opt_out, assumeNotNull(first_event_at) AS received_at,
         concat(replaceRegexpOne(trimBoth(source), '^\\+', ''), '|',
                replaceRegexpOne(trimBoth(destination), '^\\+', '')) AS pair
     FROM messages FINAL
@@ -33,7 +34,7 @@ matched AS
         argMax(o.umid, (o.submitted_at, toString(o.umid))) AS outbound_umid,
         max(o.submitted_at) AS submitted_at,
         any(mo.received_at) AS received_at,
-        any(mo.text) AS text
+        any(mo.opt_out) AS opt_out
     FROM mo
     INNER JOIN outbound AS o ON o.pair = mo.pair
     WHERE o.submitted_at <= mo.received_at
@@ -46,9 +47,7 @@ per_outbound AS
     SELECT
         outbound_umid,
         count() AS replies,
-        countIf(upperUTF8(replaceRegexpAll(text,
-            '[\\t\\n\\x{0B}\\f\\r \\x{1C}-\\x{1F}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}]',
-            '')) IN ('STOP', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'STOPALL')) AS opt_outs
+        countIf(opt_out != '') AS opt_outs
     FROM matched
     GROUP BY outbound_umid
 )

@@ -6,6 +6,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from smsflow.config import Settings
+from smsflow.kafka_client import aiokafka_kwargs
 
 __all__ = ["consume", "count_records"]
 
@@ -18,6 +19,7 @@ async def consume(settings: Settings, topic: str, n: int) -> list[ConsumerRecord
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
+        **aiokafka_kwargs(settings),
     )
     await consumer.start()
     out: list[ConsumerRecord[bytes, bytes]] = []
@@ -39,7 +41,9 @@ async def consume(settings: Settings, topic: str, n: int) -> list[ConsumerRecord
 
 async def count_records(settings: Settings, topic: str) -> int:
     """Records ever written to ``topic`` (sum of end offsets of all its partitions)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, **aiokafka_kwargs(settings)
+    )
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in range(settings.partitions)]

@@ -139,7 +139,15 @@ def test_produce_jsonl_file(
             (codec.decode_as("DeadLetter", m.value) for m in letters), key=lambda d: d["error"]
         )
         assert [d["error"].split(":")[0] for d in dead] == ["row 2", "row 4", "row 7", "row 9"]
-        assert [d["payload"] for d in dead] == [rows[i].encode() for i in (1, 3, 6, 8)]
+        # dead-letter copies follow the PII policy: message text removed, the rest kept
+        payloads = [d["payload"] for d in dead]
+        assert payloads[1] == rows[3].encode()  # not JSON, no text field: kept byte for byte
+        assert [json.loads(payloads[i]) for i in (0, 2, 3)] == [
+            {"umid": U[2], "destination": "123", "text": "[text removed: 10 chars]"},
+            {"destination": "+6591234567", "text": "[text removed: 6 chars]", "encoding": "GSM7"},
+            {"umid": U[8], "destination": "+6591234567", "text": "[text removed: 5 chars]",
+             "scheduled": "2099-01-01T00:00:00Z"},
+        ]
         assert {(d["component"], d["reason"], d["topic"]) for d in dead} == {
             ("producer", "invalid", settings.topics.requests)
         }
