@@ -114,7 +114,24 @@ class Codec(Protocol):
     def decode_as(self, name: str, data: bytes) -> dict[str, Any]: ...
 
 
-class SingleObjectCodec:
+class _FramedCodec:
+    """Decoding shared by both wire formats: ``_split`` reads the frame, the body is Avro."""
+
+    def _split(self, data: bytes | None) -> tuple[str, bytes]:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        name, body = self._split(data)
+        return name, _decode_body(name, body)
+
+    def decode_as(self, name: str, data: bytes) -> dict[str, Any]:
+        got, body = self._split(data)
+        if got != name:
+            raise SchemaError(f"expected {name}, got {got}", reason="wrong-schema")
+        return _decode_body(name, body)
+
+
+class SingleObjectCodec(_FramedCodec):
     """Avro single-object encoding with the CRC-64-AVRO fingerprint; needs no server."""
 
     def __init__(self) -> None:
@@ -150,18 +167,8 @@ class SingleObjectCodec:
             )
         return name, data[10:]
 
-    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        name, body = self._split(data)
-        return name, _decode_body(name, body)
 
-    def decode_as(self, name: str, data: bytes) -> dict[str, Any]:
-        got, body = self._split(data)
-        if got != name:
-            raise SchemaError(f"expected {name}, got {got}", reason="wrong-schema")
-        return _decode_body(name, body)
-
-
-class RegistryCodec:
+class RegistryCodec(_FramedCodec):
     """Confluent wire format with schema ids from a schema registry (subject ``<Name>-value``)."""
 
     def __init__(self, url: str, *, client: Any = None) -> None:
@@ -203,16 +210,6 @@ class RegistryCodec:
         if data[0] != 0:
             raise SchemaError("not a Confluent wire-format record (bad magic)", reason="bad-magic")
         return self._name_for(struct.unpack(">I", data[1:5])[0]), data[5:]
-
-    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        name, body = self._split(data)
-        return name, _decode_body(name, body)
-
-    def decode_as(self, name: str, data: bytes) -> dict[str, Any]:
-        got, body = self._split(data)
-        if got != name:
-            raise SchemaError(f"expected {name}, got {got}", reason="wrong-schema")
-        return _decode_body(name, body)
 
 
 def get_codec(settings: Settings | None = None) -> Codec:
