@@ -26,6 +26,7 @@ from smsflow.privacy import Privacy, install_log_redaction
 from streams.agents import Runtime, install, internal_topics
 from streams.app import LOGGING_CONFIG, WorkerOptions, create_app
 from streams.deltas import DeltaStats, run_deltas
+from streams.watchdog import install_commit_watchdog
 
 __all__ = ["build_worker", "ensure_worker_topics", "run_worker"]
 
@@ -48,6 +49,7 @@ def build_worker(settings: Settings, options: WorkerOptions) -> tuple[faust.App,
     """The Faust app of one worker: umid join, reply pairs, orphan timer, deltas loop."""
     app = create_app(settings, options)
     runtime = install(app, settings)
+    install_commit_watchdog(app)
     deltas = DeltaStats()
 
     @app.task

@@ -1,0 +1,143 @@
+"""``python -m bench all``: ceilings and smsflow end to end, in one run on one local broker.
+
+Order: start a temporary broker; start ``smsflow run`` (one worker, in-process sink, chDB);
+throughput run (a simulation of ``messages`` messages produced at full speed); latency run (a
+second simulation paced at half the measured end-to-end rate); read peak RSS; stop the
+pipeline; then, with nothing else running, the ceilings: consume + decode of every input record
+produced, and a bare bulk insert of as many rows as the sink wrote in the throughput run.
+Prints a table and writes ``bench/results/all-<time>.json``. The broker and the pipeline are
+stopped on every exit; a failure raises with the pipeline's log tail.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench.ceilings import bulk_insert, consume_decode
+from bench.e2e import Latency, Throughput, latency, memory, throughput
+from bench.report import machine, percentile, print_table, write_json
+from infra.broker import Broker
+from infra.topics import ensure_topics
+from producers.simulator import SimConfig, simulate
+from smsflow.config import Settings
+from tests.e2e.harness import Pipeline, free_port
+
+__all__ = ["run_all"]
+
+console = Console(stderr=True)
+
+
+def _mib(kib: int | None) -> float | None:
+    return None if kib is None else kib / 1024
+
+
+def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate: float,
+          bare_rate: float) -> list[tuple[str, Any, str, str]]:
+    e2e, worker, sink = t.events / t.e2e_s, t.events / t.worker_s, t.sink_rows / t.e2e_s
+    p = {q: percentile(lat.insert_ms, q) for q in (50, 95, 99)}
+    seen = {q: percentile(lat.seen_ms, q) for q in (50, 95, 99)}
+    return [
+        ("ceiling: aiokafka getmany + fastavro decode", raw_rate, "events/s", "no pipeline"),
+        ("ceiling: bare chDB bulk insert", bare_rate, "rows/s", "10k-row chunks"),
+        ("smsflow end-to-end", e2e, "events/s", f"{t.e2e_s:.1f} s first produce -> last row"),
+        ("smsflow worker", worker, "events/s", f"{t.worker_s:.1f} s, {t.worker_cpu_s:.1f} CPU s"),
+        ("smsflow sink", sink, "rows/s", f"{t.sink_rows:,} rows in the e2e time"),
+        ("ratio end-to-end / consume ceiling", e2e / raw_rate, "x", "target >= 0.5"),
+        ("ratio worker / consume ceiling", worker / raw_rate, "x", ""),
+        ("ratio sink / insert ceiling", sink / bare_rate, "x", ""),
+        ("latency p50 (request -> row inserted)", p[50], "ms",
+         f"paced {lat.achieved_rate:,.0f} events/s, {lat.samples} samples"),
+        ("latency p95", p[95], "ms", ""),
+        ("latency p99", p[99], "ms", "target <= 2000"),
+        ("latency p99 (request -> row seen by poll)", seen[99], "ms",
+         f"p50 {seen[50] or 0:,.0f}, poll 100 ms"),
+        ("peak RSS smsflow run (sink + ops)", _mib(mem["run"].get("VmHWM")), "MiB", "VmHWM"),
+        ("peak RSS worker", _mib(mem["worker"].get("VmHWM")), "MiB", "VmHWM"),
+    ]
+
+
+def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False) -> Path:
+    """Run every measurement (module doc); return the JSON path. Raises on any failure."""
+    tmp = Path(tempfile.mkdtemp(prefix="smsflow-bench-"))
+    base = Settings(home=tmp, kafka_port=free_port(), kafka_controller_port=free_port(),
+                    kafka_heap="768m")
+    broker = Broker(base)
+    pipe: Pipeline | None = None
+    try:
+        with console.status("starting a temporary Kafka broker ..."):
+            broker.up()
+        settings = Settings(
+            home=tmp / "run", bootstrap_servers=broker.bootstrap,
+            topic_prefix=f"bench{uuid.uuid4().hex[:8]}.", clickhouse_database="smsflow",
+            webhook_port=free_port(), health_port=free_port(), worker_web_port=free_port(),
+        )
+        settings.home.mkdir(parents=True)
+        ensure_topics(settings)
+        sim = simulate(SimConfig(messages=messages, seed=seed))
+        sim2 = simulate(SimConfig(messages=latency_messages, seed=seed + 1))
+        pipe = Pipeline(settings)
+        with console.status("starting smsflow run ..."):
+            pipe.start()
+        console.print(f"throughput run: {len(sim.events):,} events of {messages:,} messages")
+        t = throughput(pipe, sim, landed_before=0)
+        rate = t.events / t.e2e_s / 2
+        lat = latency(pipe, sim2, rate, landed_before=int(sim.truth["messages"]))
+        assert pipe.proc is not None
+        mem = {"run": memory(pipe.proc.pid), "worker": memory(pipe.worker_pid())}
+        code = pipe.stop()
+        pipe = None
+        if code != 0:
+            console.print(f"[yellow]smsflow run exited {code} at stop")
+        events = len(sim.events) + len(sim2.events)
+        with console.status(f"ceiling: consume + decode {events:,} events ..."):
+            raw_s = consume_decode(settings, events)
+        with console.status(f"ceiling: bulk insert {t.sink_rows:,} rows ..."):
+            bare_rows, bare_s = bulk_insert(tmp / "ch-bare", t.sink_rows)
+        raw_rate, bare_rate = events / raw_s, bare_rows / bare_s
+        rows = _rows(t, lat, mem, raw_rate, bare_rate)
+        result: dict[str, Any] = {
+            "input": {"messages": messages, "seed": seed, "events": t.events,
+                      "latency_messages": latency_messages, "latency_events": lat.events},
+            "machine": machine(settings.kafka_version),
+            "settings": {"partitions": settings.partitions, "workers": 1,
+                         "worker_store": settings.worker_store,
+                         "sink_batch_size": settings.sink_batch_size,
+                         "sink_batch_ms": settings.sink_batch_ms},
+            "ceilings": {"consume_decode_events": events, "consume_decode_s": raw_s,
+                         "consume_decode_events_per_s": raw_rate, "bulk_insert_rows": bare_rows,
+                         "bulk_insert_s": bare_s, "bulk_insert_rows_per_s": bare_rate},
+            "smsflow": {
+                **asdict(t),
+                "e2e_events_per_s": t.events / t.e2e_s,
+                "worker_events_per_s": t.events / t.worker_s,
+                "sink_rows_per_s": t.sink_rows / t.e2e_s,
+                "rss_kib": mem,
+            },
+            "latency": {
+                **{k: v for k, v in asdict(lat).items() if not k.endswith("_ms")},
+                "method": "messages.ingested_at of the umid's first row minus the wall time its"
+                          " SendRequest was handed to the producer (first event of the umid)",
+                **{f"insert_p{q}_ms": percentile(lat.insert_ms, q) for q in (50, 95, 99)},
+                **{f"seen_p{q}_ms": percentile(lat.seen_ms, q) for q in (50, 95, 99)},
+                "insert_max_ms": max(lat.insert_ms, default=None),
+            },
+            "ratios": {name: value for name, value, unit, _ in rows if unit == "x"},
+            "rows": rows,
+        }
+        print_table(result)
+        path = write_json(result)
+        console.print(f"wrote {path}")
+        return path
+    finally:
+        if pipe is not None and pipe.proc is not None and pipe.proc.poll() is None:
+            pipe.kill()
+        broker.down()
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,228 @@
+"""smsflow measured from outside: throughput of a full-speed run, latency of a paced run, RSS.
+
+Both phases talk to a running ``smsflow run`` (:class:`tests.e2e.harness.Pipeline`) only through
+Kafka and its ops API (``/progress``, ``/health``, ``/api/sql``), as a user would.
+
+- :func:`throughput`: produce a simulation as fast as the simulator producer goes; the clock
+  runs from the first produce to the moment ``/progress`` shows every input committed by the
+  worker (worker time), every group caught up and every outbound message landed (end-to-end).
+- :func:`latency`: produce a second simulation paced at a fixed events/s; for each message
+  whose first event is its send request, latency = ``messages.ingested_at`` of the first row of
+  that umid (ClickHouse's own insert time, read while polling ``/api/sql`` every 100 ms) minus the
+  wall time at which the bench handed the request to the producer. The wall time at which the
+  poll first saw the row is recorded too (an upper bound, poll resolution ~100 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+
+from producers.sim_config import KINDS, SCHEMA_OF
+from producers.simulator import Simulation, produce_events
+from schemas import get_codec
+from smsflow.config import Settings
+from smsflow.kafka_client import aiokafka_kwargs, start_client
+from tests.e2e.harness import Pipeline
+
+__all__ = ["Latency", "Throughput", "cpu_seconds", "latency", "memory", "throughput"]
+
+console = Console(stderr=True)
+POLL_S = 0.1
+
+
+@dataclass
+class Throughput:
+    events: int
+    messages: int
+    produce_s: float
+    worker_s: float
+    e2e_s: float
+    sink_rows: int
+    sink_records: int
+    worker_cpu_s: float
+    run_cpu_s: float
+
+
+@dataclass
+class Latency:
+    rate: float  # events/s asked for
+    achieved_rate: float
+    events: int
+    samples: int
+    unseen: int
+    insert_ms: list[float] = field(default_factory=list)  # ingested_at - produce time
+    seen_ms: list[float] = field(default_factory=list)  # first poll that saw it - produce time
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (0.0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory(pid: int) -> dict[str, int]:
+    """``VmHWM`` (peak RSS) and ``VmRSS`` of ``pid`` in KiB, from /proc/<pid>/status."""
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                out[key] = int(value.split()[0])
+    return out
+
+
+def _sink(p: Pipeline) -> dict[str, Any]:
+    _ok, body = p.client.health()
+    return dict(body.get("components", {}).get("sink", {}))
+
+
+def _wait(p: Pipeline, messages: int, t0: float, timeout: float) -> tuple[float, float]:
+    """Poll ``/progress``: (seconds from t0 until the worker group, then everything, caught up)."""
+    group = f"{p.settings.topic_prefix}streams"
+    worker_t: float | None = None
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    with console.status("waiting for the pipeline to catch up ...") as status:
+        while time.monotonic() < deadline:
+            try:
+                last = p.progress()
+            except Exception as e:  # ops API busy: try again
+                last = {"error": repr(e)}
+                time.sleep(POLL_S)
+                continue
+            now = time.perf_counter()
+            lag = last.get("lag", {})
+            if worker_t is None and lag.get(group) == 0:
+                worker_t = now - t0
+            if (worker_t is not None and len(lag) == 3 and not any(lag.values())
+                    and last.get("messages_landed") == messages):
+                return worker_t, now - t0
+            status.update(f"lag {lag}, landed {last.get('messages_landed')}/{messages}")
+            time.sleep(POLL_S)
+    raise TimeoutError(f"pipeline not caught up in {timeout:.0f}s: {last}\n{p.tail()}")
+
+
+def throughput(p: Pipeline, sim: Simulation, landed_before: int,
+               timeout: float = 1800.0) -> Throughput:
+    """Produce ``sim`` at full speed and time it until worker and sink caught up."""
+    run_pid = p.proc.pid if p.proc else 0
+    worker_pid = p.worker_pid()
+    sink0 = _sink(p)
+    cpu_w0, cpu_r0 = cpu_seconds(worker_pid), cpu_seconds(run_pid)
+    t0 = time.perf_counter()
+    asyncio.run(produce_events(p.settings, sim.events, progress=True))
+    produce_s = time.perf_counter() - t0
+    messages = landed_before + int(sim.truth["messages"])
+    worker_s, e2e_s = _wait(p, messages, t0, timeout)
+    sink1 = _sink(p)
+    rows = sum(sink1.get("rows", {}).values()) - sum(sink0.get("rows", {}).values())
+    return Throughput(
+        events=len(sim.events), messages=int(sim.truth["messages"]), produce_s=produce_s,
+        worker_s=worker_s, e2e_s=e2e_s, sink_rows=rows,
+        sink_records=int(sink1.get("records", 0)) - int(sink0.get("records", 0)),
+        worker_cpu_s=cpu_seconds(worker_pid) - cpu_w0, run_cpu_s=cpu_seconds(run_pid) - cpu_r0,
+    )
+
+
+def _epoch(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+async def _paced(settings: Settings, sim: Simulation, rate: float,
+                 sent: dict[str, float]) -> float:
+    """Produce ``sim`` at ``rate`` events/s; fill ``sent`` (umid -> wall time of its request)."""
+    codec = get_codec(settings)
+    topics = {k: getattr(settings.topics, k) for k in KINDS}
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="smsflow-bench", acks="all",
+        enable_idempotence=True, linger_ms=5, **aiokafka_kwargs(settings),
+    )
+    await start_client(producer, settings)
+    seen: set[str] = set()
+    pending = []
+    try:
+        t0 = time.perf_counter()
+        for i, (kind, umid, record) in enumerate(sim.events):
+            ahead = t0 + i / rate - time.perf_counter()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+            value = codec.encode(SCHEMA_OF[kind], record)
+            at = time.time()
+            pending.append(await producer.send(topics[kind], value=value, key=umid.encode()))
+            if umid not in seen:
+                seen.add(umid)
+                if kind == "requests":
+                    sent[umid] = at
+        await asyncio.gather(*pending)
+        return len(sim.events) / (time.perf_counter() - t0)
+    finally:
+        await producer.stop()
+
+
+async def _poll(base: str, sent: dict[str, float], found: dict[str, tuple[float, float]],
+                done: asyncio.Event) -> None:
+    """Find first rows of the sampled umids until ``done`` is set and all are found (or 120 s
+    after ``done``)."""
+    deadline: float | None = None
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        while True:
+            if done.is_set() and deadline is None:
+                deadline = time.monotonic() + 120
+            todo = [u for u in list(sent) if u not in found]
+            if todo:
+                ids = ",".join(f"'{u}'" for u in todo)
+                sql = (f"SELECT toString(umid), min(ingested_at) FROM messages "
+                       f"WHERE umid IN ({ids}) GROUP BY umid")
+                try:
+                    resp = await http.post("/api/sql", content=sql.encode())
+                except httpx.HTTPError:  # ops API busy: poll again
+                    await asyncio.sleep(POLL_S)
+                    continue
+                now = time.time()
+                if resp.status_code == 200:
+                    for umid, ingested in resp.json()["rows"]:
+                        found[umid] = (_epoch(ingested), now)
+            if deadline is not None and (len(found) == len(sent) or time.monotonic() > deadline):
+                return
+            await asyncio.sleep(POLL_S)
+
+
+async def _latency(p: Pipeline, sim: Simulation, rate: float) -> tuple[float, dict[str, float],
+                                                                      dict[str, tuple[float,
+                                                                                      float]]]:
+    sent: dict[str, float] = {}
+    found: dict[str, tuple[float, float]] = {}
+    done = asyncio.Event()
+    poller = asyncio.create_task(_poll(p.client.base, sent, found, done))
+    try:
+        achieved = await _paced(p.settings, sim, rate, sent)
+    finally:
+        done.set()
+        await poller
+    return achieved, sent, found
+
+
+def latency(p: Pipeline, sim: Simulation, rate: float, landed_before: int) -> Latency:
+    """Produce ``sim`` at ``rate`` events/s and measure request-to-row latency (module doc)."""
+    with console.status(f"latency run: {len(sim.events)} events at {rate:,.0f} events/s ..."):
+        achieved, sent, found = asyncio.run(_latency(p, sim, rate))
+    _wait(p, landed_before + int(sim.truth["messages"]), time.perf_counter(), 600.0)
+    out = Latency(rate=rate, achieved_rate=achieved, events=len(sim.events), samples=len(sent),
+                  unseen=len(sent) - len(found))
+    for umid, (ingested, seen) in found.items():
+        out.insert_ms.append((ingested - sent[umid]) * 1000)
+        out.seen_ms.append((seen - sent[umid]) * 1000)
+    return out
