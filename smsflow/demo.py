@@ -10,6 +10,7 @@ the same seed changes nothing (every event is a duplicate the pipeline recognise
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 from typing import Any
@@ -82,7 +83,6 @@ def demo(
     from infra.broker import Broker
     from infra.topics import ensure_topics
     from producers.sim_config import SimConfig
-    from producers.sim_io import write_simulation
     from producers.sim_produce import produce_events
     from producers.simulator import simulate
     from sinks.render import to_table
@@ -100,8 +100,10 @@ def demo(
     out.print(f"    smsflow run pid {pid}; logs in {settings.home / 'logs'}")
     out.print(f"3/5 simulating {messages:,} messages over {days} days (seed {seed})")
     sim = simulate(SimConfig(messages=messages, seed=seed, days=days), progress=True)
-    sim_dir = write_simulation(sim, settings.home / "demo" / f"seed-{seed}-n-{messages}")
-    out.print(f"    events and ground truth in {sim_dir}")
+    truth_file = settings.home / "demo" / f"truth-seed-{seed}-n-{messages}.json"
+    truth_file.parent.mkdir(parents=True, exist_ok=True)
+    truth_file.write_text(json.dumps(sim.truth, indent=1, sort_keys=True) + "\n")
+    out.print(f"    ground truth in {truth_file} (events: smsflow simulate --out DIR)")
     out.print("4/5 producing the events to Kafka")
     asyncio.run(produce_events(settings, sim.events, progress=True))
     client = OpsClient(settings)
