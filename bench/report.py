@@ -57,7 +57,7 @@ def _fmt(value: Any, unit: str) -> str:
     if unit == "ms":
         return f"{value:,.0f}"
     if unit == "x":
-        return f"{value:.2f}"
+        return f"{value:.3f}"
     return str(value)
 
 
@@ -70,7 +70,7 @@ def print_table(result: dict[str, Any]) -> None:
         table.add_column(col, justify="right" if col == "value" else "left")
     for name, value, unit, note in result["rows"]:
         table.add_row(name, _fmt(value, unit), unit, note)
-    Console().print(table)
+    Console(width=max(110, Console().width)).print(table)
 
 
 def write_json(result: dict[str, Any]) -> Path:
