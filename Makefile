@@ -27,8 +27,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 down: $(STAMP)
-	$(BIN)/smsflow infra down
+	$(BIN)/smsflow stop
 
 clean:
-	-$(BIN)/smsflow infra down
+	-$(BIN)/smsflow stop
 	rm -rf .smsflow
