@@ -43,6 +43,7 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
     e2e, worker, sink = t.events / t.e2e_s, t.events / t.worker_s, t.sink_rows / t.e2e_s
     p = {q: percentile(lat.insert_ms, q) for q in (50, 95, 99)}
     seen = {q: percentile(lat.seen_ms, q) for q in (50, 95, 99)}
+    growth = t.rss_growth()
     return [
         ("ceiling: aiokafka getmany + fastavro decode", raw_rate, "events/s", "no pipeline"),
         ("ceiling: bare chDB bulk insert", bare_rate, "rows/s", "10k-row chunks"),
@@ -60,6 +61,9 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
          f"p50 {seen[50] or 0:,.0f}, poll 100 ms"),
         ("peak RSS smsflow run (sink + ops)", _mib(mem["run"].get("VmHWM")), "MiB", "VmHWM"),
         ("peak RSS worker", _mib(mem["worker"].get("VmHWM")), "MiB", "VmHWM"),
+        ("RSS growth run (end / quarter of the run)", growth["run"], "x", "target <= 1.1"),
+        ("RSS growth worker (end / quarter of the run)", growth["worker"], "x",
+         "target <= 1.1"),
     ]
 
 
@@ -119,6 +123,7 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False)
                 "worker_events_per_s": t.events / t.worker_s,
                 "sink_rows_per_s": t.sink_rows / t.e2e_s,
                 "rss_kib": mem,
+                "rss_growth": t.rss_growth(),
             },
             "latency": {
                 **{k: v for k, v in asdict(lat).items() if not k.endswith("_ms")},
@@ -128,7 +133,7 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False)
                 **{f"seen_p{q}_ms": percentile(lat.seen_ms, q) for q in (50, 95, 99)},
                 "insert_max_ms": max(lat.insert_ms, default=None),
             },
-            "ratios": {name: value for name, value, unit, _ in rows if unit == "x"},
+            "ratios": {name: value for name, value, _, _ in rows if name.startswith("ratio")},
             "rows": rows,
         }
         print_table(result)

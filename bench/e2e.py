@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from producers.simulator import Simulation, produce_events
 from schemas import get_codec
 from smsflow.config import Settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
+from smsflow.pipeline import consumer_groups
 from tests.e2e.harness import Pipeline
 
 __all__ = ["Latency", "Throughput", "cpu_seconds", "latency", "memory", "throughput"]
@@ -50,6 +52,21 @@ class Throughput:
     sink_records: int
     worker_cpu_s: float
     run_cpu_s: float
+    #: (seconds since the first produce, VmRSS KiB of run, VmRSS KiB of the worker), every 1 s
+    rss: list[tuple[float, int, int]] = field(default_factory=list)
+
+    def rss_growth(self) -> dict[str, float | None]:
+        """RSS at the end of the run / RSS when a quarter of it had passed, per process.
+
+        The first quarter holds start-up growth (tables filling, buffers sized); a flat process
+        stays near 1.0 from there on. None when the run was too short to sample.
+        """
+        if len(self.rss) < 8:
+            return {"run": None, "worker": None}
+        quarter = next(r for r in self.rss if r[0] >= self.rss[-1][0] / 4)
+        last = self.rss[-1]
+        return {"run": last[1] / quarter[1] if quarter[1] else None,
+                "worker": last[2] / quarter[2] if quarter[2] else None}
 
 
 @dataclass
@@ -84,6 +101,24 @@ def memory(pid: int) -> dict[str, int]:
     return out
 
 
+class RssSampler(threading.Thread):
+    """Samples VmRSS of the run and worker processes every second (daemon thread)."""
+
+    def __init__(self, run_pid: int, worker_pid: int, t0: float) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.t0 = (run_pid, worker_pid), t0
+        self.samples: list[tuple[float, int, int]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            try:
+                run, worker = (memory(pid).get("VmRSS", 0) for pid in self.pids)
+            except OSError:
+                continue
+            self.samples.append((time.perf_counter() - self.t0, run, worker))
+
+
 def _sink(p: Pipeline) -> dict[str, Any]:
     _ok, body = p.client.health()
     return dict(body.get("components", {}).get("sink", {}))
@@ -93,6 +128,7 @@ def _wait(p: Pipeline, messages: int, t0: float, timeout: float) -> tuple[float,
     """Poll ``/progress``: (seconds from t0 until the worker group, then everything, caught up)."""
     group = f"{p.settings.topic_prefix}streams"
     worker_t: float | None = None
+    n_groups = len(consumer_groups(p.settings))
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     with console.status("waiting for the pipeline to catch up ...") as status:
@@ -107,7 +143,7 @@ def _wait(p: Pipeline, messages: int, t0: float, timeout: float) -> tuple[float,
             lag = last.get("lag", {})
             if worker_t is None and lag.get(group) == 0:
                 worker_t = now - t0
-            if (worker_t is not None and len(lag) == 3 and not any(lag.values())
+            if (worker_t is not None and len(lag) == n_groups and not any(lag.values())
                     and last.get("messages_landed") == messages):
                 return worker_t, now - t0
             status.update(f"lag {lag}, landed {last.get('messages_landed')}/{messages}")
@@ -123,10 +159,15 @@ def throughput(p: Pipeline, sim: Simulation, landed_before: int,
     sink0 = _sink(p)
     cpu_w0, cpu_r0 = cpu_seconds(worker_pid), cpu_seconds(run_pid)
     t0 = time.perf_counter()
-    asyncio.run(produce_events(p.settings, sim.events, progress=True))
-    produce_s = time.perf_counter() - t0
-    messages = landed_before + int(sim.truth["messages"])
-    worker_s, e2e_s = _wait(p, messages, t0, timeout)
+    sampler = RssSampler(run_pid, worker_pid, t0)
+    sampler.start()
+    try:
+        asyncio.run(produce_events(p.settings, sim.events, progress=True))
+        produce_s = time.perf_counter() - t0
+        messages = landed_before + int(sim.truth["messages"])
+        worker_s, e2e_s = _wait(p, messages, t0, timeout)
+    finally:
+        sampler.done.set()
     sink1 = _sink(p)
     rows = sum(sink1.get("rows", {}).values()) - sum(sink0.get("rows", {}).values())
     return Throughput(
@@ -134,6 +175,7 @@ def throughput(p: Pipeline, sim: Simulation, landed_before: int,
         worker_s=worker_s, e2e_s=e2e_s, sink_rows=rows,
         sink_records=int(sink1.get("records", 0)) - int(sink0.get("records", 0)),
         worker_cpu_s=cpu_seconds(worker_pid) - cpu_w0, run_cpu_s=cpu_seconds(run_pid) - cpu_r0,
+        rss=sampler.samples,
     )
 
 

@@ -32,6 +32,8 @@ __all__ = [
 STATE_CODEC = "smsflow-state"
 JSON_CODEC = "smsflow-json"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_CONTRIBUTION = "smsflow.v1.Contribution"
+_CONTRIBUTION_FIELDS = ("contribution", "previous_contribution")
 
 
 def to_micros(t: dt.datetime) -> int:
@@ -51,7 +53,13 @@ class _StateCodec(codecs.Codec):
         self._codec = codec
 
     def _dumps(self, obj: Any) -> bytes:
-        return self._codec.encode("MessageState", obj)
+        # fastavro's tuple notation names the union branch of the two Contribution fields, so
+        # the writer does not validate the whole record against each branch (~25% of a write)
+        named = {**obj}
+        for f in _CONTRIBUTION_FIELDS:
+            if named.get(f) is not None:
+                named[f] = (_CONTRIBUTION, named[f])
+        return self._codec.encode("MessageState", named)
 
     def _loads(self, s: bytes) -> Any:
         return self._codec.decode_as("MessageState", s)

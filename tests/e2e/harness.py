@@ -19,6 +19,7 @@ from typing import Any
 
 from smsflow.config import Settings
 from smsflow.ops_client import OpsClient
+from smsflow.pipeline import consumer_groups
 
 __all__ = ["Pipeline", "free_port", "settings_env"]
 
@@ -137,7 +138,8 @@ class Pipeline:
             last = p
             lag = p.get("lag", {})
             done = (
-                len(lag) == 3 and all(v == 0 for v in lag.values())
+                len(lag) == len(consumer_groups(self.settings))
+                and all(v == 0 for v in lag.values())
                 and p.get("messages_landed") == messages
             )
             stable = stable + 1 if done else 0
