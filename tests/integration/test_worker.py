@@ -102,9 +102,11 @@ def test_exact_after_sigkill_twice_mid_stream(
     settings = make_settings()
     workers: list[WorkerProcess] = []
     try:
+        # everything is produced before the first start: a worker that keeps pace with the
+        # producer would otherwise leave too little behind for the second kill to land mid-stream
+        _produce(settings, simulation)
         w = start_worker(settings, "crashy")
         workers.append(w)
-        _produce(settings, simulation)
         for kill in (1, 2):
             # kill once the (re)started worker has worked off a third of what it had left
             start = _worker_lag(settings)
