@@ -176,10 +176,14 @@ def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
         broker_heartbeat_interval=3.0,
         broker_commit_interval=options.commit_interval,
         producer_acks=-1,
-        producer_linger_ms=20,
+        # throughput knobs measured with `python -m bench.streams --messages 20000` (worker
+        # alone, 2 cores): linger 20 -> 50 ms and 500 -> 5000 records per poll with a 32k stream
+        # buffer took the worker from 2,424 to 2,986 events/s (398 -> 333 CPU us/event)
+        producer_linger_ms=50,
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=4 * 1024 * 1024,
-        stream_buffer_maxsize=8192,
+        broker_max_poll_records=5000,
+        stream_buffer_maxsize=32768,
         web_enabled=options.web_port is not None,
         web_port=options.web_port or settings.worker_web_port,
         web_host="127.0.0.1",
