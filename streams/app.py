@@ -36,6 +36,7 @@ from smsflow.config import Settings
 from smsflow.errors import SmsflowError
 from smsflow.kafka_client import faust_broker_kwargs
 from streams.codec import register_codecs
+from streams.seek_guard import install_seek_guard
 
 __all__ = [
     "LOGGING_CONFIG",
@@ -158,6 +159,7 @@ def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
     if options.store not in ("memory", "rocksdb"):
         raise SmsflowError(f"unknown table store {options.store!r}: use memory or rocksdb")
     register_codecs(settings)
+    install_seek_guard()  # Faust loses events when a seek races its fetch loop (seek_guard.py)
     options.datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.topic_prefix}streams",

@@ -6,6 +6,8 @@ of that list is more than one offset past the committed offset it commits nothin
 SIGKILLed and restarted (rocksdb store): one input partition stayed committed at an old offset
 while later offsets were processed, so the consumer lag never reached zero. Nothing is lost in
 that state (a restart re-reads from the committed offset), but nothing is committed either.
+The cause we later traced (a seek racing Faust's fetch loop) is fixed in ``streams.seek_guard``;
+this watchdog stays as the second line for any other way into that state.
 
 This timer detects exactly Faust's stuck condition persisting for ``stuck_after`` seconds and
 seeks the partition back to its committed offset. The re-read events are processed again,

@@ -1,0 +1,138 @@
+"""A fix for a faust-streaming 0.15.3 race that loses input events after a seek.
+
+What happens without it. Faust's fetch loop (``Consumer._drain_messages``) iterates one
+``getmany`` batch at a time and remembers the last offset it handed on per partition
+(``_read_offset``). A seek (``perform_seek`` after table recovery, or ``seek``) resets that
+offset to the committed one, C, while the batch fetched *before* the seek is still being
+iterated. The next stale record of that batch, offset X > C + 1, then looks like a hole in the
+partition: Faust records C+1..X-1 as a "gap" (offsets it will commit as if processed) and sets
+the read offset to X, so the records C..X-1 that the seek re-fetches are dropped as already
+read. They are never processed, and their offsets are committed with the gap. We saw it as a
+send request missing after a worker was SIGKILLed and restarted (its umid's state held the two
+receipts only), and its other face as a partition whose commits stop (``streams.watchdog``).
+
+The fix. :class:`SeekGuard` numbers the ``getmany`` rounds and remembers, per partition, the
+next offset it must hand on and the round in which the last seek happened. A record of a round
+that started at or before that seek is passed on only if it is exactly the next offset (older
+ones are duplicates Faust drops itself); later ones are stale and skipped, because the seek
+re-fetches them in a later round. Records of later rounds always pass: a real hole in a topic
+(retention deleted unread records) is still handled the way Faust handles it, with a warning.
+
+:func:`install_seek_guard` wires it into the pinned faust-streaming version by wrapping
+``Consumer.getmany``, ``Consumer.seek`` and ``ThreadDelegateConsumer.seek_to_committed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.transport import consumer as faust_consumer
+
+from smsflow.errors import SmsflowError
+
+__all__ = ["FAUST_VERSION", "SeekGuard", "install_seek_guard", "stats"]
+
+log = logging.getLogger("smsflow.streams")
+
+#: the faust-streaming version whose private fetch loop this module was written against
+FAUST_VERSION = "0.15.3"
+
+
+@dataclass
+class SeekGuard:
+    """Which fetched records may be handed on, given the seeks so far (one per consumer)."""
+
+    round: int = 0
+    next_offset: dict[Any, int] = field(default_factory=dict)  # tp -> next offset to hand on
+    seek_round: dict[Any, int] = field(default_factory=dict)  # tp -> round current at its seek
+    skipped: int = 0  # stale records not handed on
+    holes: int = 0  # records after a real hole in a partition
+
+    def start_round(self) -> int:
+        """A ``getmany`` call begins: its number."""
+        self.round += 1
+        return self.round
+
+    def seeked(self, offsets: Mapping[Any, int | None]) -> None:
+        """Partitions were positioned at ``offsets`` (the next offset each will deliver)."""
+        for tp, offset in offsets.items():
+            self.seek_round[tp] = self.round
+            if offset is None or offset < 0:
+                self.next_offset.pop(tp, None)  # position unknown (auto offset reset)
+            else:
+                self.next_offset[tp] = offset
+
+    def admit(self, tp: Any, offset: int, round_: int) -> bool:
+        """True when the record of ``round_`` may be handed on to Faust."""
+        expected = self.next_offset.get(tp)
+        if expected is not None and offset > expected:
+            if round_ <= self.seek_round.get(tp, 0):
+                self.skipped += 1  # fetched before the seek: it comes again
+                return False
+            self.holes += 1
+            log.warning("offsets %d..%d of %s are missing from the topic; continuing at %d",
+                        expected, offset - 1, tp, offset)
+        if expected is None or offset >= expected:
+            self.next_offset[tp] = offset + 1
+        return True
+
+
+_guards: dict[int, SeekGuard] = {}
+
+
+def guard_of(consumer: Any) -> SeekGuard:
+    """The guard of one Faust consumer (created on first use)."""
+    g = _guards.get(id(consumer))
+    if g is None:
+        g = _guards[id(consumer)] = SeekGuard()
+    return g
+
+
+def stats() -> tuple[int, int]:
+    """(stale records skipped, records after a hole) over every consumer of this process."""
+    return (sum(g.skipped for g in _guards.values()), sum(g.holes for g in _guards.values()))
+
+
+def install_seek_guard() -> None:
+    """Wrap the pinned Faust consumer's fetch and seek methods (idempotent).
+
+    Raises :class:`~smsflow.errors.SmsflowError` on another faust-streaming version: the fix
+    relies on that version's private fetch loop and must be re-checked before an upgrade.
+    """
+    base = faust_consumer.Consumer
+    if getattr(base, "_smsflow_seek_guard", False):
+        return
+    if faust.__version__ != FAUST_VERSION:
+        raise SmsflowError(
+            f"streams.seek_guard was written for faust-streaming {FAUST_VERSION}, found "
+            f"{faust.__version__}: re-check Consumer._drain_messages before upgrading"
+        )
+    delegate = faust_consumer.ThreadDelegateConsumer
+    getmany, seek, seek_to_committed = base.getmany, base.seek, delegate.seek_to_committed
+
+    async def guarded_getmany(  # the signature of Faust's getmany
+        self: Any, timeout: float  # noqa: ASYNC109
+    ) -> AsyncIterator[tuple[Any, Any]]:
+        g = guard_of(self)
+        round_ = g.start_round()
+        async for tp, message in getmany(self, timeout):
+            if g.admit(tp, message.offset, round_):
+                yield tp, message
+
+    async def guarded_seek(self: Any, partition: Any, offset: int) -> None:
+        await seek(self, partition, offset)
+        guard_of(self).seeked({partition: offset})
+
+    async def guarded_seek_to_committed(self: Any) -> Mapping[Any, int]:
+        offsets = await seek_to_committed(self)
+        guard_of(self).seeked(offsets)
+        return offsets
+
+    base.getmany = guarded_getmany  # type: ignore[method-assign]
+    base.seek = guarded_seek  # type: ignore[method-assign]
+    delegate.seek_to_committed = guarded_seek_to_committed  # type: ignore[method-assign]
+    base._smsflow_seek_guard = True  # type: ignore[attr-defined]

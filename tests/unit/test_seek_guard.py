@@ -1,0 +1,90 @@
+"""SeekGuard: records fetched before a seek must not make Faust skip the re-fetched ones."""
+
+from __future__ import annotations
+
+import faust
+import pytest
+from faust.transport import consumer as faust_consumer
+
+from smsflow.errors import SmsflowError
+from streams import seek_guard
+from streams.seek_guard import SeekGuard, install_seek_guard
+
+TP = ("send-requests", 2)
+
+
+def _admitted(g: SeekGuard, round_: int, offsets: range | list[int]) -> list[int]:
+    return [o for o in offsets if g.admit(TP, o, round_)]
+
+
+def test_records_in_order_all_pass() -> None:
+    g = SeekGuard()
+    g.seeked({TP: 100})
+    r1 = g.start_round()
+    assert _admitted(g, r1, range(100, 150)) == list(range(100, 150))
+    r2 = g.start_round()
+    assert _admitted(g, r2, range(150, 160)) == list(range(150, 160))
+    assert (g.skipped, g.holes) == (0, 0)
+
+
+def test_stale_records_of_the_round_in_flight_at_a_seek_are_skipped() -> None:
+    # the failure seen after a SIGKILL: a batch fetched from 8100 is being handed on, the
+    # recovery seeks back to the committed offset 8100, the rest of the old batch follows
+    g = SeekGuard()
+    r1 = g.start_round()
+    assert _admitted(g, r1, range(8100, 8104)) == [8100, 8101, 8102, 8103]
+    g.seeked({TP: 8100})
+    assert _admitted(g, r1, range(8104, 8140)) == []  # stale: fetched before the seek
+    assert g.skipped == 36
+    r2 = g.start_round()  # the re-fetch after the seek delivers everything from 8100 again
+    assert _admitted(g, r2, range(8100, 8140)) == list(range(8100, 8140))
+    assert g.holes == 0
+
+
+def test_stale_record_that_is_exactly_the_next_offset_passes() -> None:
+    g = SeekGuard()
+    r1 = g.start_round()
+    g.seeked({TP: 50})
+    assert _admitted(g, r1, [50, 51, 53]) == [50, 51]  # 53 would skip 52
+    r2 = g.start_round()
+    assert _admitted(g, r2, [52, 53]) == [52, 53]
+
+
+def test_a_real_hole_in_a_later_round_passes_and_is_counted() -> None:
+    g = SeekGuard()
+    g.seeked({TP: 10})
+    r1 = g.start_round()
+    assert _admitted(g, r1, [10, 11]) == [10, 11]
+    r2 = g.start_round()
+    assert _admitted(g, r2, [500, 501]) == [500, 501]  # retention deleted 12..499
+    assert (g.skipped, g.holes) == (0, 1)
+
+
+def test_unknown_position_and_older_offsets_pass() -> None:
+    g = SeekGuard()
+    r1 = g.start_round()
+    g.seeked({TP: -1})  # no committed offset: auto offset reset decides
+    assert _admitted(g, r1, [7, 9]) == [7]  # 7 sets the position, 9 would skip 8
+    r2 = g.start_round()
+    assert _admitted(g, r2, [3, 8, 9]) == [3, 8, 9]  # 3: a duplicate Faust drops itself
+    other = ("delivery-receipts", 0)
+    assert g.admit(other, 1234, r2)  # a partition never seeked
+
+
+def test_install_wraps_the_pinned_faust_once() -> None:
+    install_seek_guard()
+    wrapped = faust_consumer.Consumer.getmany
+    install_seek_guard()
+    assert faust_consumer.Consumer.getmany is wrapped
+    assert wrapped.__name__ == "guarded_getmany"
+    assert faust_consumer.ThreadDelegateConsumer.seek_to_committed.__name__ == (
+        "guarded_seek_to_committed")
+
+
+def test_install_refuses_another_faust_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faust_consumer.Consumer, "_smsflow_seek_guard", False,
+                        raising=False)
+    monkeypatch.setattr(faust, "__version__", "0.16.0")
+    with pytest.raises(SmsflowError, match=r"0\.15\.3"):
+        install_seek_guard()
+    assert seek_guard.FAUST_VERSION == "0.15.3"
