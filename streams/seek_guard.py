@@ -51,6 +51,7 @@ class SeekGuard:
     seek_round: dict[Any, int] = field(default_factory=dict)  # tp -> round current at its seek
     skipped: int = 0  # stale records not handed on
     holes: int = 0  # records after a real hole in a partition
+    warned: set[Any] = field(default_factory=set)  # partitions whose first hole was logged
 
     def start_round(self) -> int:
         """A ``getmany`` call begins: its number."""
@@ -74,8 +75,10 @@ class SeekGuard:
                 self.skipped += 1  # fetched before the seek: it comes again
                 return False
             self.holes += 1
-            log.warning("offsets %d..%d of %s are missing from the topic; continuing at %d",
-                        expected, offset - 1, tp, offset)
+            if tp not in self.warned:  # compacted changelogs have many holes: once per partition
+                self.warned.add(tp)
+                log.warning("offsets %d..%d of %s are missing from the topic (retention or "
+                            "compaction); continuing at %d", expected, offset - 1, tp, offset)
         if expected is None or offset >= expected:
             self.next_offset[tp] = offset + 1
         return True

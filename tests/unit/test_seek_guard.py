@@ -50,14 +50,19 @@ def test_stale_record_that_is_exactly_the_next_offset_passes() -> None:
     assert _admitted(g, r2, [52, 53]) == [52, 53]
 
 
-def test_a_real_hole_in_a_later_round_passes_and_is_counted() -> None:
+def test_a_real_hole_in_a_later_round_passes_and_is_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     g = SeekGuard()
     g.seeked({TP: 10})
     r1 = g.start_round()
     assert _admitted(g, r1, [10, 11]) == [10, 11]
     r2 = g.start_round()
-    assert _admitted(g, r2, [500, 501]) == [500, 501]  # retention deleted 12..499
-    assert (g.skipped, g.holes) == (0, 1)
+    with caplog.at_level("WARNING", logger="smsflow.streams"):
+        assert _admitted(g, r2, [500, 501, 700]) == [500, 501, 700]  # retention, compaction
+    assert (g.skipped, g.holes) == (0, 2)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "offsets 12..499" in warnings[0]  # once per partition
 
 
 def test_unknown_position_and_older_offsets_pass() -> None:
