@@ -11,12 +11,21 @@ read. They are never processed, and their offsets are committed with the gap. We
 send request missing after a worker was SIGKILLed and restarted (its umid's state held the two
 receipts only), and its other face as a partition whose commits stop (``streams.watchdog``).
 
+The same bookkeeping loses records in a second way: records Faust fetched but did not hand on
+(its ``getmany`` skips partitions that are not active at that moment and stops a batch when the
+flow is suspended) leave the fetch position past them, so the next record seen jumps ahead and
+Faust again records the skipped offsets as a gap. We saw offsets 28..687 of a reply-pairs
+partition jump this way in a RocksDB restart.
+
 The fix. :class:`SeekGuard` numbers the ``getmany`` rounds and remembers, per partition, the
 next offset it must hand on and the round in which the last seek happened. A record of a round
 that started at or before that seek is passed on only if it is exactly the next offset (older
 ones are duplicates Faust drops itself); later ones are stale and skipped, because the seek
-re-fetches them in a later round. Records of later rounds always pass: a real hole in a topic
-(retention deleted unread records) is still handled the way Faust handles it, with a warning.
+re-fetches them in a later round. A jump ahead in a later round on a topic whose offsets Faust
+commits makes the guard seek the partition back to the next offset once and skip the record;
+if the same jump comes back, the offsets really are gone (retention) and the record is passed
+on the way Faust handles it, with a warning. Jumps on changelogs (compacted, read by recovery,
+never committed) pass unchanged.
 
 :func:`install_seek_guard` wires it into the pinned faust-streaming version by wrapping
 ``Consumer.getmany``, ``Consumer.seek`` and ``ThreadDelegateConsumer.seek_to_committed``.
@@ -50,7 +59,9 @@ class SeekGuard:
     next_offset: dict[Any, int] = field(default_factory=dict)  # tp -> next offset to hand on
     seek_round: dict[Any, int] = field(default_factory=dict)  # tp -> round current at its seek
     skipped: int = 0  # stale records not handed on
+    reseeks: int = 0  # partitions sought back to records fetched but never handed on
     holes: int = 0  # records after a real hole in a partition
+    reseeked: dict[Any, int] = field(default_factory=dict)  # tp -> offset of its last re-seek
     warned: set[Any] = field(default_factory=set)  # partitions whose first hole was logged
 
     def start_round(self) -> int:
@@ -67,13 +78,20 @@ class SeekGuard:
             else:
                 self.next_offset[tp] = offset
 
-    def admit(self, tp: Any, offset: int, round_: int) -> bool:
-        """True when the record of ``round_`` may be handed on to Faust."""
+    def admit(self, tp: Any, offset: int, round_: int, *, committed_topic: bool = True) -> str:
+        """What to do with a record of ``round_``: ``"pass"`` it on, skip it as ``"stale"``, or
+        ``"reseek"`` the partition to :attr:`next_offset` and skip it (then call
+        :meth:`seeked`). ``committed_topic``: Faust commits offsets of this topic (a stream
+        topic, not a changelog)."""
         expected = self.next_offset.get(tp)
         if expected is not None and offset > expected:
             if round_ <= self.seek_round.get(tp, 0):
                 self.skipped += 1  # fetched before the seek: it comes again
-                return False
+                return "stale"
+            if committed_topic and self.reseeked.get(tp) != expected:
+                self.reseeked[tp] = expected  # fetched past records never handed on
+                self.reseeks += 1
+                return "reseek"
             self.holes += 1
             if tp not in self.warned:  # compacted changelogs have many holes: once per partition
                 self.warned.add(tp)
@@ -81,7 +99,7 @@ class SeekGuard:
                             "compaction); continuing at %d", expected, offset - 1, tp, offset)
         if expected is None or offset >= expected:
             self.next_offset[tp] = offset + 1
-        return True
+        return "pass"
 
 
 _guards: dict[int, SeekGuard] = {}
@@ -95,9 +113,10 @@ def guard_of(consumer: Any) -> SeekGuard:
     return g
 
 
-def stats() -> tuple[int, int]:
-    """(stale records skipped, records after a hole) over every consumer of this process."""
-    return (sum(g.skipped for g in _guards.values()), sum(g.holes for g in _guards.values()))
+def stats() -> tuple[int, int, int]:
+    """(stale records skipped, re-seeks, records after a hole) over this process' consumers."""
+    gs = list(_guards.values())
+    return (sum(g.skipped for g in gs), sum(g.reseeks for g in gs), sum(g.holes for g in gs))
 
 
 def install_seek_guard() -> None:
@@ -122,9 +141,18 @@ def install_seek_guard() -> None:
     ) -> AsyncIterator[tuple[Any, Any]]:
         g = guard_of(self)
         round_ = g.start_round()
+        committed_topic = self.app.topics.acks_enabled_for
         async for tp, message in getmany(self, timeout):
-            if g.admit(tp, message.offset, round_):
+            verdict = g.admit(tp, message.offset, round_,
+                              committed_topic=committed_topic(message.topic))
+            if verdict == "pass":
                 yield tp, message
+            elif verdict == "reseek":
+                expected = g.next_offset[tp]
+                log.warning("offsets %d..%d of %s were fetched but never processed; "
+                            "reading them again", expected, message.offset - 1, tp)
+                await seek(self, tp, expected)
+                g.seeked({tp: expected})
 
     async def guarded_seek(self: Any, partition: Any, offset: int) -> None:
         await seek(self, partition, offset)

@@ -13,8 +13,10 @@ from streams.seek_guard import SeekGuard, install_seek_guard
 TP = ("send-requests", 2)
 
 
-def _admitted(g: SeekGuard, round_: int, offsets: range | list[int]) -> list[int]:
-    return [o for o in offsets if g.admit(TP, o, round_)]
+def _admitted(g: SeekGuard, round_: int, offsets: range | list[int], *,
+              committed_topic: bool = True) -> list[int]:
+    return [o for o in offsets
+            if g.admit(TP, o, round_, committed_topic=committed_topic) == "pass"]
 
 
 def test_records_in_order_all_pass() -> None:
@@ -50,7 +52,24 @@ def test_stale_record_that_is_exactly_the_next_offset_passes() -> None:
     assert _admitted(g, r2, [52, 53]) == [52, 53]
 
 
-def test_a_real_hole_in_a_later_round_passes_and_is_counted(
+def test_records_fetched_but_never_handed_on_are_read_again() -> None:
+    # Faust skipped offsets 28..687 (partition not active at that moment) and then handed on
+    # 688: the guard seeks back to 28 instead of letting Faust commit 28..687 as a gap
+    g = SeekGuard()
+    g.seeked({TP: 20})
+    r1 = g.start_round()
+    assert _admitted(g, r1, range(20, 28)) == list(range(20, 28))
+    r2 = g.start_round()
+    assert g.admit(TP, 688, r2) == "reseek"
+    g.seeked({TP: g.next_offset[TP]})  # what the wrapper does
+    assert g.next_offset[TP] == 28
+    assert _admitted(g, r2, [689, 690]) == []  # rest of that round: stale now
+    r3 = g.start_round()
+    assert _admitted(g, r3, range(28, 700)) == list(range(28, 700))
+    assert (g.reseeks, g.holes) == (1, 0)
+
+
+def test_a_real_hole_passes_after_one_reseek_and_is_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     g = SeekGuard()
@@ -58,11 +77,23 @@ def test_a_real_hole_in_a_later_round_passes_and_is_counted(
     r1 = g.start_round()
     assert _admitted(g, r1, [10, 11]) == [10, 11]
     r2 = g.start_round()
+    assert g.admit(TP, 500, r2) == "reseek"  # retention deleted 12..499
+    g.seeked({TP: 12})
+    r3 = g.start_round()
     with caplog.at_level("WARNING", logger="smsflow.streams"):
-        assert _admitted(g, r2, [500, 501, 700]) == [500, 501, 700]  # retention, compaction
-    assert (g.skipped, g.holes) == (0, 2)
-    warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 1 and "offsets 12..499" in warnings[0]  # once per partition
+        assert _admitted(g, r3, [500, 501]) == [500, 501]  # the same jump again: it is real
+    assert (g.skipped, g.reseeks, g.holes) == (0, 1, 1)
+    assert caplog.records[0].getMessage().startswith("offsets 12..499")
+
+
+def test_holes_in_changelogs_pass_without_reseek(caplog: pytest.LogCaptureFixture) -> None:
+    g = SeekGuard()
+    g.seeked({TP: 0})
+    r1 = g.start_round()
+    with caplog.at_level("WARNING", logger="smsflow.streams"):
+        got = _admitted(g, r1, [0, 5, 9, 40], committed_topic=False)
+    assert got == [0, 5, 9, 40] and (g.reseeks, g.holes) == (0, 3)
+    assert len(caplog.records) == 1  # compaction leaves many holes: one warning per partition
 
 
 def test_unknown_position_and_older_offsets_pass() -> None:
