@@ -272,7 +272,7 @@ def install(app: faust.App, settings: Settings) -> Runtime:
 
     @app.timer(interval=10.0)
     async def stats() -> None:
-        stale, reseeks, holes = seek_guard.stats()
+        stale, reseeks, holes = seek_guard.stats(app.consumer)
         log.info("stats processed=%d versions=%d dead_letters=%d held=%d replies_sent=%d "
                  "sends=%d pending_sends=%d stale_skipped=%d reseeks=%d holes=%d", rt.processed,
                  rt.versions, rt.dead_letters, len(rt.held), rt.replies_sent, tracker.sent,

@@ -102,21 +102,18 @@ class SeekGuard:
         return "pass"
 
 
-_guards: dict[int, SeekGuard] = {}
-
-
 def guard_of(consumer: Any) -> SeekGuard:
-    """The guard of one Faust consumer (created on first use)."""
-    g = _guards.get(id(consumer))
+    """The guard of one Faust consumer (kept on the consumer, created on first use)."""
+    g: SeekGuard | None = getattr(consumer, "_smsflow_guard", None)
     if g is None:
-        g = _guards[id(consumer)] = SeekGuard()
+        g = consumer._smsflow_guard = SeekGuard()
     return g
 
 
-def stats() -> tuple[int, int, int]:
-    """(stale records skipped, re-seeks, records after a hole) over this process' consumers."""
-    gs = list(_guards.values())
-    return (sum(g.skipped for g in gs), sum(g.reseeks for g in gs), sum(g.holes for g in gs))
+def stats(consumer: Any) -> tuple[int, int, int]:
+    """(stale records skipped, re-seeks, records after a hole) of one Faust consumer."""
+    g = guard_of(consumer)
+    return g.skipped, g.reseeks, g.holes
 
 
 def install_seek_guard() -> None:
@@ -136,6 +133,10 @@ def install_seek_guard() -> None:
     delegate = faust_consumer.ThreadDelegateConsumer
     getmany, seek, seek_to_committed = base.getmany, base.seek, delegate.seek_to_committed
 
+    async def guarded_seek(self: Any, partition: Any, offset: int) -> None:
+        await seek(self, partition, offset)
+        guard_of(self).seeked({partition: offset})
+
     async def guarded_getmany(  # the signature of Faust's getmany
         self: Any, timeout: float  # noqa: ASYNC109
     ) -> AsyncIterator[tuple[Any, Any]]:
@@ -151,12 +152,7 @@ def install_seek_guard() -> None:
                 expected = g.next_offset[tp]
                 log.warning("offsets %d..%d of %s were fetched but never processed; "
                             "reading them again", expected, message.offset - 1, tp)
-                await seek(self, tp, expected)
-                g.seeked({tp: expected})
-
-    async def guarded_seek(self: Any, partition: Any, offset: int) -> None:
-        await seek(self, partition, offset)
-        guard_of(self).seeked({partition: offset})
+                await guarded_seek(self, tp, expected)
 
     async def guarded_seek_to_committed(self: Any) -> Mapping[Any, int]:
         offsets = await seek_to_committed(self)

@@ -107,6 +107,19 @@ def test_unknown_position_and_older_offsets_pass() -> None:
     assert g.admit(other, 1234, r2)  # a partition never seeked
 
 
+def test_each_consumer_keeps_its_own_guard_and_counts() -> None:
+    class Consumer:
+        pass
+
+    a, b = Consumer(), Consumer()
+    g = seek_guard.guard_of(a)
+    assert seek_guard.guard_of(a) is g and seek_guard.guard_of(b) is not g
+    r1 = g.start_round()
+    g.seeked({TP: 5})
+    assert g.admit(TP, 9, r1) == "stale"
+    assert seek_guard.stats(a) == (1, 0, 0) and seek_guard.stats(b) == (0, 0, 0)
+
+
 def test_install_wraps_the_pinned_faust_once() -> None:
     install_seek_guard()
     wrapped = faust_consumer.Consumer.getmany
