@@ -33,7 +33,6 @@ from producers.simulator import Simulation, produce_events
 from schemas import get_codec
 from smsflow.config import Settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
-from smsflow.pipeline import consumer_groups
 from tests.e2e.harness import Pipeline
 
 __all__ = ["Latency", "Throughput", "cpu_seconds", "latency", "memory", "throughput"]
@@ -133,7 +132,6 @@ def _wait(p: Pipeline, messages: int, t0: float, timeout: float) -> tuple[float,
     """Poll ``/progress``: (seconds from t0 until the worker group, then everything, caught up)."""
     group = f"{p.settings.topic_prefix}streams"
     worker_t: float | None = None
-    n_groups = len(consumer_groups(p.settings))
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     with console.status("waiting for the pipeline to catch up ...") as status:
@@ -148,8 +146,7 @@ def _wait(p: Pipeline, messages: int, t0: float, timeout: float) -> tuple[float,
             lag = last.get("lag", {})
             if worker_t is None and lag.get(group) == 0:
                 worker_t = now - t0
-            if (worker_t is not None and len(lag) == n_groups and not any(lag.values())
-                    and last.get("messages_landed") == messages):
+            if worker_t is not None and p.caught_up(last, messages):
                 return worker_t, now - t0
             status.update(f"lag {lag}, landed {last.get('messages_landed')}/{messages}")
             time.sleep(POLL_S if worker_t is not None else BUSY_POLL_S)

@@ -124,6 +124,15 @@ class Pipeline:
     def progress(self) -> dict[str, Any]:
         return self.client.progress()
 
+    def caught_up(self, p: dict[str, Any], messages: int) -> bool:
+        """``/progress`` body ``p``: every consumer group at lag 0, ``messages`` landed."""
+        lag = p.get("lag", {})
+        return (
+            len(lag) == len(consumer_groups(self.settings))
+            and all(v == 0 for v in lag.values())
+            and p.get("messages_landed") == messages
+        )
+
     def wait_caught_up(self, messages: int, timeout: float = 600.0) -> dict[str, Any]:
         """Until every group has no lag and ``messages`` outbound messages landed (stable)."""
         deadline = time.monotonic() + timeout
@@ -136,13 +145,7 @@ class Pipeline:
                 time.sleep(1)
                 continue
             last = p
-            lag = p.get("lag", {})
-            done = (
-                len(lag) == len(consumer_groups(self.settings))
-                and all(v == 0 for v in lag.values())
-                and p.get("messages_landed") == messages
-            )
-            stable = stable + 1 if done else 0
+            stable = stable + 1 if self.caught_up(p, messages) else 0
             if stable >= 3:
                 return p
             time.sleep(1)
