@@ -32,7 +32,7 @@ from schemas import get_codec
 from schemas.deadletter import dead_letter
 from smsflow.config import Settings
 from smsflow.errors import SchemaError, SmsflowError, ValidationError
-from streams import seek_guard
+from streams import ack_guard, seek_guard
 from streams.app import tracker_of
 from streams.codec import JSON_CODEC, STATE_CODEC, from_micros, to_micros
 from streams.contribution import change_time
@@ -273,10 +273,12 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     @app.timer(interval=10.0)
     async def stats() -> None:
         stale, reseeks, holes = seek_guard.stats(app.consumer)
+        commits_held, acks_refused = ack_guard.stats(app.consumer)
         log.info("stats processed=%d versions=%d dead_letters=%d held=%d replies_sent=%d "
-                 "sends=%d pending_sends=%d stale_skipped=%d reseeks=%d holes=%d", rt.processed,
-                 rt.versions, rt.dead_letters, len(rt.held), rt.replies_sent, tracker.sent,
-                 tracker.pending, stale, reseeks, holes)
+                 "sends=%d pending_sends=%d stale_skipped=%d reseeks=%d holes=%d "
+                 "commits_held=%d acks_refused=%d", rt.processed, rt.versions, rt.dead_letters,
+                 len(rt.held), rt.replies_sent, tracker.sent, tracker.pending, stale, reseeks,
+                 holes, commits_held, acks_refused)
 
     del join_by_umid, match_replies, orphan_scan, stats
     return rt

@@ -35,6 +35,7 @@ import faust
 from smsflow.config import Settings
 from smsflow.errors import SmsflowError
 from smsflow.kafka_client import faust_broker_kwargs
+from streams.ack_guard import install_ack_guard
 from streams.codec import register_codecs
 from streams.seek_guard import install_seek_guard
 
@@ -160,6 +161,7 @@ def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
         raise SmsflowError(f"unknown table store {options.store!r}: use memory or rocksdb")
     register_codecs(settings)
     install_seek_guard()  # Faust loses events when a seek races its fetch loop (seek_guard.py)
+    install_ack_guard()  # and commits past records it never processed (ack_guard.py)
     options.datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.topic_prefix}streams",

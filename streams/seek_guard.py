@@ -23,9 +23,10 @@ that started at or before that seek is passed on only if it is exactly the next 
 ones are duplicates Faust drops itself); later ones are stale and skipped, because the seek
 re-fetches them in a later round. A jump ahead in a later round on a topic whose offsets Faust
 commits makes the guard seek the partition back to the next offset once and skip the record;
-if the same jump comes back, the offsets really are gone (retention) and the record is passed
-on the way Faust handles it, with a warning. Jumps on changelogs (compacted, read by recovery,
-never committed) pass unchanged.
+if the same jump comes back, the offsets really hold no record (retention, transaction
+markers) and the record is passed on with a warning, the hole entered in Faust's gap list so
+that :mod:`streams.ack_guard` lets commits pass it. Jumps on changelogs (compacted, read by
+recovery, never committed) pass unchanged.
 
 :func:`install_seek_guard` wires it into the pinned faust-streaming version by wrapping
 ``Consumer.getmany``, ``Consumer.seek`` and ``ThreadDelegateConsumer.seek_to_committed``.
@@ -43,7 +44,7 @@ from faust.transport import consumer as faust_consumer
 
 from smsflow.errors import SmsflowError
 
-__all__ = ["FAUST_VERSION", "SeekGuard", "install_seek_guard", "stats"]
+__all__ = ["FAUST_VERSION", "SeekGuard", "check_faust_version", "install_seek_guard", "stats"]
 
 log = logging.getLogger("smsflow.streams")
 
@@ -79,10 +80,11 @@ class SeekGuard:
                 self.next_offset[tp] = offset
 
     def admit(self, tp: Any, offset: int, round_: int, *, committed_topic: bool = True) -> str:
-        """What to do with a record of ``round_``: ``"pass"`` it on, skip it as ``"stale"``, or
-        ``"reseek"`` the partition to :attr:`next_offset` and skip it (then call
-        :meth:`seeked`). ``committed_topic``: Faust commits offsets of this topic (a stream
-        topic, not a changelog)."""
+        """What to do with a record of ``round_``: ``"pass"`` it on, pass it on as the first
+        record after a ``"hole"`` (offsets :attr:`next_offset` .. ``offset - 1`` hold no record),
+        skip it as ``"stale"``, or ``"reseek"`` the partition to :attr:`next_offset` and skip
+        it (then call :meth:`seeked`). ``committed_topic``: Faust commits offsets of this topic
+        (a stream topic, not a changelog)."""
         expected = self.next_offset.get(tp)
         if expected is not None and offset > expected:
             if round_ <= self.seek_round.get(tp, 0):
@@ -95,8 +97,11 @@ class SeekGuard:
             self.holes += 1
             if tp not in self.warned:  # compacted changelogs have many holes: once per partition
                 self.warned.add(tp)
-                log.warning("offsets %d..%d of %s are missing from the topic (retention or "
-                            "compaction); continuing at %d", expected, offset - 1, tp, offset)
+                log.warning("offsets %d..%d of %s are missing from the topic (retention, "
+                            "compaction or transaction markers); continuing at %d", expected,
+                            offset - 1, tp, offset)
+            self.next_offset[tp] = offset + 1
+            return "hole"
         if expected is None or offset >= expected:
             self.next_offset[tp] = offset + 1
         return "pass"
@@ -116,6 +121,16 @@ def stats(consumer: Any) -> tuple[int, int, int]:
     return g.skipped, g.reseeks, g.holes
 
 
+def check_faust_version(module: str, code: str) -> None:
+    """Raise :class:`~smsflow.errors.SmsflowError` unless faust-streaming is
+    :data:`FAUST_VERSION`: ``module`` patches ``code`` of that version."""
+    if faust.__version__ != FAUST_VERSION:
+        raise SmsflowError(
+            f"{module} was written for faust-streaming {FAUST_VERSION}, found "
+            f"{faust.__version__}: re-check {code} before upgrading"
+        )
+
+
 def install_seek_guard() -> None:
     """Wrap the pinned Faust consumer's fetch and seek methods (idempotent).
 
@@ -125,11 +140,7 @@ def install_seek_guard() -> None:
     base = faust_consumer.Consumer
     if getattr(base, "_smsflow_seek_guard", False):
         return
-    if faust.__version__ != FAUST_VERSION:
-        raise SmsflowError(
-            f"streams.seek_guard was written for faust-streaming {FAUST_VERSION}, found "
-            f"{faust.__version__}: re-check Consumer._drain_messages before upgrading"
-        )
+    check_faust_version("streams.seek_guard", "Consumer._drain_messages")
     delegate = faust_consumer.ThreadDelegateConsumer
     getmany, seek, seek_to_committed = base.getmany, base.seek, delegate.seek_to_committed
 
@@ -144,9 +155,14 @@ def install_seek_guard() -> None:
         round_ = g.start_round()
         committed_topic = self.app.topics.acks_enabled_for
         async for tp, message in getmany(self, timeout):
-            verdict = g.admit(tp, message.offset, round_,
-                              committed_topic=committed_topic(message.topic))
+            committed = committed_topic(message.topic)
+            expected = g.next_offset.get(tp)
+            verdict = g.admit(tp, message.offset, round_, committed_topic=committed)
             if verdict == "pass":
+                yield tp, message
+            elif verdict == "hole":
+                if committed and expected is not None:  # committable: see streams.ack_guard
+                    self._gap[tp].addi(expected, message.offset)
                 yield tp, message
             elif verdict == "reseek":
                 expected = g.next_offset[tp]

@@ -1,19 +1,17 @@
-"""A guard against a known faust-streaming liveness failure: a partition whose commits stop.
+"""The second line behind :mod:`streams.ack_guard`: a partition whose commits are held.
 
-Faust commits a partition only up to the first gap in its acknowledged offsets; when the head
-of that list is more than one offset past the committed offset it commits nothing (see
-``faust.transport.consumer.Consumer._new_offset``). We saw this once after a worker was
-SIGKILLed and restarted (rocksdb store): one input partition stayed committed at an old offset
-while later offsets were processed, so the consumer lag never reached zero. Nothing is lost in
-that state (a restart re-reads from the committed offset), but nothing is committed either.
-The cause we later traced (a seek racing Faust's fetch loop) is fixed in ``streams.seek_guard``;
-this watchdog stays as the second line for any other way into that state.
+With the ack guard Faust commits a partition only while its acknowledged offsets start at the
+committed offset C. If the record at C is never processed (it was fetched and dropped somewhere
+in Faust's fetch path, or never fetched again after a seek) the partition's commits stop: nothing
+is lost (a restart re-reads from C), but nothing is committed either and the lag never reaches
+zero. We first saw that state after a SIGKILL restart (RocksDB store; the cause then was the
+seek race fixed in :mod:`streams.seek_guard`).
 
-This timer detects exactly Faust's stuck condition persisting for ``stuck_after`` seconds and
-seeks the partition back to its committed offset. The re-read events are processed again,
-which the pure, idempotent state transition turns into "no change" (see ``streams.state``),
-and the acknowledgements fill the gap so commits resume. It reads two private attributes of
-the pinned faust-streaming version (``_committed_offset`` and ``_acked``).
+This timer detects a held partition that stays held for ``stuck_after`` seconds and seeks it
+back to C. The re-read events are processed again, which the pure, idempotent state transition
+turns into "no change" (see ``streams.state``), and the acknowledgement of C lets commits resume.
+It reads private attributes of the pinned faust-streaming version (``_committed_offset``,
+``_acked``, ``_gap``) through :func:`streams.ack_guard.partition_held`.
 """
 
 from __future__ import annotations
@@ -24,21 +22,18 @@ from typing import Any
 
 import faust
 
+from streams.ack_guard import partition_held
+
 __all__ = ["install_commit_watchdog"]
 
 log = logging.getLogger("smsflow.streams")
 
 
-def stuck(committed: int | None, acked: list[int] | None) -> bool:
-    """Faust's own condition for committing nothing on a partition."""
-    return committed is not None and bool(acked) and min(acked or [0]) - committed > 1
-
-
-def install_commit_watchdog(app: faust.App, *, stuck_after: float = 60.0) -> None:
+def install_commit_watchdog(app: faust.App, *, stuck_after: float = 15.0) -> None:
     """Add the timer to ``app`` (call before the worker starts)."""
     since: dict[tuple[Any, int], float] = {}
 
-    @app.timer(interval=10.0)
+    @app.timer(interval=5.0)
     async def commit_watchdog() -> None:
         if app.rebalancing:
             since.clear()
@@ -46,10 +41,10 @@ def install_commit_watchdog(app: faust.App, *, stuck_after: float = 60.0) -> Non
         consumer = app.consumer
         now = time.monotonic()
         seen: set[tuple[Any, int]] = set()
-        for tp, acked in list(getattr(consumer, "_acked", {}).items()):
-            committed = getattr(consumer, "_committed_offset", {}).get(tp)
-            if not stuck(committed, acked):
+        for tp, acked in list(consumer._acked.items()):
+            if not partition_held(consumer, tp):
                 continue
+            committed = consumer._committed_offset.get(tp)
             key = (tp, committed)
             seen.add(key)
             first = since.setdefault(key, now)

@@ -10,9 +10,9 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ["average", "campaigns", "check_timeline", "conversions", "countries", "daily",
-           "dashboard", "errors", "latency", "money", "pending", "rate", "ratio", "replies",
-           "timeline_sample"]
+__all__ = ["MESSAGE_FIELDS_SQL", "average", "campaigns", "check_timeline", "conversions",
+           "countries", "daily", "dashboard", "errors", "latency", "message_differences", "money",
+           "pending", "rate", "ratio", "replies", "timeline_sample"]
 
 COUNTS = ("total", "sent", "chargeable", "delivered", "undelivered", "rejected", "received",
           "segments", "inbound")
@@ -172,6 +172,35 @@ def replies(truth: dict[str, Any]) -> list[list[str]]:
          r["reply_rate"], str(r["replies"]), str(r["opt_outs"])]
         for r in truth["replies"]
     ]
+
+
+#: per outbound message with a request: what every event of it leaves behind in the state
+MESSAGE_FIELDS_SQL = (
+    "SELECT umid, state, sent_at IS NOT NULL, delivered_at IS NOT NULL, "
+    "undelivered_at IS NOT NULL, read_at IS NOT NULL, converted, replied, survey_answered "
+    "FROM messages FINAL WHERE direction = 'OUTBOUND' AND has_request"
+)
+_MESSAGE_FIELDS = ("state", "sent", "delivered", "undelivered", "read", "converted", "replied",
+                   "survey_answered")
+
+
+def message_differences(rows: list[tuple[Any, ...]], messages: list[Any]) -> list[str]:
+    """Where the landed messages (rows of :data:`MESSAGE_FIELDS_SQL`) differ from the truth:
+    one line per wrong field or missing message; names the umid, so a lost event is found."""
+    got = {r[0]: r[1:] for r in rows}
+    out = []
+    for m in messages:
+        want = (m.state, m.sent_at is not None, m.delivered_at is not None,
+                m.undelivered_at is not None, m.read_at is not None, m.converted, m.replied,
+                m.survey_answered)
+        have = got.get(m.umid)
+        if have is None:
+            out.append(f"{m.umid}: missing")
+            continue
+        for name, h, w in zip(_MESSAGE_FIELDS, have, want, strict=True):
+            if (h != w) if name == "state" else (bool(h) != bool(w)):
+                out.append(f"{m.umid}: {name} is {h!r}, truth {w!r}")
+    return out
 
 
 def timeline_sample(messages: list[Any], n: int = 15) -> list[Any]:

@@ -103,10 +103,15 @@ class Pipeline:
         subprocess.run(["pkill", "-9", "-f", marker], check=False)
 
     def worker_pid(self) -> int:
-        _ok, body = self.client.health()
+        pid = self.running_worker_pid()
+        assert pid, f"no worker running: {self.client.health()[1]}"
+        return pid
+
+    def running_worker_pid(self) -> int | None:
+        """The worker's pid while ``run`` reports it healthy, else None (e.g. restarting)."""
+        ok, body = self.client.health()
         pid = body.get("components", {}).get("worker-0", {}).get("pid")
-        assert pid, f"no worker pid in {body}"
-        return int(pid)
+        return int(pid) if ok and pid else None
 
     def kill_worker(self) -> int:
         """SIGKILL the Faust worker; ``run`` restarts it. Returns the killed pid."""

@@ -39,6 +39,8 @@ def busiest(truth: dict[str, Any]) -> str:
 def assert_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
     """Every report the platform shows equals the ground truth, to the message and cent."""
     truth = sim.truth
+    wrong = expect.message_differences(p.sql(expect.MESSAGE_FIELDS_SQL), sim.messages)
+    assert not wrong, f"{len(wrong)} messages differ from the truth: {wrong[:10]}"
     assert p.report_header("daily") == [
         "Date", "Total", "Sent", "Total Chargeable", "Delivered", "Undelivered", "Rejected",
         "Received", "Delivery Rate", "Cost", "Currency", "Inbound",
@@ -145,7 +147,7 @@ def test_worker_sigkilled_mid_stream(sim: Simulation, pipeline_factory: Any) -> 
     for share in (0.2, 0.6):
         wait_until(p, lambda prog, s=share: worker_done(prog, p) >= s)
         killed.append(p.kill_worker())
-        wait_until(p, lambda prog: p.client.health()[0] and p.worker_pid() not in killed)
+        wait_until(p, lambda prog: p.running_worker_pid() not in (None, *killed))
     run_to_truth(p, sim)
 
 

@@ -40,13 +40,3 @@ def test_micros_round_trip_is_exact() -> None:
     assert to_micros(t) == 1709251199999999
     assert from_micros(to_micros(t)) == t
     assert to_micros(from_micros(-1)) == -1
-
-
-def test_commit_watchdog_condition_is_fausts_stuck_state() -> None:
-    from streams.watchdog import stuck
-
-    assert stuck(100, [102, 103])  # offsets 100 and 101 never acknowledged: Faust commits nothing
-    assert not stuck(100, [100, 101])  # the normal head
-    assert not stuck(100, [101])  # Faust still commits here
-    assert not stuck(100, [])
-    assert not stuck(None, [5])
