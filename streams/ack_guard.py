@@ -5,7 +5,7 @@
    (``Consumer._new_offset``) and holds back only when that run starts *more than one* offset
    after the committed offset C. A run that starts at C + 1 is committed although nothing
    acknowledged the record at C. A per-offset check (each commit compared with the offsets the
-   agents had processed) caught it in 3 of about 14 SIGKILL-restart runs (the record at C was a
+   agents had processed) caught it in 3 of 19 SIGKILL-restart runs (the record at C was a
    delivery receipt, an OTP feedback, a reply-pair event); in one the next SIGKILL came before
    C was processed and the OTP conversion was lost, the shape of the CI failure where a
    receipt's ``sent`` stage was missing. The restart makes it likely: Faust's seek to the
