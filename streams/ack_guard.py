@@ -30,16 +30,13 @@ version (:data:`streams.seek_guard.FAUST_VERSION`); counts are in :func:`stats`.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from faust.transport import consumer as faust_consumer
 
 from streams.seek_guard import check_faust_version
 
-__all__ = ["head_held", "install_ack_guard", "stats"]
-
-log = logging.getLogger("smsflow.streams")
+__all__ = ["head_held", "install_ack_guard", "partition_held", "stats"]
 
 
 def head_held(committed: int | None, acked: list[int], hole_at_committed: bool) -> bool:
@@ -84,10 +81,9 @@ def install_ack_guard() -> None:
     def guarded_ack(self: Any, message: Any) -> bool:
         app = self.app
         gen = message.generation_id
-        if app.topics.acks_enabled_for(message.topic) and (
-            (gen is not None and gen != app.consumer_generation_id)
-            or not app.flow_control.is_active()
-        ):
+        # the topic lookup last: Faust's own ack repeats it for every event that gets through
+        if ((gen is not None and gen != app.consumer_generation_id)
+                or not app.flow_control.is_active()) and app.topics.acks_enabled_for(message.topic):
             if not message.acked:  # dropped by the stream, not processed: read it again
                 message.acked = True
                 self._unacked_messages.discard(message)

@@ -164,8 +164,7 @@ def install_seek_guard() -> None:
                 if committed and expected is not None:  # committable: see streams.ack_guard
                     self._gap[tp].addi(expected, message.offset)
                 yield tp, message
-            elif verdict == "reseek":
-                expected = g.next_offset[tp]
+            elif verdict == "reseek":  # admit saw expected, so it is set
                 log.warning("offsets %d..%d of %s were fetched but never processed; "
                             "reading them again", expected, message.offset - 1, tp)
                 await guarded_seek(self, tp, expected)
