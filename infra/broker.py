@@ -249,7 +249,9 @@ class Broker:
         if (self.data_dir / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        args = ["format", "-t", cluster_id, "-c", str(self.props)]
+        # "--cluster-id=ID", not "-t ID": one id in 64 starts with "-" and the tool's argument
+        # parser then takes it for an option (CI failed on it once)
+        args = ["format", f"--cluster-id={cluster_id}", "-c", str(self.props)]
         user = self._scram_user()
         if user is not None:
             args += ["--add-scram", self._scram_spec()]
