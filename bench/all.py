@@ -4,7 +4,8 @@ Order: start a temporary broker; start ``smsflow run`` (one worker, in-process s
 throughput run (a simulation of ``messages`` messages produced at full speed); latency run (a
 second simulation paced at half the measured end-to-end rate); read peak RSS; stop the
 pipeline; then, with nothing else running, the ceilings: consume + decode of every input record
-produced, and a bare bulk insert of as many rows as the sink wrote in the throughput run.
+produced, the same records through a decode-only Faust agent, and a bare bulk insert of as
+many rows as the sink wrote in the throughput run.
 Prints a table and writes ``bench/results/all-<time>.json``. The broker and the pipeline are
 stopped on every exit; a failure raises with the pipeline's log tail.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.ceilings import bulk_insert, consume_decode
+from bench.ceilings import bulk_insert, consume_decode, faust_decode
 from bench.e2e import Latency, Throughput, latency, memory, throughput
 from bench.report import machine, percentile, print_table, write_json
 from infra.broker import Broker
@@ -39,19 +40,23 @@ def _mib(kib: int | None) -> float | None:
 
 
 def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate: float,
-          bare_rate: float) -> list[tuple[str, Any, str, str]]:
+          faust_rate: float, bare_rate: float) -> list[tuple[str, Any, str, str]]:
     e2e, worker, sink = t.events / t.e2e_s, t.events / t.worker_s, t.sink_rows / t.e2e_s
     p = {q: percentile(lat.insert_ms, q) for q in (50, 95, 99)}
     seen = {q: percentile(lat.seen_ms, q) for q in (50, 95, 99)}
     growth = t.rss_growth()
     return [
         ("ceiling: aiokafka getmany + fastavro decode", raw_rate, "events/s", "no pipeline"),
+        ("ceiling: Faust agent, decode only", faust_rate, "events/s", "worker's app settings"),
         ("ceiling: bare chDB bulk insert", bare_rate, "rows/s", "10k-row chunks"),
         ("smsflow end-to-end", e2e, "events/s", f"{t.e2e_s:.1f} s first produce -> last row"),
         ("smsflow worker", worker, "events/s", f"{t.worker_s:.1f} s, {t.worker_cpu_s:.1f} CPU s"),
         ("smsflow sink", sink, "rows/s", f"{t.sink_rows:,} rows in the e2e time"),
         ("ratio end-to-end / consume ceiling", e2e / raw_rate, "x", "target >= 0.5"),
         ("ratio worker / consume ceiling", worker / raw_rate, "x", ""),
+        ("ratio Faust decode-only / consume ceiling", faust_rate / raw_rate, "x",
+         "the framework's own bound"),
+        ("ratio end-to-end / Faust decode-only", e2e / faust_rate, "x", ""),
         ("ratio sink / insert ceiling", sink / bare_rate, "x", ""),
         ("latency p50 (request -> row inserted)", p[50], "ms",
          f"paced {lat.achieved_rate:,.0f} events/s, {lat.samples} samples"),
@@ -102,10 +107,12 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False)
         events = len(sim.events) + len(sim2.events)
         with console.status(f"ceiling: consume + decode {events:,} events ..."):
             raw_s = consume_decode(settings, events)
+        with console.status(f"ceiling: decode-only Faust agent, {events:,} events ..."):
+            faust_s = faust_decode(settings, events)
         with console.status(f"ceiling: bulk insert {t.sink_rows:,} rows ..."):
             bare_rows, bare_s = bulk_insert(tmp / "ch-bare", t.sink_rows)
-        raw_rate, bare_rate = events / raw_s, bare_rows / bare_s
-        rows = _rows(t, lat, mem, raw_rate, bare_rate)
+        raw_rate, faust_rate, bare_rate = events / raw_s, events / faust_s, bare_rows / bare_s
+        rows = _rows(t, lat, mem, raw_rate, faust_rate, bare_rate)
         result: dict[str, Any] = {
             "input": {"messages": messages, "seed": seed, "events": t.events,
                       "latency_messages": latency_messages, "latency_events": lat.events},
@@ -115,7 +122,9 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False)
                          "sink_batch_size": settings.sink_batch_size,
                          "sink_batch_ms": settings.sink_batch_ms},
             "ceilings": {"consume_decode_events": events, "consume_decode_s": raw_s,
-                         "consume_decode_events_per_s": raw_rate, "bulk_insert_rows": bare_rows,
+                         "consume_decode_events_per_s": raw_rate,
+                         "faust_decode_s": faust_s, "faust_decode_events_per_s": faust_rate,
+                         "bulk_insert_rows": bare_rows,
                          "bulk_insert_s": bare_s, "bulk_insert_rows_per_s": bare_rate},
             "smsflow": {
                 **asdict(t),

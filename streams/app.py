@@ -151,10 +151,11 @@ def _install_commit_guard(app: faust.App, tracker: SendTracker) -> None:
     producer.flush = flush_then_wait  # type: ignore[method-assign]
 
 
-def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
+def create_app(settings: Settings, options: WorkerOptions, app_id: str = "") -> faust.App:
     """A configured Faust app (no agents yet; ``streams.agents.install`` adds them).
 
-    The app id (= consumer group) is ``<topic_prefix>streams``. Raises
+    The app id (= consumer group) is ``<topic_prefix>streams`` unless ``app_id`` names another
+    (the benchmark's decode-only Faust agent runs with the worker's settings). Raises
     :class:`~smsflow.errors.ConfigError`-like SmsflowError for an unknown store.
     """
     if options.store not in ("memory", "rocksdb"):
@@ -164,7 +165,7 @@ def create_app(settings: Settings, options: WorkerOptions) -> faust.App:
     install_ack_guard()  # and commits past records it never processed (ack_guard.py)
     options.datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"{settings.topic_prefix}streams",
+        app_id or f"{settings.topic_prefix}streams",
         **faust_broker_kwargs(settings),  # broker URLs and SASL/TLS credentials
         store=f"{options.store}://",
         datadir=str(options.datadir),
