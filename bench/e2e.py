@@ -56,6 +56,7 @@ class Throughput:
     sink_records: int
     worker_cpu_s: float
     run_cpu_s: float
+    deltas_cpu_s: float
     #: (seconds since the first produce, VmRSS KiB of run, VmRSS KiB of the worker), every 1 s
     rss: list[tuple[float, int, int]] = field(default_factory=list)
 
@@ -95,13 +96,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def memory(pid: int) -> dict[str, int]:
-    """``VmHWM`` (peak RSS) and ``VmRSS`` of ``pid`` in KiB, from /proc/<pid>/status."""
+    """``VmHWM`` (peak RSS) and ``VmRSS`` of ``pid`` in KiB, from /proc/<pid>/status ({} when
+    the process is gone)."""
     out: dict[str, int] = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                out[key] = int(value.split()[0])
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    out[key] = int(value.split()[0])
+    except OSError:  # gone (or pid 0: no such process)
+        return {}
     return out
 
 
@@ -116,9 +121,8 @@ class RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(1.0):
-            try:
-                run, worker = (memory(pid).get("VmRSS", 0) for pid in self.pids)
-            except OSError:
+            run, worker = (memory(pid).get("VmRSS", 0) for pid in self.pids)
+            if not (run and worker):  # a process gone (e.g. the worker restarting)
                 continue
             self.samples.append((time.perf_counter() - self.t0, run, worker))
 
@@ -158,8 +162,9 @@ def throughput(p: Pipeline, sim: Simulation, landed_before: int,
     """Produce ``sim`` at full speed and time it until worker and sink caught up."""
     run_pid = p.proc.pid if p.proc else 0
     worker_pid = p.worker_pid()
+    deltas_pid = p.running_pid("deltas") or 0
     sink0 = _sink(p)
-    cpu_w0, cpu_r0 = cpu_seconds(worker_pid), cpu_seconds(run_pid)
+    cpu_w0, cpu_r0, cpu_d0 = (cpu_seconds(pid) for pid in (worker_pid, run_pid, deltas_pid))
     t0 = time.perf_counter()
     sampler = RssSampler(run_pid, worker_pid, t0)
     sampler.start()
@@ -177,6 +182,7 @@ def throughput(p: Pipeline, sim: Simulation, landed_before: int,
         worker_s=worker_s, e2e_s=e2e_s, sink_rows=rows,
         sink_records=int(sink1.get("records", 0)) - int(sink0.get("records", 0)),
         worker_cpu_s=cpu_seconds(worker_pid) - cpu_w0, run_cpu_s=cpu_seconds(run_pid) - cpu_r0,
+        deltas_cpu_s=cpu_seconds(deltas_pid) - cpu_d0,
         rss=sampler.samples,
     )
 

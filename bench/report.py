@@ -52,7 +52,7 @@ def _fmt(value: Any, unit: str) -> str:
         return "-"
     if unit in ("events/s", "rows/s"):
         return f"{value:,.0f}"
-    if unit == "MiB":
+    if unit in ("MiB", "CPU s"):
         return f"{value:,.1f}"
     if unit == "ms":
         return f"{value:,.0f}"

@@ -3,9 +3,11 @@
 The process owns the ClickHouse connection (chDB allows one process per directory): the sink
 runs in it as a task, the ops API (health, metrics, reports, SQL) serves from it on
 127.0.0.1:<health_port>, the webhook receiver listens on <webhook_port>, and the Faust worker
-runs as a child process that is restarted if it dies (and dies with this process).
-SIGTERM or Ctrl-C: the receiver stops taking requests, the worker stops and commits, the sink
-flushes and commits, and the process exits 0.
+(``smsflow worker --no-deltas``) and the deltas loop (``smsflow deltas``, message-state ->
+daily-delta rows) run as child processes that are restarted if they die (and die with this
+process); the deltas loop has a process of its own so that it does not take the worker's core.
+SIGTERM or Ctrl-C: the receiver stops taking requests, the worker stops and commits, the deltas
+loop finishes its batch, the sink flushes and commits, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -87,12 +89,17 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         Child(
             name=f"worker-{i}",
             argv=smsflow_command(
-                "worker", "--no-web", "--datadir", str(settings.home / f"worker-{i}")
+                "worker", "--no-web", "--no-deltas", "--datadir",
+                str(settings.home / f"worker-{i}"),
             ),
             log_file=logs / f"worker-{i}.log",
         )
         for i in range(options.workers if options.worker else 0)
     ]
+    deltas = [
+        Child(name="deltas", argv=smsflow_command("deltas"), log_file=logs / "deltas.log")
+    ] if options.worker else []
+    children = [*workers, *deltas]
     sink_stats = SinkStats()
     state = OpsState(
         settings=settings,
@@ -102,7 +109,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         worker_restarts=lambda: sum(w.restarts for w in workers),
         kafka=kafka,
     )
-    for w in workers:
+    for w in children:
         state.components[w.name] = lambda w=w: {  # type: ignore[misc]
             "running": w.pid is not None, "pid": w.pid, "restarts": w.restarts,
             "log": str(w.log_file),
@@ -130,7 +137,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         }
     ops_server = _server(create_ops_app(state), "127.0.0.1", settings.health_port)
     tasks["ops"] = asyncio.create_task(ops_server.serve(), name="ops")
-    for w in workers:
+    for w in children:
         tasks[w.name] = asyncio.create_task(w.watch(), name=w.name)
     pid_file(settings).write_text(str(os.getpid()))
     log.info("run started pid=%s health=127.0.0.1:%s", os.getpid(), settings.health_port)
@@ -154,6 +161,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         if producer is not None:
             await producer.stop()
     await asyncio.gather(*(w.stop() for w in workers))
+    await asyncio.gather(*(d.stop() for d in deltas))
     sink_stop.set()
     if "sink" in tasks:
         try:

@@ -73,6 +73,7 @@ class WorkerOptions:
     store: str = "memory"  # memory | rocksdb
     web_port: int | None = None  # None: web server disabled
     commit_interval: float = 1.0  # seconds between offset commits
+    deltas: bool = True  # run the deltas loop as a task (off: ``smsflow deltas`` runs it)
 
 
 class SendTracker:

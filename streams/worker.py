@@ -36,20 +36,35 @@ CLEAN_MARKER = "clean-shutdown"
 
 
 def ensure_worker_topics(settings: Settings) -> None:
-    """Create the project topics and the worker's internal topics when missing (idempotent)."""
-    ensure_topics(settings)
+    """Create the project topics and the worker's internal topics when missing (idempotent).
+
+    Raises :class:`InfraError` (one line) when the broker cannot be reached.
+    """
     names: dict[str, dict[str, str]] = {
         name: ({"cleanup.policy": "compact"} if role.endswith("changelog") else {})
         for role, name in internal_topics(settings).items()
     }
-    asyncio.run(create_topics(settings, names))
+    try:
+        ensure_topics(settings)
+        asyncio.run(create_topics(settings, names))
+    except InfraError:
+        raise
+    except Exception as e:  # aiokafka raises many types when the broker is not there
+        raise InfraError(f"cannot prepare topics at {settings.kafka_bootstrap}: {e}") from e
 
 
 def build_worker(settings: Settings, options: WorkerOptions) -> tuple[faust.App, Runtime]:
-    """The Faust app of one worker: umid join, reply pairs, orphan timer, deltas loop."""
+    """The Faust app of one worker: umid join, reply pairs, orphan timer, and the deltas loop
+    unless ``options.deltas`` is off (then ``smsflow deltas`` runs it, as under ``run``)."""
     app = create_app(settings, options)
     runtime = install(app, settings)
     install_commit_watchdog(app)
+    if options.deltas:
+        _install_deltas(app, settings)
+    return app, runtime
+
+
+def _install_deltas(app: faust.App, settings: Settings) -> None:
     deltas = DeltaStats()
 
     @app.task
@@ -65,31 +80,24 @@ def build_worker(settings: Settings, options: WorkerOptions) -> tuple[faust.App,
 
     @app.timer(interval=10.0)
     async def deltas_stats() -> None:
-        log.info("deltas states=%d rows=%d dead_letters=%d", deltas.states, deltas.rows,
-                 deltas.dead_letters)
+        log.info(deltas.line())
 
     del deltas_loop, deltas_stats
-    return app, runtime
 
 
 def run_worker(settings: Settings, options: WorkerOptions) -> None:
     """Run a worker in the foreground until SIGTERM/SIGINT; exits the process when done."""
     logging.config.dictConfig(LOGGING_CONFIG)
     install_log_redaction(Privacy.from_settings(settings))  # PII policy for every log line
-    try:
-        ensure_worker_topics(settings)
-    except InfraError:
-        raise
-    except Exception as e:  # aiokafka raises many types when the broker is not there
-        raise InfraError(f"cannot prepare topics at {settings.kafka_bootstrap}: {e}") from e
+    ensure_worker_topics(settings)
     import uvloop
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app, _ = build_worker(settings, options)
-    log.info("worker starting id=%s store=%s datadir=%s bootstrap=%s", app.conf.id,
-             options.store, options.datadir, settings.kafka_bootstrap)
+    log.info("worker starting id=%s store=%s datadir=%s bootstrap=%s deltas=%s", app.conf.id,
+             options.store, options.datadir, settings.kafka_bootstrap, options.deltas)
     _prepare_tabledir(app, options)
     worker = faust.Worker(app, loglevel="INFO", loop=loop, logging_config=LOGGING_CONFIG,
                           redirect_stdouts=False, stdout=sys.stdout, stderr=sys.stderr)

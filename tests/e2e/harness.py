@@ -7,6 +7,7 @@ user gets them; the test process never opens the pipeline's chDB.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from smsflow.config import Settings
@@ -30,6 +32,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -83,24 +94,34 @@ class Pipeline:
         return code
 
     def kill(self) -> None:
-        """SIGKILL the run process (sink and receiver die with it; the worker follows)."""
+        """SIGKILL the run process (sink and receiver die with it; worker and deltas follow)."""
         assert self.proc is not None
+        children = self.child_pids()
         self.proc.kill()
         self.proc.wait(30)
-        self._wait_no_child()
+        self._wait_no_child(children)
 
-    def _wait_no_child(self, timeout: float = 30.0) -> None:
-        """The worker gets SIGTERM through PR_SET_PDEATHSIG; wait until it is gone."""
+    def child_pids(self) -> list[int]:
+        """Pids of the child processes ``run`` reports (worker, deltas)."""
+        _, body = self.client.health()
+        comps = body.get("components", {}).values()
+        return [int(c["pid"]) for c in comps if isinstance(c, dict) and c.get("pid")]
+
+    def _wait_no_child(self, pids: list[int], timeout: float = 30.0) -> None:
+        """Children get SIGTERM through PR_SET_PDEATHSIG; wait until they are gone."""
         deadline = time.monotonic() + timeout
         marker = f"--datadir {self.settings.home}/worker-"
         while time.monotonic() < deadline:
             alive = subprocess.run(
                 ["pgrep", "-f", marker], capture_output=True, check=False
             ).stdout.strip()
-            if not alive:
+            if not alive and not any(_running(pid) for pid in pids):
                 return
             time.sleep(0.3)
         subprocess.run(["pkill", "-9", "-f", marker], check=False)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def worker_pid(self) -> int:
         pid = self.running_worker_pid()
@@ -109,8 +130,12 @@ class Pipeline:
 
     def running_worker_pid(self) -> int | None:
         """The worker's pid while ``run`` reports it healthy, else None (e.g. restarting)."""
+        return self.running_pid("worker-0")
+
+    def running_pid(self, component: str) -> int | None:
+        """The pid of a child of ``run`` (``worker-0``, ``deltas``) while ``run`` is healthy."""
         ok, body = self.client.health()
-        pid = body.get("components", {}).get("worker-0", {}).get("pid")
+        pid = body.get("components", {}).get(component, {}).get("pid")
         return int(pid) if ok and pid else None
 
     def kill_worker(self) -> int:

@@ -67,10 +67,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """One ``smsflow worker`` subprocess; output goes to ``log_path``."""
 
-    def __init__(self, settings: Settings, name: str, *, store: str = "memory") -> None:
+    def __init__(self, settings: Settings, name: str, *, store: str = "memory",
+                 deltas: bool = True) -> None:
         self.settings = settings
         self.name = name
         self.store = store
+        self.deltas = deltas  # False: --no-deltas (the deltas loop left to `smsflow deltas`)
         self.datadir = settings.home / f"worker-{name}"
         self.log_path = settings.home / f"worker-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -78,7 +80,8 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         cmd = [sys.executable, "-c", "from streams.cli import main; main()",
-               "--datadir", str(self.datadir), "--no-web", "--store", self.store]
+               "--datadir", str(self.datadir), "--no-web", "--store", self.store,
+               *([] if self.deltas else ["--no-deltas"])]
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=settings_env(self.settings),
