@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 
 from bench.ceilings import bulk_insert, consume_decode, faust_decode
-from bench.e2e import Latency, Throughput, latency, memory, throughput
+from bench.e2e import Latency, Throughput, cpu_seconds, latency, memory, throughput
 from bench.report import machine, percentile, print_table, write_json
 from infra.broker import Broker
 from infra.topics import ensure_topics
@@ -40,7 +40,8 @@ def _mib(kib: int | None) -> float | None:
 
 
 def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate: float,
-          faust_rate: float, bare_rate: float) -> list[tuple[str, Any, str, str]]:
+          faust_rate: float, bare_rate: float,
+          broker_cpu_s: float) -> list[tuple[str, Any, str, str]]:
     e2e, worker, sink = t.events / t.e2e_s, t.events / t.worker_s, t.sink_rows / t.e2e_s
     p = {q: percentile(lat.insert_ms, q) for q in (50, 95, 99)}
     seen = {q: percentile(lat.seen_ms, q) for q in (50, 95, 99)}
@@ -54,6 +55,7 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
         ("smsflow sink", sink, "rows/s", f"{t.sink_rows:,} rows in the e2e time"),
         ("CPU: smsflow run (sink, ops API)", t.run_cpu_s, "CPU s", "in the e2e time"),
         ("CPU: smsflow deltas", t.deltas_cpu_s, "CPU s", "in the e2e time"),
+        ("CPU: Kafka broker", broker_cpu_s, "CPU s", "in the e2e time"),
         ("ratio end-to-end / consume ceiling", e2e / raw_rate, "x", "target >= 0.5"),
         ("ratio worker / consume ceiling", worker / raw_rate, "x", ""),
         ("ratio Faust decode-only / consume ceiling", faust_rate / raw_rate, "x",
@@ -98,7 +100,10 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False)
         with console.status("starting smsflow run ..."):
             pipe.start()
         console.print(f"throughput run: {len(sim.events):,} events of {messages:,} messages")
+        broker_pid = broker.pid() or 0
+        broker_cpu0 = cpu_seconds(broker_pid)
         t = throughput(pipe, sim, landed_before=0)
+        broker_cpu_s = cpu_seconds(broker_pid) - broker_cpu0
         rate = t.events / t.e2e_s / 2
         lat = latency(pipe, sim2, rate, landed_before=int(sim.truth["messages"]))
         assert pipe.proc is not None
@@ -116,7 +121,7 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False)
         with console.status(f"ceiling: bulk insert {t.sink_rows:,} rows ..."):
             bare_rows, bare_s = bulk_insert(tmp / "ch-bare", t.sink_rows)
         raw_rate, faust_rate, bare_rate = events / raw_s, events / faust_s, bare_rows / bare_s
-        rows = _rows(t, lat, mem, raw_rate, faust_rate, bare_rate)
+        rows = _rows(t, lat, mem, raw_rate, faust_rate, bare_rate, broker_cpu_s)
         result: dict[str, Any] = {
             "input": {"messages": messages, "seed": seed, "events": t.events,
                       "latency_messages": latency_messages, "latency_events": lat.events},
@@ -136,6 +141,7 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False)
                 "worker_events_per_s": t.events / t.worker_s,
                 "sink_rows_per_s": t.sink_rows / t.e2e_s,
                 "rss_kib": mem,
+                "broker_cpu_s": broker_cpu_s,
                 "rss_growth": t.rss_growth(),
             },
             "latency": {

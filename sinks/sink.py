@@ -36,7 +36,7 @@ from sinks.writer import Batch, BatchWriter
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
 from smsflow.errors import SchemaError, SinkError
-from smsflow.kafka_client import aiokafka_kwargs, start_client
+from smsflow.kafka_client import BATCH_FETCH, aiokafka_kwargs, start_client
 from smsflow.privacy import Privacy
 
 __all__ = ["SinkStats", "group_id", "run_sink"]
@@ -195,6 +195,7 @@ class _Sink:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             max_poll_interval_ms=600_000,
+            **BATCH_FETCH,
             **aiokafka_kwargs(s),
         )
         self.producer = AIOKafkaProducer(

@@ -41,7 +41,7 @@ from schemas import get_codec
 from schemas.deadletter import dead_letter
 from smsflow.config import Settings
 from smsflow.errors import SchemaError
-from smsflow.kafka_client import aiokafka_kwargs, start_client
+from smsflow.kafka_client import BATCH_FETCH, aiokafka_kwargs, start_client
 from streams.contribution import delta_rows
 
 __all__ = ["DeltaStats", "run_deltas", "serve_deltas"]
@@ -81,6 +81,7 @@ async def run_deltas(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
         max_poll_records=5000,
+        **BATCH_FETCH,
         **aiokafka_kwargs(settings),
     )
     producer = AIOKafkaProducer(
