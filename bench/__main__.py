@@ -20,15 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--latency-messages", type=int, default=None,
                    help="messages of the paced latency simulation (default messages / 4)")
     a.add_argument("--seed", type=int, default=3, help="simulation seed (default 3)")
+    a.add_argument("--latency-rate", type=float, default=None,
+                   help="events/s of the latency run (default: half the measured end-to-end "
+                        "rate); a fixed rate compares latency across code versions")
     a.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = parser.parse_args(argv)
     if args.messages < 1:
         parser.error("--messages must be >= 1")
+    if args.latency_rate is not None and args.latency_rate <= 0:
+        parser.error("--latency-rate must be > 0")
     from bench.all import run_all
 
     try:
         run_all(args.messages, args.seed, args.latency_messages or max(500, args.messages // 4),
-                keep=args.keep)
+                keep=args.keep, latency_rate=args.latency_rate)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1

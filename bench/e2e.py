@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 
 from producers.sim_config import KINDS, SCHEMA_OF
@@ -83,6 +83,9 @@ class Latency:
     unseen: int
     insert_ms: list[float] = field(default_factory=list)  # ingested_at - produce time
     seen_ms: list[float] = field(default_factory=list)  # first poll that saw it - produce time
+    #: the worker's share: Kafka timestamp of the umid's first message-state record (set by
+    #: the worker's producer) - produce time; ms resolution
+    worker_ms: list[float] = field(default_factory=list)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -255,29 +258,61 @@ async def _poll(base: str, sent: dict[str, float], found: dict[str, tuple[float,
             await asyncio.sleep(POLL_S)
 
 
-async def _latency(p: Pipeline, sim: Simulation, rate: float) -> tuple[float, dict[str, float],
-                                                                      dict[str, tuple[float,
-                                                                                      float]]]:
+async def _watch_states(settings: Settings, states: dict[str, float], ready: asyncio.Event,
+                        done: asyncio.Event) -> None:
+    """Record the Kafka timestamp (the worker's send time) of each umid's first message-state
+    record produced after the start, until ``done`` is set and 2 s passed without a record."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                enable_auto_commit=False, **aiokafka_kwargs(settings))
+    await start_client(consumer, settings)
+    try:
+        tps = [TopicPartition(settings.topics.message_state, i)
+               for i in range(settings.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        ready.set()
+        quiet_since = time.monotonic()
+        while not (done.is_set() and time.monotonic() - quiet_since > 2.0):
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                quiet_since = time.monotonic()
+                for r in records:
+                    if r.key is not None:
+                        states.setdefault(r.key.decode(), r.timestamp / 1000)
+    finally:
+        ready.set()
+        await consumer.stop()
+
+
+async def _latency(p: Pipeline, sim: Simulation, rate: float) -> tuple[
+        float, dict[str, float], dict[str, tuple[float, float]], dict[str, float]]:
     sent: dict[str, float] = {}
     found: dict[str, tuple[float, float]] = {}
-    done = asyncio.Event()
+    states: dict[str, float] = {}
+    done, ready = asyncio.Event(), asyncio.Event()
+    watcher = asyncio.create_task(_watch_states(p.settings, states, ready, done))
+    await ready.wait()
     poller = asyncio.create_task(_poll(p.client.base, sent, found, done))
     try:
         achieved = await _paced(p.settings, sim, rate, sent)
     finally:
         done.set()
         await poller
-    return achieved, sent, found
+        await watcher
+    return achieved, sent, found, states
 
 
 def latency(p: Pipeline, sim: Simulation, rate: float, landed_before: int) -> Latency:
     """Produce ``sim`` at ``rate`` events/s and measure request-to-row latency (module doc)."""
     with console.status(f"latency run: {len(sim.events)} events at {rate:,.0f} events/s ..."):
-        achieved, sent, found = asyncio.run(_latency(p, sim, rate))
+        achieved, sent, found, states = asyncio.run(_latency(p, sim, rate))
     _wait(p, landed_before + int(sim.truth["messages"]), time.perf_counter(), 600.0)
     out = Latency(rate=rate, achieved_rate=achieved, events=len(sim.events), samples=len(sent),
                   unseen=len(sent) - len(found))
     for umid, (ingested, seen) in found.items():
         out.insert_ms.append((ingested - sent[umid]) * 1000)
         out.seen_ms.append((seen - sent[umid]) * 1000)
+    out.worker_ms = [(states[umid] - at) * 1000 for umid, at in sent.items() if umid in states]
     return out
