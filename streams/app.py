@@ -65,6 +65,13 @@ LOGGING_CONFIG: dict[str, Any] = {
 }
 
 
+#: records Faust's producer buffer may hold before its conductor stops handing records to the
+#: streams (Faust's default is 100). Every table write queues one changelog record there; at
+#: 100 the conductor stalled and drained the buffer one record per wake-up ("producer buffer
+#: full" in the log), which held events in the worker for seconds now and then
+PRODUCER_BUFFER_MAX = 10_000
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     """Per-process worker options (two workers on one host need distinct datadir/web port)."""
@@ -199,4 +206,5 @@ def create_app(settings: Settings, options: WorkerOptions, app_id: str = "") -> 
     tracker = SendTracker()
     app._smsflow_tracker = tracker  # type: ignore[attr-defined]
     _install_commit_guard(app, tracker)
+    app.producer.buffer.max_messages = PRODUCER_BUFFER_MAX
     return app
