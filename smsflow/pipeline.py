@@ -29,6 +29,7 @@ from smsflow.errors import InfraError
 from smsflow.kafka_stats import KafkaStats
 from smsflow.ops import OpsState, create_ops_app
 from smsflow.supervisor import Child, smsflow_command
+from streams.deltas import group_id as deltas_group
 
 __all__ = ["PipelineOptions", "consumer_groups", "pid_file", "run_pipeline"]
 
@@ -52,7 +53,7 @@ def consumer_groups(settings: Settings) -> dict[str, list[str]]:
     p, t = settings.topic_prefix, settings.topics
     return {
         f"{p}streams": t.inputs(),
-        f"{p}streams-deltas": [t.message_state],
+        deltas_group(settings): [t.message_state],
         f"{p}clickhouse-sink": [*t.inputs(), *t.derived()],
     }
 

@@ -44,9 +44,14 @@ from smsflow.errors import SchemaError
 from smsflow.kafka_client import BATCH_FETCH, aiokafka_kwargs, start_client
 from streams.contribution import delta_rows
 
-__all__ = ["DeltaStats", "run_deltas", "serve_deltas"]
+__all__ = ["DeltaStats", "group_id", "run_deltas", "serve_deltas"]
 
 log = logging.getLogger("smsflow.streams.deltas")
+
+
+def group_id(settings: Settings) -> str:
+    """Consumer group of the deltas loop (the worker's app id + ``-deltas``)."""
+    return f"{settings.topic_prefix}streams-deltas"
 
 
 class DeltaStats:
@@ -75,7 +80,7 @@ async def run_deltas(
     consumer = AIOKafkaConsumer(
         topics.message_state,
         bootstrap_servers=settings.kafka_bootstrap,
-        group_id=group or f"{settings.topic_prefix}streams-deltas",
+        group_id=group or group_id(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         session_timeout_ms=10_000,
@@ -146,8 +151,7 @@ async def serve_deltas(settings: Settings, stats_interval: float = 10.0) -> None
             log.info(stats.line())
 
     reporter = asyncio.create_task(report())
-    log.info("deltas starting group=%s bootstrap=%s", f"{settings.topic_prefix}streams-deltas",
-             settings.kafka_bootstrap)
+    log.info("deltas starting group=%s bootstrap=%s", group_id(settings), settings.kafka_bootstrap)
     try:
         await run_deltas(settings, stop, stats)
     finally:
