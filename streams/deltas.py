@@ -7,7 +7,8 @@ byte-identical records, which downstream deduplicates by (umid, version, key). O
 committed only after every row of the batch was acknowledged by the broker (at-least-once).
 
 This is not a Faust agent: the message-state topic is the ``messages`` table's changelog, which
-Faust reads itself for recovery; a separate consumer group (``<app id>-deltas``) reads it here.
+Faust reads itself for recovery; a separate consumer group (:func:`group_id`,
+``<prefix>streams-deltas``) reads it here.
 A record that does not decode goes to the dead-letter topic (component ``worker``).
 
 Where it runs: ``smsflow deltas`` (:func:`serve_deltas`) runs it as a process of its own, which
@@ -67,7 +68,7 @@ class DeltaStats:
 
 
 async def run_deltas(
-    settings: Settings, stop: asyncio.Event, stats: DeltaStats | None = None, group: str = ""
+    settings: Settings, stop: asyncio.Event, stats: DeltaStats | None = None
 ) -> None:
     """Consume message-state, produce DailyDelta rows, commit after the broker acked them.
 
@@ -80,7 +81,7 @@ async def run_deltas(
     consumer = AIOKafkaConsumer(
         topics.message_state,
         bootstrap_servers=settings.kafka_bootstrap,
-        group_id=group or group_id(settings),
+        group_id=group_id(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         session_timeout_ms=10_000,

@@ -71,7 +71,7 @@ def _install_deltas(app: faust.App, settings: Settings) -> None:
     async def deltas_loop() -> None:
         stop = asyncio.Event()
         try:
-            await run_deltas(settings, stop, deltas, group=f"{app.conf.id}-deltas")
+            await run_deltas(settings, stop, deltas)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a lost write must stop the worker, not be skipped
