@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--latency-messages", type=int, default=None,
                    help="messages of the paced latency simulation (default messages / 4)")
     a.add_argument("--seed", type=int, default=3, help="simulation seed (default 3)")
+    a.add_argument("--days", type=int, default=3,
+                   help="days of traffic the throughput simulation spans (default 3); a soak "
+                        "longer than SMSFLOW_STATE_RETENTION_HOURS shows the worker's state "
+                        "being forgotten")
     a.add_argument("--latency-rate", type=float, default=None,
                    help="events/s of the latency run (default: half the measured end-to-end "
                         "rate); a fixed rate compares latency across code versions")
@@ -29,11 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--messages must be >= 1")
     if args.latency_rate is not None and args.latency_rate <= 0:
         parser.error("--latency-rate must be > 0")
+    if not 1 <= args.days <= 366:
+        parser.error("--days must be between 1 and 366")
     from bench.all import run_all
 
     try:
         run_all(args.messages, args.seed, args.latency_messages or max(500, args.messages // 4),
-                keep=args.keep, latency_rate=args.latency_rate)
+                keep=args.keep, latency_rate=args.latency_rate, days=args.days)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1

@@ -81,7 +81,7 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
 
 
 def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
-            latency_rate: float | None = None) -> Path:
+            latency_rate: float | None = None, days: int = 3) -> Path:
     """Run every measurement (module doc); return the JSON path. Raises on any failure."""
     tmp = Path(tempfile.mkdtemp(prefix="smsflow-bench-"))
     base = Settings(home=tmp, kafka_port=free_port(), kafka_controller_port=free_port(),
@@ -98,7 +98,7 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
         )
         settings.home.mkdir(parents=True)
         ensure_topics(settings)
-        sim = simulate(SimConfig(messages=messages, seed=seed))
+        sim = simulate(SimConfig(messages=messages, seed=seed, days=days))
         sim2 = simulate(SimConfig(messages=latency_messages, seed=seed + 1))
         pipe = Pipeline(settings)
         with console.status("starting smsflow run ..."):
@@ -127,7 +127,9 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
         raw_rate, faust_rate, bare_rate = events / raw_s, events / faust_s, bare_rows / bare_s
         rows = _rows(t, lat, mem, raw_rate, faust_rate, bare_rate, broker_cpu_s)
         result: dict[str, Any] = {
-            "input": {"messages": messages, "seed": seed, "events": t.events,
+            "input": {"messages": messages, "seed": seed, "days": days,
+                      "state_retention_hours": settings.state_retention_hours,
+                      "events": t.events,
                       "latency_messages": latency_messages, "latency_events": lat.events},
             "machine": machine(settings.kafka_version),
             "settings": {"partitions": settings.partitions, "workers": 1,

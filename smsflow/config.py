@@ -214,6 +214,17 @@ class Settings(BaseSettings):
     orphan_ttl_seconds: int = Field(
         default=48 * 3600, ge=0, description="Stream time a receipt waits for its request."
     )
+    state_retention_hours: float = Field(
+        default=14 * 24, ge=0, description="The worker forgets a message's state (and drops it "
+        "from the state topic) once its last event is this much stream time old; an event "
+        "after that starts a new state. Must exceed the longest gap between two events of one "
+        "message (scheduled sends wait up to 7 days); 0 = keep every state forever.",
+    )
+    state_retention_grace_seconds: float = Field(
+        default=120, ge=0, description="Retention judges ages by the event-time watermark "
+        "as it was this many seconds of wall time ago (replies come back seconds after their "
+        "MO while a backlog moves event time by days).",
+    )
 
     # --- privacy and retention --------------------------------------------------------------
     store_text: bool = Field(

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from smsflow.config import Settings, load_settings
 from smsflow.errors import SmsflowError
 from smsflow.ops_client import OpsClient
+from streams.topics import worker_topics
 
 __all__ = ["demo"]
 
@@ -37,6 +38,7 @@ def _busiest(truth: dict[str, Any]) -> str:
 
 def _wait_caught_up(settings: Settings, client: OpsClient, expected: int, timeout: float) -> None:
     inputs = settings.topics.inputs()
+    worked = worker_topics(settings)  # inputs + the worker's control and pairs topics
     columns = (
         TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -45,7 +47,7 @@ def _wait_caught_up(settings: Settings, client: OpsClient, expected: int, timeou
     stable = 0
     with Progress(*columns, console=out) as bar:
         produced = bar.add_task("produced (input records)", total=None)
-        processed = bar.add_task("processed by the worker", total=None)
+        processed = bar.add_task("worker (+ its own topics)", total=None)
         landed = bar.add_task("landed in ClickHouse", total=expected)
         while True:
             try:
@@ -55,11 +57,12 @@ def _wait_caught_up(settings: Settings, client: OpsClient, expected: int, timeou
             ends = p.get("end_offsets", {})
             lag = p.get("lag", {})
             n_in = sum(ends.get(t, 0) for t in inputs)
-            worker_lag = lag.get(f"{settings.topic_prefix}streams", n_in)
+            n_work = sum(ends.get(t, 0) for t in worked)
+            worker_lag = lag.get(f"{settings.topic_prefix}streams", n_work)
             sink_lag = lag.get(f"{settings.topic_prefix}clickhouse-sink", 1)
             n_landed = int(p.get("messages_landed") or 0)
             bar.update(produced, completed=n_in, total=n_in)
-            bar.update(processed, completed=n_in - worker_lag, total=n_in)
+            bar.update(processed, completed=max(0, n_work - worker_lag), total=n_work)
             bar.update(landed, completed=min(n_landed, expected))
             done = worker_lag == 0 and sink_lag == 0 and n_landed >= expected
             stable = stable + 1 if done else 0

@@ -78,3 +78,17 @@ class KafkaStats:
                 total += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
             lag[g] = total
         return TopicStats(per_topic, lag)
+
+    async def partition_lag(self, group: str, topics: list[str]) -> dict[str, tuple[int, int]]:
+        """``"topic[partition]" -> (committed, end)`` of ``group`` for every partition of
+        ``topics`` it has not consumed to the end (committed -1: never committed)."""
+        assert self._admin is not None, "start() first"
+        ends = await self.end_offsets(topics)
+        committed = await self._admin.list_consumer_group_offsets(group)
+        out: dict[str, tuple[int, int]] = {}
+        for tp, end in sorted(ends.items()):
+            meta = committed.get(tp)
+            c = meta.offset if meta is not None else -1
+            if c < end:
+                out[f"{tp.topic}[{tp.partition}]"] = (c, end)
+        return out

@@ -138,7 +138,9 @@ def create_ops_app(state: OpsState) -> FastAPI:
         if state.kafka is None:
             return
         s = state.settings
-        stats = await state.kafka.read(s.topics.all(), state.groups)
+        grouped = [t for ts in state.groups.values() for t in ts]
+        topics = list(dict.fromkeys([*s.topics.all(), *grouped]))  # + the worker's own topics
+        stats = await state.kafka.read(topics, state.groups)
         state.last_offsets = {"end_offsets": stats.end_offsets, "lag": stats.lag}
 
     @app.get("/health")

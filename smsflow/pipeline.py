@@ -30,6 +30,7 @@ from smsflow.kafka_stats import KafkaStats
 from smsflow.ops import OpsState, create_ops_app
 from smsflow.supervisor import Child, smsflow_command
 from streams.deltas import group_id as deltas_group
+from streams.topics import worker_topics
 
 __all__ = ["PipelineOptions", "consumer_groups", "pid_file", "run_pipeline"]
 
@@ -49,10 +50,10 @@ def pid_file(settings: Settings) -> Path:
 
 
 def consumer_groups(settings: Settings) -> dict[str, list[str]]:
-    """Consumer groups of the pipeline and the project topics each consumes."""
+    """Consumer groups of the pipeline and the topics each commits (lag counts them all)."""
     p, t = settings.topic_prefix, settings.topics
     return {
-        f"{p}streams": t.inputs(),
+        f"{p}streams": worker_topics(settings),  # inputs + its control and pairs topics
         deltas_group(settings): [t.message_state],
         f"{p}clickhouse-sink": [*t.inputs(), *t.derived()],
     }

@@ -36,7 +36,7 @@ from faust.transport import consumer as faust_consumer
 
 from streams.seek_guard import check_faust_version
 
-__all__ = ["head_held", "install_ack_guard", "partition_held", "stats"]
+__all__ = ["committed_offset", "head_held", "install_ack_guard", "partition_held", "stats"]
 
 
 def head_held(committed: int | None, acked: list[int], hole_at_committed: bool) -> bool:
@@ -46,9 +46,19 @@ def head_held(committed: int | None, acked: list[int], hole_at_committed: bool) 
             and not hole_at_committed)
 
 
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset the group resumes ``tp`` from: Faust's committed offset, or for a partition
+    the group never committed, the log start the consumer was sought to
+    (:mod:`streams.seek_guard`; Faust itself keeps None there, and 0 as None)."""
+    committed: int | None = consumer._committed_offset.get(tp)
+    if committed is None:
+        committed = getattr(consumer, "_smsflow_start", {}).get(tp)
+    return committed
+
+
 def partition_held(consumer: Any, tp: Any) -> bool:
     """:func:`head_held` for one partition of a Faust consumer."""
-    committed = consumer._committed_offset.get(tp)
+    committed = committed_offset(consumer, tp)
     gaps = consumer._gap.get(tp)
     hole = committed is not None and gaps is not None and bool(gaps.overlaps(committed))
     return head_held(committed, consumer._acked.get(tp) or [], hole)

@@ -37,9 +37,11 @@ from streams.app import tracker_of
 from streams.codec import JSON_CODEC, STATE_CODEC, from_micros, to_micros
 from streams.contribution import change_time
 from streams.replies import merge_pair, pair_key, reply_targets
+from streams.retention import Retention
 from streams.state import EVENT_TIME_FIELD, apply
+from streams.topics import internal_topics
 
-__all__ = ["INPUT_KINDS", "Runtime", "install", "internal_topics"]
+__all__ = ["INPUT_KINDS", "Runtime", "install"]
 
 log = logging.getLogger("smsflow.streams")
 
@@ -57,26 +59,12 @@ _MAX_CLICK_IDS = 1000
 _ORPHAN_RESEND_S = 30.0
 
 
-def internal_topics(settings: Settings) -> dict[str, str]:
-    """Names of the worker's own topics (created before the worker starts).
-
-    The side tables' changelogs are created up front too: a topic Faust creates itself at
-    start is missing from the first assignment's metadata and breaks the table.
-    """
-    p = settings.topic_prefix
-    return {
-        "control": f"{p}streams-control",
-        "pairs": f"{p}streams-reply-pairs",
-        "pairs_changelog": f"{p}streams-pairs-changelog",
-        "clicks_changelog": f"{p}streams-clicks-changelog",
-    }
-
-
 @dataclass
 class Runtime:
     """In-memory bookkeeping of one worker process (rebuilt from the tables after a restart)."""
 
     partitions: int
+    retention: Retention
     stream_time: dict[int, Any] = field(default_factory=dict)  # partition -> datetime
     held: dict[bytes, tuple[int, Any]] = field(default_factory=dict)  # key -> (partition, first)
     orphan_sent: dict[bytes, float] = field(default_factory=dict)
@@ -111,7 +99,10 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     ttl = dt.timedelta(seconds=settings.orphan_ttl_seconds)
     window_us = settings.reply_window_seconds * 1_000_000
     tracker = tracker_of(app)
-    rt = Runtime(partitions=n)
+    rt = Runtime(partitions=n, retention=Retention(
+        settings.state_retention_hours, grace_s=settings.state_retention_grace_seconds))
+    retention = rt.retention
+    horizon_us = retention.horizon_us
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     kinds = {getattr(topics, attr): kv for attr, kv in INPUT_KINDS.items()}
@@ -190,6 +181,26 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             clicks[key] = ids
         return len(ids)
 
+    def unread_after(msg: Any) -> bool:
+        """True when the partition held records after ``msg`` (or that is unknown)."""
+        try:
+            hw = app.consumer.highwater(msg.tp)
+        except Exception:  # revoked meanwhile, not fetched yet: assume there are
+            return True
+        return hw is None or msg.offset + 1 < hw
+
+    def expire(partition: int) -> None:
+        """Delete the states of ``partition`` whose last event is past the retention horizon
+        (in the current event's context: the tombstones go to its partition)."""
+        for k, version in retention.due(partition, time.monotonic()):
+            state = messages.get(k)
+            if state is None or k in rt.held or state["version"] != version:
+                continue  # gone, waiting for its request, or changed since (a newer entry)
+            del messages[k]
+            if k in clicks:
+                del clicks[k]
+            retention.expired += 1
+
     @app.agent(umid_topic, concurrency=1)
     async def join_by_umid(stream: Any) -> None:
         async for event in stream.events():
@@ -207,6 +218,8 @@ def install(app: faust.App, settings: Settings) -> Runtime:
                 at = record.get(EVENT_TIME_FIELD.get(kind, ""))
                 if at is not None:
                     rt.see(msg.partition, at)
+                    if retention.enabled:
+                        retention.see(msg.partition, msg.topic, to_micros(at), unread_after(msg))
                 if kind == "click":
                     record = {**record, "distinct_clicks": click_count(key, record)}
                 old = messages.get(key)
@@ -215,12 +228,19 @@ def install(app: faust.App, settings: Settings) -> Runtime:
                     messages[key] = new
                     rt.versions += 1
                     rt.track(key, msg.partition, new)
+                    retention.note(msg.partition, key, to_micros(change_time(new)),
+                                   new["version"])
                 await side_effects(kind, key, record)
             except ValidationError as e:
                 await to_dead_letter(msg, e, "invalid")
             except Exception as e:  # never crash the worker on one event; keep it visible
                 log.exception("event failed topic=%s offset=%s", msg.topic, msg.offset)
                 await to_dead_letter(msg, e, "worker-error")
+            if retention.enabled:
+                try:
+                    expire(msg.partition)
+                except Exception:  # a state kept longer is harmless; a crash is not
+                    log.exception("expiry failed partition=%s", msg.partition)
 
     @app.agent(pair_topic, concurrency=1)
     async def match_replies(stream: Any) -> None:
@@ -229,11 +249,14 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             try:
                 body = json.loads(msg.value)
                 old = pairs.get(msg.key)
-                new = merge_pair(old, body["k"], body["u"], int(body["t"]), window_us)
+                at = int(body["t"])
+                limit = retention.limit(time.monotonic())
+                new = merge_pair(old, body["k"], body["u"], at, window_us, limit)
                 if new is not None:
                     pairs[msg.key] = new
                 current = new if new is not None else (old or {"o": {}, "m": {}, "r": {}})
-                for umid, replied, replied_at in reply_targets(old, new, current):
+                since = None if not retention.enabled else max(at - horizon_us, limit or 0)
+                for umid, replied, replied_at in reply_targets(old, new, current, since):
                     ctl = {"k": "reply", "r": replied, "t": replied_at}
                     await send(control_topic, umid.encode(),
                                json.dumps(ctl, separators=(",", ":")).encode())
@@ -245,17 +268,23 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     def rebuild() -> None:
         """After a rebalance: held records and stream time from the recovered table."""
         rt.held.clear()
+        due: list[tuple[int, bytes, int, int]] = []
         for key, state in messages.items():
             part = rt.partition_of(key)
-            rt.see(part, change_time(state))
+            changed = change_time(state)
+            rt.see(part, changed)
             rt.track(key, part, state)
+            if retention.enabled:
+                due.append((part, key, to_micros(changed), state["version"]))
+        retention.rebuild(due)
         rt.rebuilt_at_rebalance = app.rebalancing_count
-        log.info("rebuilt held=%d partitions_with_time=%d", len(rt.held), len(rt.stream_time))
+        log.info("rebuilt held=%d partitions_with_time=%d retained=%d", len(rt.held),
+                 len(rt.stream_time), len(due))
 
     @app.timer(interval=2.0)
     async def orphan_scan() -> None:
-        if app.rebalancing:
-            return
+        if app.rebalancing or app.tables.recovery.in_recovery:
+            return  # the table is not complete before its recovery ends
         if rt.rebuilt_at_rebalance != app.rebalancing_count:
             rebuild()
         now = time.monotonic()
@@ -270,15 +299,21 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             tracker.add(await control_topic.send(
                 key=key, value=json.dumps(body, separators=(",", ":")).encode()))
 
+    def limit_text() -> str:
+        limit = retention.limit(time.monotonic())
+        return "-" if limit is None else from_micros(limit).isoformat(timespec="seconds")
+
     @app.timer(interval=10.0)
     async def stats() -> None:
         stale, reseeks, holes = seek_guard.stats(app.consumer)
         commits_held, acks_refused = ack_guard.stats(app.consumer)
         log.info("stats processed=%d versions=%d dead_letters=%d held=%d replies_sent=%d "
                  "sends=%d pending_sends=%d stale_skipped=%d reseeks=%d holes=%d "
-                 "commits_held=%d acks_refused=%d", rt.processed, rt.versions, rt.dead_letters,
-                 len(rt.held), rt.replies_sent, tracker.sent, tracker.pending, stale, reseeks,
-                 holes, commits_held, acks_refused)
+                 "commits_held=%d acks_refused=%d expired=%d retention_queue=%d "
+                 "retention_limit=%s", rt.processed,
+                 rt.versions, rt.dead_letters, len(rt.held), rt.replies_sent, tracker.sent,
+                 tracker.pending, stale, reseeks, holes, commits_held, acks_refused,
+                 retention.expired, retention.pending, limit_text())
 
     del join_by_umid, match_replies, orphan_scan, stats
     return rt

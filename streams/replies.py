@@ -17,8 +17,10 @@ the outbound umid, back to the umid table for every outbound whose status change
 event changes nothing in the pair (a duplicate or a replay after a crash), it re-sends the
 status of every outbound of the pair, so a control event lost in a crash is re-created.
 
-Known limit: a pair keeps every outbound and MO it has seen (one small JSON value per
-(destination, sender) pair); there is no expiry yet.
+Retention: with ``SMSFLOW_STATE_RETENTION_HOURS`` > 0 a pair drops its outbounds and MOs past
+the retention limit when an event changes it, and sends no control event for them (their
+message states are forgotten by then, :mod:`streams.retention`). A pair that never changes
+again keeps its last value (one small JSON value per (destination, sender) pair).
 """
 
 from __future__ import annotations
@@ -73,30 +75,41 @@ def compute_replies(
 
 
 def merge_pair(
-    old: PairValue | None, side: str, umid: str, at: int, window_us: int
+    old: PairValue | None, side: str, umid: str, at: int, window_us: int,
+    oldest: int | None = None,
 ) -> PairValue | None:
-    """The pair after adding an outbound (``side="o"``) or an MO (``"m"``); None if unchanged."""
+    """The pair after adding an outbound (``side="o"``) or an MO (``"m"``); None if unchanged.
+
+    ``oldest`` (the retention limit, :meth:`streams.retention.Retention.limit`): entries
+    before it are dropped from the new pair, so a pair's value stays bounded; no event still
+    to come can pair with them (the limit stays a horizon, longer than the reply window, behind
+    the event time of every input not read yet)."""
     cur: PairValue = old or {"o": {}, "m": {}, "r": {}}
     if cur[side].get(umid) == at:
         return None
     new: PairValue = {"o": dict(cur["o"]), "m": dict(cur["m"])}
     new[side][umid] = at
+    if oldest is not None:
+        for s in ("o", "m"):
+            new[s] = {u: t for u, t in new[s].items() if t >= oldest}
     new["r"] = compute_replies(new["o"], new["m"], window_us)
     return new
 
 
 def reply_targets(
-    old: PairValue | None, new: PairValue | None, current: PairValue
+    old: PairValue | None, new: PairValue | None, current: PairValue, since: int | None = None
 ) -> list[tuple[str, bool, int | None]]:
     """``(outbound umid, replied, replied_at)`` control events to send, sorted by umid.
 
     After a change: the outbounds whose status changed. Without a change: every outbound of
-    the pair (re-sent so a crash between the pair write and the control events heals).
+    the pair submitted at or after ``since`` (re-sent so a crash between the pair write and the
+    control events heals; older ones are past the retention horizon).
     """
     r_new = current["r"]
     if new is None:
-        umids: Any = current["o"].keys()
+        umids: Any = [u for u, t in current["o"].items() if since is None or t >= since]
     else:
         r_old = old["r"] if old else {}
-        umids = {u for u in set(r_old) | set(r_new) if r_old.get(u) != r_new.get(u)}
+        umids = {u for u in set(r_old) | set(r_new)
+                 if r_old.get(u) != r_new.get(u) and u in current["o"]}  # not the dropped
     return [(u, u in r_new, r_new.get(u)) for u in sorted(umids)]

@@ -170,7 +170,25 @@ def install_seek_guard() -> None:
                 await guarded_seek(self, tp, expected)
 
     async def guarded_seek_to_committed(self: Any) -> Mapping[Any, int]:
-        offsets = await seek_to_committed(self)
+        offsets = dict(await seek_to_committed(self))
+        # aiokafka seeks only partitions committed past 0: the others keep the position the
+        # fetcher reached meanwhile, past records that were fetched and never handed on.
+        # Stream partitions the group never committed are sought to their log start instead
+        # (auto_offset_reset=earliest), which also gives the ack guard and the watchdog the
+        # offset they must see processed first (streams.ack_guard.committed_offset)
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        fresh = [tp for tp, off in offsets.items()
+                 if (off is None or off <= 0) and acks_enabled_for(tp.topic)]
+        starts = await self.earliest_offsets(*fresh) if fresh else {}
+        known: dict[Any, int] = getattr(self, "_smsflow_start", {})
+        self._smsflow_start = {tp: at for tp, at in known.items() if tp not in offsets}
+        for tp in fresh:
+            start = starts.get(tp)
+            if start is None or start < 0:
+                continue
+            await seek(self, tp, start)
+            offsets[tp] = start
+            self._smsflow_start[tp] = start
         guard_of(self).seeked(offsets)
         return offsets
 

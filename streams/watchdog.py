@@ -1,17 +1,27 @@
-"""The second line behind :mod:`streams.ack_guard`: a partition whose commits are held.
+"""The second line behind :mod:`streams.ack_guard`: partitions whose commits stop.
 
-With the ack guard Faust commits a partition only while its acknowledged offsets start at the
-committed offset C. If the record at C is never processed (it was fetched and dropped somewhere
-in Faust's fetch path, or never fetched again after a seek) the partition's commits stop: nothing
-is lost (a restart re-reads from C), but nothing is committed either and the lag never reaches
-zero. We first saw that state after a SIGKILL restart (RocksDB store; the cause then was the
-seek race fixed in :mod:`streams.seek_guard`).
+Two states stop a partition's commits for good although nothing is lost (a restart re-reads
+from the committed offset C), and both leave a lag that never reaches zero:
 
-This timer detects a held partition that stays held for ``stuck_after`` seconds and seeks it
-back to C. The re-read events are processed again, which the pure, idempotent state transition
-turns into "no change" (see ``streams.state``), and the acknowledgement of C lets commits resume.
-It reads private attributes of the pinned faust-streaming version (``_committed_offset``,
-``_acked``, ``_gap``) through :func:`streams.ack_guard.partition_held`.
+1. **Held**: with the ack guard Faust commits a partition only while its acknowledged offsets
+   start at C. If the record at C is never processed (fetched and dropped somewhere in Faust's
+   fetch path, or never fetched again after a seek) the acknowledged offsets after it are
+   never committed. First seen after a SIGKILL restart (RocksDB store; the cause then was the
+   seek race fixed in :mod:`streams.seek_guard`).
+2. **Idle behind**: C is below the partition's high watermark, nothing of it is acknowledged
+   and no record of it is in flight (handed to a stream, not yet acknowledged), and the
+   partition is not paused. Every record from C on was dropped after it was fetched (or the
+   fetch position moved past it), so nothing will ever be acknowledged there. A lone tail of
+   dropped records (e.g. refused acknowledgements of a stream's last records before a
+   rebalance whose seek came first) has this shape.
+
+A timer finds a partition that stays in either state for ``stuck_after`` seconds with the same
+C and seeks it back to C. The re-read events are processed again, which the pure, idempotent
+state transition turns into "no change" (see ``streams.state``), and their acknowledgements let
+commits resume. A seek in the idle state costs nothing when the records were only slow to come
+(they were not handed on yet, so none is processed twice). Both checks read private attributes
+of the pinned faust-streaming version (``_committed_offset``, ``_acked``, ``_gap``,
+``_unacked_messages``, ``_paused_partitions``).
 """
 
 from __future__ import annotations
@@ -22,42 +32,82 @@ from typing import Any
 
 import faust
 
-from streams.ack_guard import partition_held
+from streams.ack_guard import committed_offset, partition_held
 
-__all__ = ["install_commit_watchdog"]
+__all__ = ["idle_behind", "install_commit_watchdog", "stuck_partitions"]
 
 log = logging.getLogger("smsflow.streams")
 
 
+def idle_behind(committed: int | None, highwater: int | None, acked: bool, in_flight: bool,
+                paused: bool) -> bool:
+    """True when a partition has records after its committed offset but none is acknowledged,
+    in flight or held back by a pause: nothing will ever commit it."""
+    return (committed is not None and highwater is not None and committed < highwater
+            and not acked and not in_flight and not paused)
+
+
+def stuck_partitions(consumer: Any, assigned: set[Any]) -> dict[Any, str]:
+    """Partitions of ``assigned`` (stream topics only) whose commits stopped: tp -> state."""
+    acks_enabled_for = consumer.app.topics.acks_enabled_for
+    in_flight = {m.tp for m in list(consumer._unacked_messages)}
+    paused = consumer._paused_partitions
+    out: dict[Any, str] = {}
+    for tp in assigned:
+        if not acks_enabled_for(tp.topic):
+            continue
+        if partition_held(consumer, tp):
+            out[tp] = "held"
+            continue
+        committed = committed_offset(consumer, tp)
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:  # not fetched yet / revoked meanwhile: nothing to judge
+            continue
+        if idle_behind(committed, highwater, bool(consumer._acked.get(tp)),
+                       tp in in_flight, tp in paused):
+            out[tp] = "idle"
+    return out
+
+
 def install_commit_watchdog(app: faust.App, *, stuck_after: float = 15.0) -> None:
-    """Add the timer to ``app`` (call before the worker starts)."""
-    since: dict[tuple[Any, int], float] = {}
+    """Add the timer to ``app`` (call before the worker starts).
+
+    A partition stuck again at the same committed offset after a re-read waits twice as long
+    before the next one (a tail of offsets that hold no record stays "idle" for good)."""
+    since: dict[tuple[Any, int | None], float] = {}
+    rereads: dict[tuple[Any, int | None], int] = {}
 
     @app.timer(interval=5.0)
     async def commit_watchdog() -> None:
-        if app.rebalancing:
+        if app.rebalancing or app.tables.recovery.in_recovery:
             since.clear()
             return
         consumer = app.consumer
         now = time.monotonic()
-        seen: set[tuple[Any, int]] = set()
-        for tp, acked in list(consumer._acked.items()):
-            if not partition_held(consumer, tp):
-                continue
-            committed = consumer._committed_offset.get(tp)
+        seen: set[tuple[Any, int | None]] = set()
+        for tp, state in stuck_partitions(consumer, set(consumer.assignment())).items():
+            committed = committed_offset(consumer, tp)
             key = (tp, committed)
             seen.add(key)
             first = since.setdefault(key, now)
-            if now - first >= stuck_after:
+            n = rereads.get(key, 0)
+            if now - first >= stuck_after * 2**n and committed is not None:
+                acked = consumer._acked.get(tp)
                 log.warning(
-                    "commit_stuck topic=%s partition=%s committed=%s first_acked=%s: "
-                    "re-reading from the committed offset", tp.topic, tp.partition, committed,
-                    min(acked),
+                    "commit_stuck state=%s topic=%s partition=%s committed=%s first_acked=%s "
+                    "highwater=%s rereads=%d: re-reading from the committed offset", state,
+                    tp.topic, tp.partition, committed, min(acked) if acked else None,
+                    consumer.highwater(tp), n,
                 )
                 await consumer.seek(tp, committed)
+                rereads[key] = n + 1
                 since.pop(key, None)
         for key in list(since):
             if key not in seen:
                 since.pop(key, None)
+        for key in list(rereads):
+            if key not in seen and committed_offset(consumer, key[0]) != key[1]:
+                rereads.pop(key, None)  # commits moved on: forget
 
     del commit_watchdog

@@ -23,9 +23,10 @@ from infra.topics import create_topics, ensure_topics
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 from smsflow.privacy import Privacy, install_log_redaction
-from streams.agents import Runtime, install, internal_topics
+from streams.agents import Runtime, install
 from streams.app import LOGGING_CONFIG, WorkerOptions, create_app
 from streams.deltas import DeltaStats, run_deltas
+from streams.topics import internal_topics
 from streams.watchdog import install_commit_watchdog
 
 __all__ = ["build_worker", "ensure_worker_topics", "run_worker"]

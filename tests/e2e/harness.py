@@ -7,6 +7,7 @@ user gets them; the test process never opens the pipeline's chDB.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from smsflow.config import Settings
+from smsflow.kafka_stats import KafkaStats
 from smsflow.ops_client import OpsClient
 from smsflow.pipeline import consumer_groups
+from streams.topics import worker_topics
 
 __all__ = ["Pipeline", "free_port", "settings_env"]
 
@@ -41,6 +44,13 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _read_tail(path: Path, n: int) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -145,10 +155,17 @@ class Pipeline:
         return pid
 
     def tail(self, n: int = 2000) -> str:
-        try:
-            return self.log.read_text()[-n:]
-        except OSError:
-            return ""
+        """The end of ``run.log`` and the warnings and last lines of each child's log."""
+        parts = [_read_tail(self.log, n)]
+        for child in sorted((self.settings.home / "logs").glob("*.log")):
+            text = _read_tail(child, 400_000)
+            lines = text.splitlines()
+            notable = [ln for ln in lines if " level=WARNING " in ln or " level=ERROR " in ln]
+            parts.append(f"--- {child.name}: last warnings/errors ---")
+            parts.extend(ln[:400] for ln in notable[-30:])
+            parts.append(f"--- {child.name}: last lines ---")
+            parts.extend(ln[:400] for ln in lines[-8:])
+        return "\n".join(parts)
 
     # ------------------------------------------------------------------ progress
     def progress(self) -> dict[str, Any]:
@@ -179,7 +196,27 @@ class Pipeline:
             if stable >= 3:
                 return p
             time.sleep(1)
-        raise AssertionError(f"not caught up in {timeout}s: {last}\n{self.tail()}")
+        raise AssertionError(
+            f"not caught up in {timeout}s: {last}\nper partition (committed, end) of the "
+            f"worker's group: {self.worker_partition_lag()}\n{self.tail()}"
+        )
+
+    def worker_partition_lag(self) -> dict[str, tuple[int, int]] | str:
+        """Partitions the worker's group has not committed to the end (diagnostics)."""
+
+        async def read() -> dict[str, tuple[int, int]]:
+            stats = KafkaStats(self.settings)
+            await stats.start()
+            try:
+                group = f"{self.settings.topic_prefix}streams"
+                return await stats.partition_lag(group, worker_topics(self.settings))
+            finally:
+                await stats.stop()
+
+        try:
+            return asyncio.run(read())
+        except Exception as e:  # diagnostics only: never hide the real failure
+            return f"unavailable: {e!r}"
 
     # ------------------------------------------------------------------ results
     def report_csv(self, name: str, *args: str) -> list[list[str]]:

@@ -19,6 +19,7 @@ from infra.broker import Broker
 from producers.sim_produce import produce_events
 from producers.simulator import Simulation
 from schemas import get_codec
+from streams.topics import worker_topics
 from tests.e2e import expect
 from tests.e2e.harness import Pipeline
 
@@ -106,8 +107,8 @@ def wait_until(p: Pipeline, cond: Any, timeout: float = 300.0) -> dict[str, Any]
 
 
 def worker_done(prog: dict[str, Any], p: Pipeline) -> float:
-    """Share of the input records the worker group has committed."""
-    ins = sum(prog.get("end_offsets", {}).get(t, 0) for t in p.settings.topics.inputs())
+    """Share of the records of its topics (inputs, control, pairs) the worker group committed."""
+    ins = sum(prog.get("end_offsets", {}).get(t, 0) for t in worker_topics(p.settings))
     lag = prog.get("lag", {}).get(f"{p.settings.topic_prefix}streams", ins)
     return (ins - lag) / ins if ins else 0.0
 

@@ -24,6 +24,7 @@ from tests.integration.workers import (
     collect_deltas,
     collect_states,
     count_dead_letters,
+    count_tombstones,
     daily_totals,
     lag,
     start_worker,
@@ -46,13 +47,18 @@ def _produce(settings: Settings, sim: Simulation) -> None:
     asyncio.run(produce_events(settings, sim.events, bad=sim.bad, progress=False))
 
 
-def _assert_exact(settings: Settings, sim: Simulation) -> None:
+def _assert_totals(settings: Settings, sim: Simulation) -> None:
+    """Wait until the worker committed everything; summed deltas equal the truth exactly."""
     asyncio.run(wait_caught_up(settings))
     rows, raw = asyncio.run(collect_deltas(settings, quiet_s=3.0))
     got, want = daily_totals(rows), truth_totals(sim.truth)
     wrong = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
     assert not wrong, "\n".join(f"{k}: got {got.get(k)} want {want.get(k)}" for k in wrong[:10])
     assert len(want) > 100 and raw >= len(rows)
+
+
+def _assert_exact(settings: Settings, sim: Simulation) -> None:
+    _assert_totals(settings, sim)
 
     states = asyncio.run(collect_states(settings))
     outbound = [s for s in states.values() if s["direction"] == "OUTBOUND"]
@@ -141,3 +147,36 @@ def test_two_workers_split_partitions_and_stay_exact(
         _stop_all([a, b])
     assert share_a > 0 and share_b > 0, (share_a, share_b)
     assert share_a + share_b >= len(simulation.events)
+
+
+def test_states_past_the_retention_horizon_are_forgotten_and_totals_stay_exact(
+    make_settings: Callable[..., Settings]
+) -> None:
+    # 6 days of traffic, a 72 h horizon: the states of the first days are forgotten while
+    # later days stream in (no message of the simulator has two events 47 h apart). Produced
+    # in three parts with pauses longer than the 10 s grace (the delay of the watermark):
+    # produced at once, event time would move by days in the seconds a reply takes
+    sim = simulate(SimConfig(messages=6000, seed=20241, days=6))
+    settings = make_settings(state_retention_hours=72, state_retention_grace_seconds=10)
+    w = start_worker(settings, "retention")
+    try:
+        third = len(sim.events) // 3
+        for i in range(3):
+            part = sim.events[i * third:(i + 1) * third if i < 2 else None]
+            asyncio.run(produce_events(settings, part, bad=[], progress=False))
+            if i < 2:
+                asyncio.run(wait_caught_up(settings))
+                time.sleep(12)
+        _assert_totals(settings, sim)
+        states = asyncio.run(collect_states(settings))  # the last version before a tombstone
+        outbound = [s for s in states.values() if s["direction"] == "OUTBOUND"]
+        assert sum(1 for s in outbound if s["has_request"]) == sim.truth["messages"] == 6000
+        assert sum(1 for s in outbound if s["orphan"]) == sim.truth["orphans"]
+        tombstones = asyncio.run(count_tombstones(settings))
+        assert tombstones > len(states) // 10, (tombstones, len(states))
+        expired = [int(n) for n in re.findall(r" expired=(\d+)", w.log_text())]
+        assert expired and 0 < expired[-1] <= tombstones
+    finally:
+        code = w.stop()
+    assert code == 0, w.log_text()[-2000:]
+

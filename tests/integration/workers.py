@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import get_codec
 from smsflow.config import Settings
+from tests.e2e.harness import settings_env as pipeline_env
 
 __all__ = [
     "COUNTS",
@@ -49,19 +49,10 @@ COUNTS = ("total", "received", "sent", "delivered", "undelivered", "rejected", "
           "survey_answered", "clicked", "inbound")
 _IDENTITY = ("umid", "version", "day", "subaccount_id", "country", "operator", "origin",
              "encoding", "campaign_id", "currency")
-_ENV_FIELDS = ("home", "bootstrap_servers", "topic_prefix", "partitions", "schema_registry_url",
-               "worker_store", "reply_window_seconds", "orphan_ttl_seconds")
-
-
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes ``load_settings()`` in a subprocess equal ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSFLOW_")}
-    for name in _ENV_FIELDS:
-        value = getattr(settings, name)
-        if value is not None:
-            env[f"SMSFLOW_{name.upper()}"] = str(value)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    """The environment that makes ``load_settings()`` in a subprocess equal ``settings``
+    (every field, as for ``smsflow run`` in the e2e harness), output unbuffered."""
+    return {**pipeline_env(settings), "PYTHONUNBUFFERED": "1"}
 
 
 class WorkerProcess:
@@ -249,11 +240,19 @@ async def collect_states(settings: Settings) -> dict[str, dict[str, Any]]:
     codec = get_codec(settings)
     latest: dict[str, dict[str, Any]] = {}
     for r in await _read_all(settings, settings.topics.message_state):
+        if r.value is None:  # a forgotten state (streams.retention): its last version stays
+            continue
         st = codec.decode_as("MessageState", r.value)
         cur = latest.get(st["umid"])
         if cur is None or st["version"] > cur["version"]:
             latest[st["umid"]] = st
     return latest
+
+
+async def count_tombstones(settings: Settings) -> int:
+    """Tombstones on the message-state topic (states the worker forgot, streams.retention)."""
+    return sum(1 for r in await _read_all(settings, settings.topics.message_state)
+               if r.value is None)
 
 
 async def count_dead_letters(settings: Settings) -> dict[str, int]:
@@ -294,7 +293,7 @@ async def wait_caught_up(settings: Settings, *, timeout: float = 300.0,  # noqa:
                          stable_s: float = 6.0) -> None:
     """Wait until the worker group has committed every input, control and pair record and the
     deltas group every message-state record, and that stayed so for ``stable_s`` seconds."""
-    from streams.agents import internal_topics
+    from streams.topics import internal_topics
 
     names = internal_topics(settings)
     worker_topics = [*settings.topics.inputs(), names["control"], names["pairs"]]

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
 import faust
 import pytest
 from faust.transport import consumer as faust_consumer
+from faust.types import TP as FTP
+from intervaltree import IntervalTree
 
 from smsflow.errors import SmsflowError
 from streams import seek_guard
+from streams.ack_guard import committed_offset, partition_held
 from streams.seek_guard import SeekGuard, install_seek_guard
 
 TP = ("send-requests", 2)
@@ -137,3 +145,44 @@ def test_install_refuses_another_faust_version(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(SmsflowError, match=r"0\.15\.3"):
         install_seek_guard()
     assert seek_guard.FAUST_VERSION == "0.15.3"
+
+
+class _Delegate:
+    """What Faust 0.15.3's ThreadDelegateConsumer.seek_to_committed and Consumer.seek use."""
+
+    def __init__(self, committed: dict[Any, int | None], log_start: dict[Any, int]) -> None:
+        self.app = SimpleNamespace(topics=SimpleNamespace(
+            acks_enabled_for=lambda topic: topic != "message-state"))
+        self._thread = SimpleNamespace(seek_to_committed=self._committed)
+        self._committed_map, self._log_start = committed, log_start
+        self._committed_offset: dict[Any, int | None] = defaultdict(lambda: None)
+        self._acked: dict[Any, list[int]] = defaultdict(list)
+        self._gap: dict[Any, IntervalTree] = defaultdict(IntervalTree)
+        self._read_offset: dict[Any, int | None] = {}
+        self.sought: dict[Any, int] = {}
+        self.log = SimpleNamespace(dev=lambda *a, **k: None)
+
+    async def _committed(self) -> dict[Any, int | None]:
+        return dict(self._committed_map)
+
+    async def _seek(self, tp: Any, offset: int) -> None:
+        self.sought[tp] = offset
+
+    async def earliest_offsets(self, *tps: Any) -> dict[Any, int]:
+        return {tp: self._log_start[tp] for tp in tps}
+
+
+def test_never_committed_stream_partitions_are_sought_to_their_log_start() -> None:
+    install_seek_guard()
+    fresh, zero, done, changelog = (FTP("send-requests", 1), FTP("streams-reply-pairs", 0),
+                                    FTP("delivery-receipts", 4), FTP("message-state", 1))
+    d = _Delegate({fresh: None, zero: 0, done: 40, changelog: None}, {fresh: 7, zero: 0})
+    got = asyncio.run(faust_consumer.ThreadDelegateConsumer.seek_to_committed(d))
+    # aiokafka left fresh and zero where its fetcher was; now both start from their log start
+    assert got == {fresh: 7, zero: 0, done: 40, changelog: None}
+    assert d.sought == {fresh: 7, zero: 0}
+    assert committed_offset(d, zero) == 0 and committed_offset(d, changelog) is None
+    d._acked[zero] = [3, 4]  # 0..2 never processed: held, the watchdog re-reads from 0
+    assert partition_held(d, zero)
+    guard = seek_guard.guard_of(d)
+    assert guard.next_offset[fresh] == 7 and guard.next_offset[done] == 40
