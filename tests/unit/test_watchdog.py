@@ -17,25 +17,30 @@ REQUESTS = TP("send-requests", 0)
 CHANGELOG = TP("message-state", 3)
 
 
-@pytest.mark.parametrize(("committed", "highwater", "acked", "in_flight", "paused", "idle"), [
-    (100, 150, False, False, False, True),  # 100..149 will never be acknowledged
-    (150, 150, False, False, False, False),  # consumed to the end
+@pytest.mark.parametrize(("committed", "position", "acked", "in_flight", "paused", "idle"), [
+    (100, 150, False, False, False, True),  # 100..149 fetched, never acknowledged
+    (150, 150, False, False, False, False),  # nothing fetched after the commit (or the end)
     (100, 150, True, False, False, False),  # processing: commits follow
     (100, 150, False, True, False, False),  # a record is on its way through a stream
     (100, 150, False, False, True, False),  # paused (recovery, flow control)
     (None, 150, False, False, False, False),  # never committed: nothing to seek to
-    (100, None, False, False, False, False),  # nothing fetched yet
+    (100, None, False, False, False, False),  # position unknown (revoked, resetting)
 ])
-def test_idle_behind(committed: int | None, highwater: int | None, acked: bool,
+def test_idle_behind(committed: int | None, position: int | None, acked: bool,
                      in_flight: bool, paused: bool, idle: bool) -> None:
-    assert idle_behind(committed, highwater, acked, in_flight, paused) is idle
+    assert idle_behind(committed, position, acked, in_flight, paused) is idle
 
 
 class FakeConsumer:
     """The attributes of a Faust 0.15.3 consumer :func:`stuck_partitions` reads."""
 
-    def __init__(self, highwaters: dict[Any, int]) -> None:
-        self.highwaters = highwaters
+    def __init__(self, positions: dict[Any, int]) -> None:
+        states = {tp: SimpleNamespace(has_valid_position=True, position=p)
+                  for tp, p in positions.items()}
+        assignment = SimpleNamespace(state_value=states.get)
+        aio = SimpleNamespace(_fetcher=SimpleNamespace(_subscriptions=SimpleNamespace(
+            subscription=SimpleNamespace(assignment=assignment))))
+        self._thread = SimpleNamespace(_ensure_consumer=lambda: aio)
         self._committed_offset: dict[Any, int | None] = defaultdict(lambda: None)
         self._acked: dict[Any, list[int]] = defaultdict(list)
         self._gap: dict[Any, IntervalTree] = defaultdict(IntervalTree)
@@ -44,9 +49,6 @@ class FakeConsumer:
         self.app = SimpleNamespace(
             topics=SimpleNamespace(acks_enabled_for=lambda topic: topic != CHANGELOG.topic)
         )
-
-    def highwater(self, tp: Any) -> int:
-        return self.highwaters[tp]
 
 
 def test_stuck_partitions_names_held_and_idle_ones_only() -> None:
@@ -61,7 +63,7 @@ def test_stuck_partitions_names_held_and_idle_ones_only() -> None:
     assert stuck_partitions(c, {RECEIPTS, REQUESTS, CHANGELOG}) == {}
 
 
-def test_a_partition_without_a_highwater_yet_is_skipped() -> None:
+def test_a_partition_without_a_fetch_position_is_skipped() -> None:
     c = FakeConsumer({})
     c._committed_offset[REQUESTS] = 3
     assert stuck_partitions(c, {REQUESTS}) == {}
