@@ -282,7 +282,9 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             rt.track(key, part, state)
             if retention.enabled:
                 due.append((part, key, to_micros(changed), state["version"]))
-        retention.rebuild(due)
+        inputs = set(kinds)
+        retention.rebuild(due, {tp.partition for tp in app.consumer.assignment()
+                                if tp.topic in inputs})
         rt.rebuilt_at_rebalance = app.rebalancing_count
         log.info("rebuilt held=%d partitions_with_time=%d retained=%d", len(rt.held),
                  len(rt.stream_time), len(due))

@@ -122,10 +122,14 @@ class Retention:
             _, key, version = heapq.heappop(heap)
             yield key, version
 
-    def rebuild(self, entries: Iterable[tuple[int, bytes, int, int]]) -> None:
+    def rebuild(self, entries: Iterable[tuple[int, bytes, int, int]],
+                assigned: set[int] | None = None) -> None:
         """Replace every heap with ``(partition, key, last event us, version)`` of the
-        recovered table."""
+        recovered table; with ``assigned``, forget the event-time marks of other partitions
+        (a revoked partition's last mark would hold the watermark back for good)."""
         self.heaps = {}
+        if assigned is not None:
+            self.marks = {pt: m for pt, m in self.marks.items() if pt[0] in assigned}
         if not self.enabled:
             return
         for partition, key, at, version in entries:

@@ -28,6 +28,12 @@ markers) and the record is passed on with a warning, the hole entered in Faust's
 that :mod:`streams.ack_guard` lets commits pass it. Jumps on changelogs (compacted, read by
 recovery, never committed) pass unchanged.
 
+A third way: aiokafka's ``seek_to_committed`` seeks only partitions committed past offset 0;
+one the group never committed keeps the position its fetcher reached while recovery had the
+flow stopped, past records Faust fetched and dropped (a reply-pairs record lost after a
+SIGKILL, 2026-11-27). Such stream partitions are sought to their log start, which
+:func:`streams.ack_guard.committed_offset` then reports as their committed offset.
+
 :func:`install_seek_guard` wires it into the pinned faust-streaming version by wrapping
 ``Consumer.getmany``, ``Consumer.seek`` and ``ThreadDelegateConsumer.seek_to_committed``.
 """

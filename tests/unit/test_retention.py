@@ -85,3 +85,13 @@ def test_without_a_limit_a_pair_keeps_everything() -> None:
     pair = merge_pair(None, "o", "old", 0, W)
     newer = merge_pair(pair, "o", "new", 1000 * H, W)
     assert newer is not None and set(newer["o"]) == {"old", "new"}
+
+
+def test_a_revoked_partition_stops_holding_the_watermark_back() -> None:
+    r = Retention(hours=1, grace_s=0)
+    r.see(0, "requests", 10 * H, behind=True)
+    r.see(1, "requests", 2 * H, behind=True)  # partition 1 moved to another worker
+    assert r.watermark() == 2 * H
+    r.rebuild([], assigned={0})
+    assert r.watermark() == 10 * H
+
