@@ -225,6 +225,12 @@ class Settings(BaseSettings):
         "as it was this many seconds of wall time ago (replies come back seconds after their "
         "MO while a backlog moves event time by days).",
     )
+    alignment_seconds: float = Field(
+        default=3600, ge=0, description="Working through a backlog, the worker pauses reading "
+        "an input partition that is this much event time ahead of the slowest one with unread "
+        "records (receipts wait less for their requests, retention keeps forgetting); "
+        "0 = read every partition as fast as Faust serves it.",
+    )
 
     # --- privacy and retention --------------------------------------------------------------
     store_text: bool = Field(

@@ -33,6 +33,7 @@ from schemas.deadletter import dead_letter
 from smsflow.config import Settings
 from smsflow.errors import SchemaError, SmsflowError, ValidationError
 from streams import ack_guard, seek_guard
+from streams.alignment import Alignment, install_alignment
 from streams.app import tracker_of
 from streams.codec import JSON_CODEC, STATE_CODEC, from_micros, to_micros
 from streams.contribution import change_time
@@ -71,6 +72,7 @@ class Runtime:
 
     partitions: int
     retention: Retention
+    alignment: Alignment
     stream_time: dict[int, Any] = field(default_factory=dict)  # partition -> datetime
     held: dict[bytes, tuple[int, Any]] = field(default_factory=dict)  # key -> (partition, first)
     orphan_sent: dict[bytes, float] = field(default_factory=dict)
@@ -106,8 +108,11 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     window_us = settings.reply_window_seconds * 1_000_000
     tracker = tracker_of(app)
     rt = Runtime(partitions=n, retention=Retention(
-        settings.state_retention_hours, grace_s=settings.state_retention_grace_seconds))
+        settings.state_retention_hours, grace_s=settings.state_retention_grace_seconds),
+        alignment=Alignment(settings.alignment_seconds))
     retention = rt.retention
+    # event-time marks per input partition: the retention watermark and the alignment use them
+    track_marks = retention.enabled or rt.alignment.enabled
     horizon_us = retention.horizon_us
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -195,6 +200,12 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             return True
         return hw is None or msg.offset + 1 < hw
 
+    def mark(msg: Any, at: Any) -> None:
+        """Note the event time (None: none) of an input record and whether more follow it."""
+        if track_marks and msg.topic in kinds:
+            retention.see(msg.partition, msg.topic, None if at is None else to_micros(at),
+                          unread_after(msg))
+
     def expire(partition: int) -> None:
         """Delete the states of ``partition`` whose last event is past the retention horizon
         (in the current event's context: the tombstones go to its partition)."""
@@ -216,6 +227,7 @@ def install(app: faust.App, settings: Settings) -> Runtime:
                 kind, record = decode(msg)
             except (SchemaError, ValidationError, ValueError, KeyError, TypeError) as e:
                 reason = e.reason if isinstance(e, SchemaError) else None
+                mark(msg, None)
                 await to_dead_letter(msg, e, reason or ("invalid" if isinstance(
                     e, SmsflowError) else "bad-control"))
                 continue
@@ -224,8 +236,7 @@ def install(app: faust.App, settings: Settings) -> Runtime:
                 at = record.get(EVENT_TIME_FIELD.get(kind, ""))
                 if at is not None:
                     rt.see(msg.partition, at)
-                    if retention.enabled:
-                        retention.see(msg.partition, msg.topic, to_micros(at), unread_after(msg))
+                mark(msg, at)
                 if kind == "click":
                     record = {**record, "distinct_clicks": click_count(key, record)}
                 old = messages.get(key)
@@ -318,10 +329,12 @@ def install(app: faust.App, settings: Settings) -> Runtime:
         log.info("stats processed=%d versions=%d dead_letters=%d held=%d replies_sent=%d "
                  "sends=%d pending_sends=%d stale_skipped=%d reseeks=%d holes=%d "
                  "commits_held=%d acks_refused=%d expired=%d retention_queue=%d "
-                 "retention_limit=%s", rt.processed,
+                 "retention_limit=%s paused=%d pauses=%d", rt.processed,
                  rt.versions, rt.dead_letters, len(rt.held), rt.replies_sent, tracker.sent,
                  tracker.pending, stale, reseeks, holes, commits_held, acks_refused,
-                 retention.expired, retention.pending, limit_text())
+                 retention.expired, retention.pending, limit_text(), len(rt.alignment.paused),
+                 rt.alignment.pauses)
 
+    install_alignment(app, retention, rt.alignment)
     del join_by_umid, match_replies, orphan_scan, stats
     return rt

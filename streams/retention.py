@@ -70,10 +70,16 @@ class Retention:
     def horizon_us(self) -> int:
         return int(self.hours * _HOUR_US)
 
-    def see(self, partition: int, topic: str, event_us: int, behind: bool) -> None:
-        """An input event of ``topic`` with that event time was read; ``behind``: records
-        after it were in the partition already."""
+    def see(self, partition: int, topic: str, event_us: int | None, behind: bool) -> None:
+        """A record of input ``topic`` with that event time was read (None: a record without
+        one, e.g. an invalid record); ``behind``: records after it were in the partition
+        already. Every record updates ``behind``: a partition that ends in invalid records
+        must not hold the watermark back."""
         cur = self.marks.get((partition, topic))
+        if event_us is None:
+            if cur is not None:
+                self.marks[(partition, topic)] = (cur[0], behind)
+            return
         self.marks[(partition, topic)] = (
             event_us if cur is None or event_us > cur[0] else cur[0], behind)
 

@@ -95,3 +95,16 @@ def test_a_revoked_partition_stops_holding_the_watermark_back() -> None:
     r.rebuild([], assigned={0})
     assert r.watermark() == 10 * H
 
+
+
+def test_a_partition_ending_in_records_without_event_time_stops_holding_the_watermark_back(
+) -> None:
+    r = Retention(hours=1, grace_s=0)
+    r.see(0, "requests", 5 * H, behind=False)
+    r.see(1, "receipts", 2 * H, behind=True)  # more records follow...
+    assert r.watermark() == 2 * H
+    r.see(1, "receipts", None, behind=False)  # ...an invalid one, the partition's last
+    assert r.marks[(1, "receipts")] == (2 * H, False)
+    assert r.watermark() == 5 * H
+    r.see(2, "clicks", None, behind=True)  # no mark yet: nothing to update
+    assert (2, "clicks") not in r.marks

@@ -1,0 +1,118 @@
+"""Event-time alignment: input partitions that run ahead in event time wait for the others.
+
+Working through a backlog, Faust serves the input partitions at unequal speeds (in the
+1M-message bench run the worker had read 12-15% of every delivery-receipts partition and
+17-22% of the send-requests ones). Two things suffer: receipts read before their requests are
+held in memory (76-90k at a time in that run), and the retention watermark
+(:mod:`streams.retention`, the slowest partition with unread records) hardly moves, so no state
+is forgotten while the backlog lasts and the worker's memory grows with it.
+
+Kafka Streams answers this by picking the record with the smallest timestamp across a task's
+partitions; the same idea here, at partition grain: a timer compares each input partition's
+event-time mark (the largest event time read from it, kept by :class:`~streams.retention.
+Retention`) with the watermark, and pauses fetching from a partition that still has unread
+records and is more than ``SMSFLOW_ALIGNMENT_SECONDS`` ahead; it resumes it once the watermark
+is within half of that (or the partition has nothing to read, or the watermark is unknown).
+The slowest partition is never paused, so reading always goes on.
+
+The pause is aiokafka's own (``AIOKafkaConsumer.pause``, run in Faust's consumer thread):
+aiokafka stops fetching the partition and discards the records it had fetched but not yet
+returned, without moving its position, so they are fetched again after the resume. Faust's
+``pause_partitions`` is not used: a partition paused that way while Faust iterates a fetched
+batch has the rest of its records dropped after aiokafka's position moved past them (the
+record loss :mod:`streams.watchdog` exists for). A rebalance gives every partition a fresh
+aiokafka state (not paused), so the bookkeeping starts again after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from streams.retention import Retention
+
+__all__ = ["Alignment", "install_alignment", "plan"]
+
+log = logging.getLogger("smsflow.streams")
+
+Mark = tuple[int, bool]  # (largest event time read, in us; records after it unread)
+
+
+def plan(marks: Mapping[tuple[int, str], Mark], paused: set[tuple[int, str]],
+         skew_us: int) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
+    """``(to_pause, to_resume)`` among the ``(partition, topic)`` keys of ``marks``.
+
+    Pause: unread records and a mark more than ``skew_us`` past the watermark (the smallest mark
+    with unread records). Resume (only what is in ``paused``): the mark is within
+    ``skew_us / 2`` of the watermark, nothing unread, no watermark, or no mark any more."""
+    behind = [t for t, unread in marks.values() if unread]
+    watermark = min(behind) if behind else None
+    to_pause: set[tuple[int, str]] = set()
+    to_resume: set[tuple[int, str]] = set()
+    for key, (at, unread) in marks.items():
+        ahead = None if watermark is None else at - watermark
+        if key in paused:
+            if ahead is None or not unread or ahead <= skew_us // 2:
+                to_resume.add(key)
+        elif ahead is not None and unread and ahead > skew_us:
+            to_pause.add(key)
+    to_resume |= {key for key in paused if key not in marks}
+    return to_pause, to_resume
+
+
+@dataclass
+class Alignment:
+    """The partitions this worker paused and how often (for the stats line)."""
+
+    seconds: float
+    paused: set[tuple[int, str]] = field(default_factory=set)
+    pauses: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.seconds > 0
+
+
+def install_alignment(app: faust.App, retention: Retention, alignment: Alignment,
+                      interval: float = 1.0) -> None:
+    """Add the alignment timer to ``app`` (call before the worker starts; no-op when off)."""
+    if not alignment.enabled:
+        return
+    skew_us = int(alignment.seconds * 1_000_000)
+    generation = [-1]
+
+    def apply(aio: Any, pause: list[Any], resume: list[Any]) -> None:
+        # runs in Faust's consumer thread: aiokafka's pause state holds futures of that loop
+        assigned = aio.assignment()
+        for tp in pause:
+            if tp in assigned:
+                aio.pause(tp)
+        for tp in resume:
+            if tp in assigned:
+                aio.resume(tp)
+
+    @app.timer(interval=interval)
+    async def align_event_time() -> None:
+        if app.rebalancing or app.tables.recovery.in_recovery:
+            return
+        if generation[0] != app.rebalancing_count:  # fresh aiokafka states: nothing paused
+            generation[0] = app.rebalancing_count
+            alignment.paused.clear()
+        to_pause, to_resume = plan(retention.marks, alignment.paused, skew_us)
+        if not to_pause and not to_resume:
+            return
+        consumer = app.consumer
+        thread = consumer._thread
+        aio = thread._ensure_consumer()
+        tps = consumer._new_topicpartition
+        pause = [tps(topic, p) for p, topic in to_pause]
+        resume = [tps(topic, p) for p, topic in to_resume]
+        thread.thread_loop.call_soon_threadsafe(apply, aio, pause, resume)
+        alignment.paused = (alignment.paused | to_pause) - to_resume
+        alignment.pauses += len(to_pause)
+
+    del align_event_time
