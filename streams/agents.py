@@ -192,13 +192,13 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             clicks[key] = ids
         return len(ids)
 
-    def unread_after(msg: Any) -> bool:
-        """True when the partition held records after ``msg`` (or that is unknown)."""
+    def unread_after(msg: Any) -> int:
+        """Records the partition held after ``msg`` as the consumer knows (1 when unknown)."""
         try:
             hw = app.consumer.highwater(msg.tp)
         except Exception:  # revoked meanwhile, not fetched yet: assume there are
-            return True
-        return hw is None or msg.offset + 1 < hw
+            return 1
+        return 1 if hw is None else max(0, hw - msg.offset - 1)
 
     def mark(msg: Any, at: Any) -> None:
         """Note the event time (None: none) of an input record and whether more follow it."""

@@ -56,7 +56,9 @@ class Retention:
     hours: float
     grace_s: float = 120.0
     heaps: dict[int, list[Entry]] = field(default_factory=dict)
-    marks: dict[tuple[int, str], tuple[int, bool]] = field(default_factory=dict)
+    #: (partition, input topic) -> (largest event time read in us, records after the last one
+    #: read, as the consumer knew at that read; 0: read to its end)
+    marks: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
     samples: deque[tuple[float, int | None]] = field(default_factory=deque)
     expired: int = 0  # states deleted so far (a counter for the stats line)
     _delayed: int | None = None
@@ -70,18 +72,18 @@ class Retention:
     def horizon_us(self) -> int:
         return int(self.hours * _HOUR_US)
 
-    def see(self, partition: int, topic: str, event_us: int | None, behind: bool) -> None:
+    def see(self, partition: int, topic: str, event_us: int | None, unread: int) -> None:
         """A record of input ``topic`` with that event time was read (None: a record without
-        one, e.g. an invalid record); ``behind``: records after it were in the partition
-        already. Every record updates ``behind``: a partition that ends in invalid records
-        must not hold the watermark back."""
+        one, e.g. an invalid record); ``unread``: records after it in the partition already.
+        Every record updates ``unread``: a partition that ends in invalid records must not hold
+        the watermark back."""
         cur = self.marks.get((partition, topic))
         if event_us is None:
             if cur is not None:
-                self.marks[(partition, topic)] = (cur[0], behind)
+                self.marks[(partition, topic)] = (cur[0], unread)
             return
         self.marks[(partition, topic)] = (
-            event_us if cur is None or event_us > cur[0] else cur[0], behind)
+            event_us if cur is None or event_us > cur[0] else cur[0], unread)
 
     def watermark(self) -> int | None:
         """The smallest largest event time over the topic partitions with unread records, or
