@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
+from smsflow.config import Settings
 from smsflow.errors import SmsflowError
-from streams.app import SendTracker
+from streams.app import WORKER_FETCH, SendTracker, WorkerOptions, create_app
 from streams.codec import from_micros, to_micros
 
 
@@ -40,3 +42,16 @@ def test_micros_round_trip_is_exact() -> None:
     assert to_micros(t) == 1709251199999999
     assert from_micros(to_micros(t)) == t
     assert to_micros(from_micros(-1)) == -1
+
+
+async def test_the_worker_consumer_waits_for_a_batch_per_fetch(tmp_path: Path) -> None:
+    # Faust builds it with fetch_min_bytes=1: at a steady rate each fetch carried a few records
+    settings = Settings(home=tmp_path / "home", bootstrap_servers="127.0.0.1:1")
+    app = create_app(settings, WorkerOptions(datadir=tmp_path / "data"))
+    consumer = app.consumer._thread._create_worker_consumer(app.consumer.transport)
+    try:
+        assert consumer._fetch_min_bytes == WORKER_FETCH["fetch_min_bytes"] == 64 * 1024
+        assert consumer._fetch_max_wait_ms == WORKER_FETCH["fetch_max_wait_ms"] == 50
+        assert consumer._max_poll_records == 5000  # Faust's own settings still apply
+    finally:
+        await consumer.stop()
