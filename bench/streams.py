@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 
+from bench.e2e import cpu_seconds
 from infra.broker import Broker, port_open
 from infra.topics import ensure_topics
 from producers.simulator import SimConfig, produce_events, simulate
@@ -68,12 +68,6 @@ async def raw_consume(settings: Settings, expected: int) -> float:
         await consumer.stop()
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def worker_run(settings: Settings, deltas: bool = False) -> tuple[float, float]:
     """(seconds from ready to every input committed, worker CPU seconds in that time).
 
@@ -83,12 +77,12 @@ def worker_run(settings: Settings, deltas: bool = False) -> tuple[float, float]:
     w = WorkerProcess(settings, "bench", deltas=deltas).start()
     try:
         w.wait_ready()
-        cpu0, t0 = _cpu_seconds(w.pid), time.perf_counter()
+        cpu0, t0 = cpu_seconds(w.pid), time.perf_counter()
         group = f"{settings.topic_prefix}streams"
         with console.status("worker processing ..."):
             while asyncio.run(lag(settings, group, settings.topics.inputs())) > 0:
                 time.sleep(0.2)
-        return time.perf_counter() - t0, _cpu_seconds(w.pid) - cpu0
+        return time.perf_counter() - t0, cpu_seconds(w.pid) - cpu0
     finally:
         w.stop()
 

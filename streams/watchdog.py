@@ -64,22 +64,24 @@ def fetch_position(consumer: Any, tp: Any) -> int | None:
     return position
 
 
-def stuck_partitions(consumer: Any, assigned: set[Any]) -> dict[Any, str]:
-    """Partitions of ``assigned`` (stream topics only) whose commits stopped: tp -> state."""
+def stuck_partitions(consumer: Any, assigned: set[Any]) -> dict[Any, tuple[str, int]]:
+    """Partitions of ``assigned`` (stream topics only) whose commits stopped:
+    tp -> (state, committed offset)."""
     acks_enabled_for = consumer.app.topics.acks_enabled_for
     in_flight = {m.tp for m in list(consumer._unacked_messages)}
     paused = consumer._paused_partitions
-    out: dict[Any, str] = {}
+    out: dict[Any, tuple[str, int]] = {}
     for tp in assigned:
         if not acks_enabled_for(tp.topic):
             continue
-        if partition_held(consumer, tp):
-            out[tp] = "held"
-            continue
         committed = committed_offset(consumer, tp)
-        if idle_behind(committed, fetch_position(consumer, tp), bool(consumer._acked.get(tp)),
-                       tp in in_flight, tp in paused):
-            out[tp] = "idle"
+        if committed is None:
+            continue  # nothing to hold at or go back to (both states need it)
+        if partition_held(consumer, tp):
+            out[tp] = ("held", committed)
+        elif idle_behind(committed, fetch_position(consumer, tp),
+                         bool(consumer._acked.get(tp)), tp in in_flight, tp in paused):
+            out[tp] = ("idle", committed)
     return out
 
 
@@ -99,13 +101,13 @@ def install_commit_watchdog(app: faust.App, *, stuck_after: float = 15.0) -> Non
         consumer = app.consumer
         now = time.monotonic()
         seen: set[tuple[Any, int | None]] = set()
-        for tp, state in stuck_partitions(consumer, set(consumer.assignment())).items():
-            committed = committed_offset(consumer, tp)
+        for tp, (state, committed) in stuck_partitions(consumer,
+                                                       set(consumer.assignment())).items():
             key = (tp, committed)
             seen.add(key)
             first = since.setdefault(key, now)
             n = rereads.get(key, 0)
-            if now - first >= stuck_after * 2**n and committed is not None:
+            if now - first >= stuck_after * 2**n:
                 acked = consumer._acked.get(tp)
                 log.warning(
                     "commit_stuck state=%s topic=%s partition=%s committed=%s first_acked=%s "

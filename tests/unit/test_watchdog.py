@@ -55,8 +55,9 @@ def test_stuck_partitions_names_held_and_idle_ones_only() -> None:
     c = FakeConsumer({RECEIPTS: 900, REQUESTS: 500, CHANGELOG: 70})
     c._committed_offset.update({RECEIPTS: 434, REQUESTS: 480, CHANGELOG: 10})
     c._acked[RECEIPTS] = [435, 436]  # the record at 434 was not processed
+    # changelogs are never committed: not judged
     assert stuck_partitions(c, {RECEIPTS, REQUESTS, CHANGELOG}) == {
-        RECEIPTS: "held", REQUESTS: "idle"}  # changelogs are never committed: not judged
+        RECEIPTS: ("held", 434), REQUESTS: ("idle", 480)}
 
     c._unacked_messages.append(SimpleNamespace(tp=REQUESTS))  # 480 is being processed
     c._acked[RECEIPTS] = [434, 435]
