@@ -201,7 +201,7 @@ def install(app: faust.App, settings: Settings) -> Runtime:
         return 1 if hw is None else max(0, hw - msg.offset - 1)
 
     def mark(msg: Any, at: Any) -> None:
-        """Note the event time (None: none) of an input record and whether more follow it."""
+        """Note the event time (None: none) of an input record and how many records follow."""
         if track_marks and msg.topic in kinds:
             retention.see(msg.partition, msg.topic, None if at is None else to_micros(at),
                           unread_after(msg))
@@ -329,11 +329,11 @@ def install(app: faust.App, settings: Settings) -> Runtime:
         log.info("stats processed=%d versions=%d dead_letters=%d held=%d replies_sent=%d "
                  "sends=%d pending_sends=%d stale_skipped=%d reseeks=%d holes=%d "
                  "commits_held=%d acks_refused=%d expired=%d retention_queue=%d "
-                 "retention_limit=%s paused=%d pauses=%d", rt.processed,
+                 "retention_limit=%s paused=%d pauses=%d align_stalls=%d", rt.processed,
                  rt.versions, rt.dead_letters, len(rt.held), rt.replies_sent, tracker.sent,
                  tracker.pending, stale, reseeks, holes, commits_held, acks_refused,
                  retention.expired, retention.pending, limit_text(), len(rt.alignment.paused),
-                 rt.alignment.pauses)
+                 rt.alignment.pauses, rt.alignment.stalls)
 
     install_alignment(app, retention, rt.alignment)
     del join_by_umid, match_replies, orphan_scan, stats

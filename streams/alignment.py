@@ -14,7 +14,9 @@ Retention`) with the watermark, and pauses fetching from a partition that still 
 records and is more than ``SMSFLOW_ALIGNMENT_SECONDS`` ahead, while the slowest one holds a
 backlog (:data:`MIN_BACKLOG` records); it resumes it once the watermark is within half of that
 (or the partition has nothing to read, or there is no backlog). The slowest partition is never
-paused, so reading always goes on.
+paused, so reading always goes on; and should it stop being read for another reason, a
+watermark that stands still for 30 s while partitions wait resumes them all
+(:meth:`Alignment.step`).
 
 The pause is aiokafka's own (``AIOKafkaConsumer.pause``, run in Faust's consumer thread):
 aiokafka stops fetching the partition and discards the records it had fetched but not yet
@@ -28,6 +30,7 @@ aiokafka state (not paused), so the bookkeeping starts again after it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,15 +82,47 @@ def plan(marks: Mapping[tuple[int, str], Mark], paused: set[tuple[int, str]],
 
 @dataclass
 class Alignment:
-    """The partitions this worker paused and how often (for the stats line)."""
+    """The partitions this worker paused, how often (for the stats line), and the stall guard.
+
+    Waiting must never stop the worker (Kafka Streams bounds it with ``max.task.idle.ms``): when
+    the watermark has not moved for ``stall_s`` seconds while partitions are paused (the
+    slowest partition not being read, whatever the reason), :meth:`step` resumes them all and
+    pauses nothing more until the watermark moves again."""
 
     seconds: float
+    stall_s: float = 30.0
     paused: set[tuple[int, str]] = field(default_factory=set)
     pauses: int = 0
+    stalls: int = 0
+    _watermark: int | None = None
+    _moved_at: float = 0.0
 
     @property
     def enabled(self) -> bool:
         return self.seconds > 0
+
+    def step(self, marks: Mapping[tuple[int, str], Mark], now: float,
+             ) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
+        """``(to_pause, to_resume)`` at monotonic time ``now``: :func:`plan`, or under a
+        stalled watermark every paused partition resumed and none paused; records the
+        result in :attr:`paused`."""
+        behind = [t for t, unread in marks.values() if unread]
+        watermark = min(behind) if behind else None
+        if watermark != self._watermark:
+            self._watermark, self._moved_at = watermark, now
+        to_pause: set[tuple[int, str]]
+        to_resume: set[tuple[int, str]]
+        if now - self._moved_at >= self.stall_s:
+            to_pause, to_resume = set(), set(self.paused)
+            if to_resume:
+                self.stalls += 1
+                log.warning("alignment: the watermark has not moved for %.0f s; resuming "
+                            "%d paused partitions", now - self._moved_at, len(to_resume))
+        else:
+            to_pause, to_resume = plan(marks, self.paused, int(self.seconds * 1_000_000))
+        self.paused = (self.paused | to_pause) - to_resume
+        self.pauses += len(to_pause)
+        return to_pause, to_resume
 
 
 def install_alignment(app: faust.App, retention: Retention, alignment: Alignment,
@@ -95,7 +130,6 @@ def install_alignment(app: faust.App, retention: Retention, alignment: Alignment
     """Add the alignment timer to ``app`` (call before the worker starts; no-op when off)."""
     if not alignment.enabled:
         return
-    skew_us = int(alignment.seconds * 1_000_000)
     generation = [-1]
 
     def apply(aio: Any, pause: list[Any], resume: list[Any]) -> None:
@@ -115,7 +149,7 @@ def install_alignment(app: faust.App, retention: Retention, alignment: Alignment
         if generation[0] != app.rebalancing_count:  # fresh aiokafka states: nothing paused
             generation[0] = app.rebalancing_count
             alignment.paused.clear()
-        to_pause, to_resume = plan(retention.marks, alignment.paused, skew_us)
+        to_pause, to_resume = alignment.step(retention.marks, time.monotonic())
         if not to_pause and not to_resume:
             return
         consumer = app.consumer
@@ -125,7 +159,5 @@ def install_alignment(app: faust.App, retention: Retention, alignment: Alignment
         pause = [tps(topic, p) for p, topic in to_pause]
         resume = [tps(topic, p) for p, topic in to_resume]
         thread.thread_loop.call_soon_threadsafe(apply, aio, pause, resume)
-        alignment.paused = (alignment.paused | to_pause) - to_resume
-        alignment.pauses += len(to_pause)
 
     del align_event_time

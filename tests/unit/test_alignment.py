@@ -54,3 +54,17 @@ def test_without_a_backlog_behind_the_watermark_nothing_waits() -> None:
 def test_zero_seconds_turns_alignment_off() -> None:
     assert not Alignment(0).enabled
     assert Alignment(3600).enabled
+
+
+def test_a_stalled_watermark_resumes_everything_until_it_moves_again() -> None:
+    a = Alignment(3600, stall_s=30)
+    marks = {(0, "requests"): (10 * H, 5000), (0, "receipts"): (13 * H, 5000)}
+    assert a.step(marks, now=100.0) == ({(0, "receipts")}, set())
+    assert a.paused == {(0, "receipts")} and a.pauses == 1
+    assert a.step(marks, now=129.0) == (set(), set())  # waiting: the slowest one is read
+    assert a.step(marks, now=130.0) == (set(), {(0, "receipts")})  # 30 s without progress
+    assert a.paused == set() and a.stalls == 1
+    assert a.step(marks, now=131.0) == (set(), set())  # nothing paused while it stands still
+    marks[(0, "requests")] = (10 * H + 1, 4000)  # it moves again
+    assert a.step(marks, now=132.0) == ({(0, "receipts")}, set())
+    assert a.pauses == 2 and a.stalls == 1
