@@ -37,7 +37,7 @@ from typing import Any
 
 import faust
 
-from streams.retention import Retention
+from streams.retention import Retention, slowest_unread
 
 __all__ = ["Alignment", "install_alignment", "plan"]
 
@@ -63,10 +63,8 @@ def plan(marks: Mapping[tuple[int, str], Mark], paused: set[tuple[int, str]],
     ``skew_us`` past it. Resume (only what is in ``paused``): the mark is within
     ``skew_us / 2`` of the watermark, nothing unread, no watermark or no backlog behind it, or
     no mark any more."""
-    behind = [(t, unread) for t, unread in marks.values() if unread]
-    watermark, backlog = min(behind) if behind else (None, 0)
-    if backlog < min_backlog:
-        watermark = None
+    slowest = slowest_unread(marks)
+    watermark = slowest[0] if slowest is not None and slowest[1] >= min_backlog else None
     to_pause: set[tuple[int, str]] = set()
     to_resume: set[tuple[int, str]] = set()
     for key, (at, unread) in marks.items():
@@ -106,8 +104,8 @@ class Alignment:
         """``(to_pause, to_resume)`` at monotonic time ``now``: :func:`plan`, or under a
         stalled watermark every paused partition resumed and none paused; records the
         result in :attr:`paused`."""
-        behind = [t for t, unread in marks.values() if unread]
-        watermark = min(behind) if behind else None
+        slowest = slowest_unread(marks)
+        watermark = None if slowest is None else slowest[0]
         if watermark != self._watermark:
             self._watermark, self._moved_at = watermark, now
         to_pause: set[tuple[int, str]]

@@ -38,15 +38,22 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Retention"]
+__all__ = ["Retention", "slowest_unread"]
 
 _HOUR_US = 3_600_000_000
 _SAMPLE_EVERY_S = 1.0
 
 Entry = tuple[int, bytes, int]  # (last event time us, key, version)
+
+
+def slowest_unread(marks: Mapping[tuple[int, str], tuple[int, int]]) -> tuple[int, int] | None:
+    """``(event time, unread records)`` of the mark with unread records and the smallest
+    event time (None: every partition read to its end): the watermark, and (in
+    :mod:`streams.alignment`) the backlog behind it."""
+    return min(((t, unread) for t, unread in marks.values() if unread), default=None)
 
 
 @dataclass
@@ -88,9 +95,9 @@ class Retention:
     def watermark(self) -> int | None:
         """The smallest largest event time over the topic partitions with unread records, or
         the largest of all when every one was read to its end (None: nothing read yet)."""
-        behind = [t for t, unread in self.marks.values() if unread]
-        if behind:
-            return min(behind)
+        slowest = slowest_unread(self.marks)
+        if slowest is not None:
+            return slowest[0]
         return max((t for t, _ in self.marks.values()), default=None)
 
     def delayed_watermark(self, now: float) -> int | None:
