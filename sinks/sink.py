@@ -119,7 +119,7 @@ class _Sink:
             try:
                 pairs = rows_for_record(
                     name, rec, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    timestamp_ms=msg.timestamp, privacy=self.privacy,
+                    timestamp_ms=msg.timestamp, privacy=self.privacy, decode=self.codec.decode,
                 )
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise SchemaError(f"{name} record has no usable row: {e!r}",
