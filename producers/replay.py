@@ -142,13 +142,10 @@ async def _read_all(settings: Settings, topic: str) -> list[Any]:
                                 enable_auto_commit=False, **aiokafka_kwargs(settings))
     await start_client(consumer, settings, error=InfraError)
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer.topics()  # refresh metadata once
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
+        if topic not in await consumer.topics():
             return []
+        # every project topic has settings.partitions partitions (docs/design.md)
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)

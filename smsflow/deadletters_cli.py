@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sys
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
 
-from smsflow.config import load_settings
+from smsflow.clickhouse import Result
+from smsflow.config import Settings, load_settings
 from smsflow.errors import ValidationError
 
-__all__ = ["app", "register"]
+__all__ = ["app", "fetch_dead_letter", "parse_time", "register"]
 
 app = typer.Typer(
     help="Dead letters: counts by source and reason, one in detail, replay after a fix.",
@@ -77,39 +79,45 @@ def list_(
     _list(since, until, fmt)
 
 
+def fetch_dead_letter(
+    settings: Settings, dead_letter_id: str, query: Callable[[str], Result]
+) -> Result:
+    """One landed dead letter (``query`` runs read-only SQL) with its payload under the PII
+    policy of ``settings``; ValidationError for a bad or unknown id."""
+    from sinks.deadletters import parse_id
+    from smsflow.privacy import Privacy
+
+    partition, offset = parse_id(dead_letter_id)
+    topic = settings.topics.dead_letter.replace("\\", "\\\\").replace("'", "\\'")
+    res = query(f"SELECT {_SHOW_COLUMNS} FROM dead_letters FINAL WHERE topic = '{topic}' "
+                f"AND partition = {partition} AND offset = {offset}")
+    if not res.rows:
+        raise ValidationError(f"no dead letter {dead_letter_id} landed (wrong id, or the sink "
+                              "has not caught up)")
+    row = list(res.rows[0])
+    payload = str(row[-1])
+    red = Privacy.from_settings(settings).redact_payload(payload.encode()) or b""
+    row[-1] = red.decode("utf-8", errors="replace") if payload else "(binary, not shown)"
+    return Result(list(res.columns), list(res.types), [tuple(row)])
+
+
 @app.command("show")
 def show(dead_letter_id: str = typer.Argument(..., help="PARTITION:OFFSET from list.")) -> None:
     """One dead letter: source, reason, error, key, payload (redacted)."""
     from sinks.cli import open_clickhouse
-    from sinks.deadletters import parse_id
     from sinks.render import to_vertical_table
-    from smsflow.clickhouse import Result
     from smsflow.ops_client import OpsClient, running_pid
-    from smsflow.privacy import Privacy
 
     settings = load_settings()
-    partition, offset = parse_id(dead_letter_id)
-    topic = settings.topics.dead_letter.replace("\\", "\\\\").replace("'", "\\'")
-    sql = (f"SELECT {_SHOW_COLUMNS} FROM dead_letters FINAL WHERE topic = '{topic}' "
-           f"AND partition = {partition} AND offset = {offset}")
     if not settings.clickhouse_url and running_pid(settings):
         client = OpsClient(settings)
         try:
-            res = client.sql(sql)
+            res = fetch_dead_letter(settings, dead_letter_id, client.sql)
         finally:
             client.close()
     else:
-        res = open_clickhouse(settings).query(sql)
-    if not res.rows:
-        raise ValidationError(f"no dead letter {dead_letter_id} landed (wrong id, or the sink "
-                              "has not caught up)")
-    privacy = Privacy.from_settings(settings)
-    row = list(res.rows[0])
-    payload = str(row[-1])
-    red = privacy.redact_payload(payload.encode()) or b""
-    row[-1] = red.decode("utf-8", errors="replace") if payload else "(binary, not shown)"
-    out.print(to_vertical_table(Result(list(res.columns), list(res.types), [tuple(row)]),
-                                title=f"dead letter {dead_letter_id}"))
+        res = fetch_dead_letter(settings, dead_letter_id, open_clickhouse(settings).query)
+    out.print(to_vertical_table(res, title=f"dead letter {dead_letter_id}"))
 
 
 @app.command("replay")
