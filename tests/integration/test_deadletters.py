@@ -149,6 +149,13 @@ async def test_dead_letters_listed_shown_replayed_idempotently(
                       fetch_dead_letter(settings, worker_id, clickhouse.query).rows[0],
                       strict=True))
     assert json.loads(fields["payload"])["schema"] == "DeliveryReceipt"
+    # show applies the policy of the settings it runs with, whatever the sink's was
+    receipt_id = clickhouse.query("SELECT concat(toString(partition), ':', toString(offset)) "
+                                  "FROM dead_letters FINAL WHERE reason = 'strict-status'"
+                                  ).scalar()
+    assert "+6591234567" in repr(fetch_dead_letter(settings, receipt_id, clickhouse.query).rows)
+    masked = settings.model_copy(update={"phone_policy": "mask"})
+    assert "+6591234567" not in repr(fetch_dead_letter(masked, receipt_id, clickhouse.query).rows)
 
     # dry run: says what it would do, produces nothing
     dry = await replay(settings, "worker-error", dry_run=True)
