@@ -1,4 +1,4 @@
-"""``smsflow sink run``: Kafka (derived + input topics) -> ClickHouse, in bounded batches.
+"""``smsflow sink run``: Kafka (derived, input, dead-letter topics) -> ClickHouse, in batches.
 
 Order of one cycle, the whole exactness argument:
 
