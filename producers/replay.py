@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from producers.bodies import WEBHOOKS, BodyError, parse_body
 from producers.send import umid_key
@@ -124,13 +125,16 @@ def classify(
 class ReplaySummary:
     """Counts of one replay: produced per topic, and why the others were not."""
 
+    reason: str = ""
+    matched: int = 0
     produced: Counter[str] = field(default_factory=Counter)
     not_replayed: Counter[str] = field(default_factory=Counter)
     dry_run: bool = False
 
     def lines(self) -> list[str]:
         verb = "would replay" if self.dry_run else "replayed"
-        out = [f"{verb} {sum(self.produced.values())} record(s)"]
+        out = [f"{self.matched} dead letter(s) with reason {self.reason!r}",
+               f"{verb} {sum(self.produced.values())} record(s)"]
         out += [f"  {n:>8}  to {t}" for t, n in sorted(self.produced.items())]
         out += [f"  {n:>8}  not replayed: {w}" for w, n in sorted(self.not_replayed.items())]
         return out
@@ -174,6 +178,38 @@ async def _fetch(consumer: AIOKafkaConsumer, src: tuple[str, int, int]) -> Any |
     return msg if msg.offset == src[2] else None
 
 
+async def _replay_one(
+    step: Step, settings: Settings, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+    dry_run: bool,
+) -> tuple[str | None, str]:
+    """Replay one dead letter: ``(topic produced to, '')`` or ``(None, why not)``."""
+    rec = step.dl.rec
+    topic = str(rec.get("topic"))
+    key: bytes | None
+    if step.action == "reread":
+        msg = await _fetch(consumer, _source(rec))  # type: ignore[arg-type]
+        if msg is None:
+            return None, "original gone (topic retention)"
+        key, value = msg.key, msg.value
+    elif step.action == "validate":
+        hook = next(h for h in WEBHOOKS.values() if h.topic(settings.topics) == topic)
+        try:
+            record = parse_body(hook, rec["payload"], now=dt.datetime.now(dt.UTC))
+            value = get_codec(settings).encode(hook.schema, record)
+        except (BodyError, SchemaError) as e:
+            return None, f"still invalid ({e.reason}), kept"
+        key = umid_key(record["umid"])
+    else:
+        return None, step.why
+    if not dry_run:
+        meta = await producer.send_and_wait(topic, value, key=key)
+        note = {"reason": rec["reason"], "topic": topic, "partition": meta.partition,
+                "offset": meta.offset, "at": dt.datetime.now(dt.UTC).isoformat()}
+        await producer.send_and_wait(ledger_topic(settings), json.dumps(note).encode(),
+                                     key=step.dl.id.encode())
+    return topic, ""
+
+
 async def replay(
     settings: Settings,
     reason: str,
@@ -204,8 +240,7 @@ async def replay(
             continue  # not a dead letter; the sink counts it
     steps = classify(dls, ledger, reason=reason, inputs=set(settings.topics.inputs()),
                      since=since, retry_failed=retry_failed)
-    summary = ReplaySummary(dry_run=dry_run)
-    hooks = {h.topic(settings.topics): h for h in WEBHOOKS.values()}
+    summary = ReplaySummary(reason=reason, matched=len(steps), dry_run=dry_run)
     kw = aiokafka_kwargs(settings)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_auto_commit=False, **kw)
@@ -214,37 +249,14 @@ async def replay(
     try:
         await start_client(producer, settings, error=InfraError)
         for i, step in enumerate(steps, 1):
-            rec = step.dl.rec
-            topic = str(rec.get("topic"))
-            key: bytes | None
-            if step.action == "reread":
-                msg = await _fetch(consumer, _source(rec))  # type: ignore[arg-type]
-                if msg is None:
-                    summary.not_replayed["original gone (topic retention)"] += 1
-                    continue
-                key, value = msg.key, msg.value
-            elif step.action == "validate":
-                hook = hooks[topic]
-                try:
-                    record = parse_body(hook, rec["payload"], now=dt.datetime.now(dt.UTC))
-                    value = codec.encode(hook.schema, record)
-                except (BodyError, SchemaError) as e:
-                    summary.not_replayed[f"still invalid ({e.reason}), kept"] += 1
-                    continue
-                key = umid_key(record["umid"])
+            target, why = await _replay_one(step, settings, consumer, producer, dry_run)
+            if target is not None:
+                summary.produced[target] += 1
             else:
-                summary.not_replayed[step.why] += 1
-                continue
-            summary.produced[topic] += 1
-            if not dry_run:
-                meta = await producer.send_and_wait(topic, value, key=key)
-                note = {"reason": reason, "topic": topic, "partition": meta.partition,
-                        "offset": meta.offset, "at": dt.datetime.now(dt.UTC).isoformat()}
-                await producer.send_and_wait(ledger_name, json.dumps(note).encode(),
-                                             key=step.dl.id.encode())
+                summary.not_replayed[why] += 1
             if progress is not None:
                 progress(i, len(steps))
-    except (OSError, TimeoutError) as e:
+    except (KafkaError, OSError, TimeoutError) as e:
         raise InfraError(f"replay stopped, Kafka did not answer: {e!r}") from e
     finally:
         await producer.stop()
