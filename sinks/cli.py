@@ -27,7 +27,7 @@ from smsflow.config import Settings, load_settings
 from smsflow.errors import ClickHouseError, ValidationError
 from smsflow.ops_client import OpsClient, running_pid
 
-__all__ = ["open_clickhouse", "register"]
+__all__ = ["emit_report", "open_clickhouse", "register"]
 
 out = Console()
 err = Console(stderr=True)
@@ -143,6 +143,8 @@ class _Remote:
             "subaccount": f.subaccount, "country": f.country, "operator": f.operator,
             "from": f.date_from, "to": f.date_to, "umid": f.umid, "limit": f.limit,
             "at": f.at.isoformat() if f.at is not None else None,
+            "since": f.since.isoformat() if f.since is not None else None,
+            "until": f.until.isoformat() if f.until is not None else None,
         }
 
 
@@ -185,6 +187,9 @@ def _emit(name: str, filters: Filters, fmt: str) -> None:
         out.print(to_table(timeline, title=_TIMELINE_TITLE))
     else:
         out.print(to_table(result, title=name))
+
+
+emit_report = _emit  # for other report-like commands (smsflow deadletters)
 
 
 def _at(value: str | None) -> dt.datetime | None:

@@ -29,6 +29,7 @@ _PARAM = re.compile(r"\{(\w+):[^}]+\}")
 _MIN_DAY = dt.date(1970, 1, 1)
 _MAX_DAY = dt.date(2149, 6, 6)  # the largest ClickHouse Date
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MAX_US = 2**62
 
 
 def epoch_us(at: dt.datetime) -> int:
@@ -51,6 +52,8 @@ class Filters:
     limit: int = 1000
     at: dt.datetime | None = None  # reference time of `pending` (None: now)
     reply_window_seconds: int = DEFAULT_REPLY_WINDOW_SECONDS
+    since: dt.datetime | None = None  # failure time range of `deadletters` (UTC, [since, until))
+    until: dt.datetime | None = None
 
     def params(self) -> dict[str, Any]:
         """Query parameters (``ValidationError`` on a bad umid, limit, window or date range)."""
@@ -73,6 +76,8 @@ class Filters:
             "limit": self.limit,
             "at_us": epoch_us(self.at or dt.datetime.now(dt.UTC)),
             "window_us": self.reply_window_seconds * 1_000_000,
+            "since_us": epoch_us(self.since) if self.since else 0,
+            "until_us": epoch_us(self.until) if self.until else _MAX_US,
         }
         if self.umid is not None:
             try:

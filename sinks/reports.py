@@ -181,6 +181,18 @@ def _logs(ch: ClickHouse, f: Filters) -> Result:
     return Result(columns, types, rows)
 
 
+def _deadletters(ch: ClickHouse, f: Filters) -> Result:
+    rows = [
+        (r["component"], r["source_topic"], r["reason"], int(r["dead_letters"]),
+         r["first_failed"], r["last_failed"], r["latest_id"])
+        for r in _query(ch, "deadletters", f)
+    ]
+    columns = ["Component", "Topic", "Reason", "Dead Letters", "First Failed", "Last Failed",
+               "Latest ID"]
+    time_t = "DateTime64(6, 'UTC')"
+    return Result(columns, ["String"] * 3 + [_INT, time_t, time_t, "String"], rows)
+
+
 def _passthrough(name: str) -> Callable[[ClickHouse, Filters], Result]:
     def run(ch: ClickHouse, f: Filters) -> Result:
         if f.umid is None:
@@ -201,6 +213,7 @@ REPORTS: dict[str, Callable[[ClickHouse, Filters], Result]] = {
     "logs": _logs,
     "message": _passthrough("message"),
     "timeline": _passthrough("timeline"),
+    "deadletters": _deadletters,
     **QUALITY_REPORTS,
 }
 

@@ -1,7 +1,8 @@
 """Retention: ClickHouse TTLs per table from settings, (re)applied whenever the sink starts.
 
 ``retention_messages_days`` -> ``messages`` (by report day), ``retention_events_days`` ->
-``message_events``, ``conversions``, ``survey_responses``, ``clicks`` (by event time),
+``message_events``, ``conversions``, ``survey_responses``, ``clicks`` (by event time) and
+``dead_letters`` (by failure time),
 ``retention_text_days`` -> the ``messages.text`` column (only stored with ``store_text``).
 0 means keep forever (an existing TTL is removed). The aggregate ``daily_deltas`` holds no
 personal data and is kept. The dead-letter topic's retention is a topic config
@@ -23,6 +24,7 @@ _EVENT_TABLES = {
     "conversions": "toDateTime(converted_at)",
     "survey_responses": "toDateTime(survey_submitted_at)",
     "clicks": "toDateTime(clicked_at)",
+    "dead_letters": "toDateTime(failed_at)",
 }
 
 

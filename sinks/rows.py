@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from sinks.deadletters import Decoder, dead_letter_row
 from smsflow.config import Settings
 from smsflow.errors import SchemaError
 from smsflow.privacy import Privacy, opt_out_keyword
@@ -42,6 +43,7 @@ TABLES = (
     "clicks",
     "daily_deltas",
     "messages",
+    "dead_letters",
 )
 
 # The field of each input schema that carries the event's own time.
@@ -107,6 +109,7 @@ def routes(settings: Settings) -> dict[str, TopicRoute]:
         t.surveys: TopicRoute("surveys", "SurveyResponse", False),
         t.otp_feedback: TopicRoute("otp_feedback", "OtpFeedback", False),
         t.clicks: TopicRoute("clicks", "UrlClick", False),
+        t.dead_letter: TopicRoute("dead_letter", "DeadLetter", False),
     }
 
 
@@ -298,18 +301,25 @@ def rows_for_record(
     offset: int,
     timestamp_ms: int | None = None,
     privacy: Privacy | None = None,
+    decode: Decoder | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The ``(table, row)`` pairs one decoded record becomes.
 
-    MessageState -> messages; DailyDelta -> daily_deltas; every input record -> message_events,
-    plus conversions / survey_responses / clicks for those kinds. Unknown schema names (e.g. a
-    DeadLetter on a wrong topic) raise :class:`SchemaError` with ``reason="wrong-schema"``.
+    MessageState -> messages; DailyDelta -> daily_deltas; DeadLetter -> dead_letters (its
+    binary payload shown through ``decode``, :mod:`sinks.deadletters`); every input record ->
+    message_events, plus conversions / survey_responses / clicks for those kinds. Unknown
+    schema names raise :class:`SchemaError` with ``reason="wrong-schema"``.
     Text and numbers follow ``privacy`` (default: the safe policy).
     """
     if schema == "MessageState":
         return [("messages", message_row(rec, privacy))]
     if schema == "DailyDelta":
         return [("daily_deltas", delta_row(rec))]
+    if schema == "DeadLetter":
+        return [("dead_letters", dead_letter_row(
+            rec, topic=topic, partition=partition, offset=offset,
+            privacy=privacy or _DEFAULT_PRIVACY, decode=decode,
+        ))]
     if schema not in EVENT_TIME_FIELD:
         raise SchemaError(f"the sink has no table for {schema} records", reason="wrong-schema")
     out = [

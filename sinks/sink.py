@@ -1,4 +1,4 @@
-"""``smsflow sink run``: Kafka (derived + input topics) -> ClickHouse, in bounded batches.
+"""``smsflow sink run``: Kafka (derived, input, dead-letter topics) -> ClickHouse, in batches.
 
 Order of one cycle, the whole exactness argument:
 
@@ -119,7 +119,7 @@ class _Sink:
             try:
                 pairs = rows_for_record(
                     name, rec, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    timestamp_ms=msg.timestamp, privacy=self.privacy,
+                    timestamp_ms=msg.timestamp, privacy=self.privacy, decode=self.codec.decode,
                 )
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise SchemaError(f"{name} record has no usable row: {e!r}",

@@ -36,6 +36,7 @@ def _register_optional() -> None:
         ("streams.cli", None),
         ("smsflow.run_cli", None),
         ("dashboard.cli", None),
+        ("smsflow.deadletters_cli", None),
     ]:
         try:
             mod = importlib.import_module(module)

@@ -5,9 +5,11 @@ reports and ad-hoc SQL from other processes (``smsflow report``, ``smsflow sql``
 come through this API. It listens on 127.0.0.1 only.
 
 - ``GET /health``: 200 with each component's state when all are running, else 503.
-- ``GET /metrics``: Prometheus text: records per topic (events in/out, dead letters),
+- ``GET /metrics``: Prometheus text: records per topic (events in/out, dead letters, and
+  ``smsflow_dead_letters_by_reason`` from the ``deadletters`` report),
   consumer lag per group, sink rows/batches/retries and batch latency, worker restarts.
 - ``GET /api/reports/{name}?subaccount=&country=&operator=&from=&to=&limit=&umid=&at=``: a report
+  (``deadletters`` also ``since=&until=``, ISO-8601 failure times)
   as ``{"columns": [...], "rows": [[...]]}`` (400 with a reason for bad filters).
 - ``POST /api/sql`` with the SQL as the body: its rows, same shape (400 on a ClickHouse error).
 - ``/dashboard/``: the analytics web dashboard (package ``dashboard``) over this process's data.
@@ -71,6 +73,7 @@ class OpsState:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     kafka: KafkaStats | None = None
     last_offsets: dict[str, Any] = field(default_factory=dict)
+    dead_letter_counts: list[tuple[str, str, str, int]] = field(default_factory=list)
 
 
 class _Collector:
@@ -97,6 +100,14 @@ class _Collector:
         dead = GaugeMetricFamily("smsflow_dead_letters", "Records in the dead-letter topic.")
         dead.add_metric([], off.get("end_offsets", {}).get(s.settings.topics.dead_letter, 0))
         yield dead
+        by_reason = GaugeMetricFamily(
+            "smsflow_dead_letters_by_reason",
+            "Dead letters landed in ClickHouse per source component, original topic and reason.",
+            labels=["component", "topic", "reason"],
+        )
+        for component, topic, reason, n in s.dead_letter_counts:
+            by_reason.add_metric([component, topic, reason], n)
+        yield by_reason
         restarts = CounterMetricFamily("smsflow_worker_restarts", "Worker restarts.")
         restarts.add_metric([], s.worker_restarts())
         yield restarts
@@ -170,11 +181,21 @@ def create_ops_app(state: OpsState) -> FastAPI:
             return JSONResponse({**state.last_offsets, "error": str(e)}, status_code=503)
         return JSONResponse({**state.last_offsets, "messages_landed": rows.scalar()})
 
+    def refresh_dead_letters() -> None:
+        from sinks.reports import run_report
+
+        res = run_report(state.ch, "deadletters")
+        state.dead_letter_counts = [(r[0], r[1], r[2], int(r[3])) for r in res.rows]
+
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
         try:
             await refresh_offsets()
         except Exception:  # keep serving the last known offsets
+            pass
+        try:
+            await asyncio.to_thread(refresh_dead_letters)
+        except SmsflowError:  # ClickHouse busy or table missing: the last known counts
             pass
         return PlainTextResponse(
             generate_latest(state.registry).decode(), media_type="text/plain; version=0.0.4"
@@ -196,6 +217,8 @@ def create_ops_app(state: OpsState) -> FastAPI:
                 limit=int(q.get("limit", "1000")),
                 at=dt.datetime.fromisoformat(q["at"]) if q.get("at") else None,
                 reply_window_seconds=state.settings.reply_window_seconds,
+                since=dt.datetime.fromisoformat(q["since"]) if q.get("since") else None,
+                until=dt.datetime.fromisoformat(q["until"]) if q.get("until") else None,
             )
             res = await asyncio.to_thread(run_report, state.ch, name, filters)
         except (SmsflowError, ValueError) as e:

@@ -55,7 +55,7 @@ def consumer_groups(settings: Settings) -> dict[str, list[str]]:
     return {
         f"{p}streams": worker_topics(settings),  # inputs + its control and pairs topics
         deltas_group(settings): [t.message_state],
-        f"{p}clickhouse-sink": [*t.inputs(), *t.derived()],
+        f"{p}clickhouse-sink": [*t.inputs(), *t.derived(), t.dead_letter],
     }
 
 

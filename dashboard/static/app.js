@@ -193,9 +193,10 @@ async function load() {
   document.body.dataset.state = "loading";
   try {
     const names = ["dashboard", "daily", "countries", "campaigns", "conversions"];
-    const [dash, daily, countries, campaigns, conversions, logs] = await Promise.all([
+    const [dash, daily, countries, campaigns, conversions, logs, dead] = await Promise.all([
       ...names.map((n) => api(`api/reports/${n}${query(f)}`)),
       api(`api/reports/logs${query(f, { limit: 200 })}`),
+      api("api/reports/deadletters"),  // failures are not messages: the filters do not apply
     ]);
     showError("");
     $("content").hidden = false;
@@ -208,6 +209,7 @@ async function load() {
       "line", 100);
     $("search-status").textContent = `Message log: ${logs.rows.length} message(s), oldest first (at most 200)`;
     renderLog(logs);
+    renderTable("table-deadletters", dead);
     document.body.dataset.state = "ready";
   } catch (e) {
     $("empty").hidden = true;

@@ -6,17 +6,26 @@ Every number on the page is compared with the simulator's ground truth or with t
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import datetime as dt
+import io
 import subprocess
+import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
+from producers.bodies import WEBHOOKS, parse_body
+from producers.send import SendProducer
 from producers.simulator import Simulation
-from tests.browser.conftest import ARTIFACTS, Server
+from tests.browser.conftest import ARTIFACTS, Server, off_loop
 from tests.e2e import expect
 from tests.e2e.harness import SMSFLOW, Pipeline
+from tests.integration.test_webhooks import DLR
 
 pytestmark = pytest.mark.browser
 
@@ -241,3 +250,75 @@ def test_dashboard_mounted_in_run(page: Any, pipeline: Pipeline, sim: Simulation
     wait_ready(page)
     assert tiles(page) == tiles_expected(sim.truth)
     assert "smsflow run (in process)" in page.locator("#source").inner_text()
+
+
+def _dead_letter_counts(p: Pipeline) -> dict[tuple[str, str, str], int]:
+    res = p.client.report("deadletters")
+    return {(r[0], r[1], r[2]): int(r[3]) for r in res.rows}
+
+
+def _wait_dead_letters(p: Pipeline, want: dict[tuple[str, str, str], int]) -> None:
+    deadline = time.monotonic() + 120
+    while (got := _dead_letter_counts(p)) != want:
+        assert time.monotonic() < deadline, f"dead letters {got}, want {want}\n{p.tail()}"
+        time.sleep(1)
+
+
+async def _bad_input(p: Pipeline) -> None:
+    """Receiver dead letters (malformed JSON, bad umid) and a receipt the worker refuses
+    (keyed by another umid)."""
+    base = f"http://127.0.0.1:{p.settings.webhook_port}/webhooks"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for body in ('{"payload": ', "not json"):
+            assert (await client.post("/dlr", content=body)).status_code == 400
+        assert (await client.post("/inbound", json={"payload": {"umid": "x"}})).status_code == 400
+    record = parse_body(WEBHOOKS["dlr"], DLR.encode(), now=dt.datetime.now(dt.UTC))
+    async with SendProducer(p.settings, ack_timeout=10) as producer:
+        await producer.send(p.settings.topics.receipts, "DeliveryReceipt",
+                            b"00000000-0000-4000-8000-000000000000", record)
+
+
+def _cli(p: Pipeline, *args: str) -> str:
+    proc = subprocess.run([*SMSFLOW, "deadletters", *args], env=p.env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_dead_letter_panel_equals_report_cli_and_metrics(
+    page: Any, dashboard: Server, pipeline: Pipeline
+) -> None:
+    p = pipeline
+    t = p.settings.topics
+    off_loop(asyncio.run, _bad_input(p))
+    want = {("receiver", t.receipts, "malformed-json"): 2,
+            ("receiver", t.inbound, "missing-umid"): 1,
+            ("worker", t.receipts, "key-mismatch"): 1}
+    _wait_dead_letters(p, want)
+
+    api = httpx.get(dashboard.url + "api/reports/deadletters", timeout=30).json()
+    page.goto(dashboard.url)
+    wait_ready(page)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-deadletters.png"), full_page=True)
+    shown = table_rows(page, "#table-deadletters")
+    assert shown == [[str(v) for v in row] for row in api["rows"]]
+    assert {(r[0], r[1], r[2]): int(r[3]) for r in shown} == want
+    cli = list(csv.reader(io.StringIO(_cli(p, "list", "--format", "csv"))))
+    assert cli[0][:4] == ["Component", "Topic", "Reason", "Dead Letters"]
+    assert {(r[0], r[1], r[2]): int(r[3]) for r in cli[1:]} == want
+    metrics = httpx.get(f"http://127.0.0.1:{p.settings.health_port}/metrics", timeout=30).text
+    for (component, topic, reason), n in want.items():
+        line = (f'smsflow_dead_letters_by_reason{{component="{component}",reason="{reason}",'
+                f'topic="{topic}"}} {float(n)}')
+        assert line in metrics, metrics
+
+    # replay with the real worker: the record still fails and goes back to the dead letters;
+    # a second replay leaves it there (no loop), every count stays
+    assert "replayed 1 record(s)" in _cli(p, "replay", "--reason", "key-mismatch")
+    again = {**want, ("worker", t.receipts, "key-mismatch"): 2}
+    _wait_dead_letters(p, again)
+    second = _cli(p, "replay", "--reason", "key-mismatch")
+    assert "replayed 0 record(s)" in second and "replayed before" in second
+    assert "failed again after a replay" in second
+    time.sleep(3)
+    assert _dead_letter_counts(p) == again

@@ -7,7 +7,10 @@ webhook receiver, ops API) -> ``smsflow report ... --format csv``. Each fault is
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
+import subprocess
 import time
 from collections import Counter
 from typing import Any
@@ -21,7 +24,7 @@ from producers.simulator import Simulation
 from schemas import get_codec
 from streams.topics import worker_topics
 from tests.e2e import expect
-from tests.e2e.harness import Pipeline
+from tests.e2e.harness import SMSFLOW, Pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -223,9 +226,15 @@ def test_bad_records_go_to_dead_letter_with_reasons(
     dead = prog["end_offsets"][p.settings.topics.dead_letter]
     assert dead == injected + len(bad_bodies)
     assert_reports_equal_truth(p, sim_bad)
+    listed = subprocess.run([*SMSFLOW, "deadletters", "list", "--format", "csv"], env=p.env,
+                            capture_output=True, text=True, timeout=120, check=True).stdout
+    by_reason: Counter[str] = Counter()
+    for row in list(csv.reader(io.StringIO(listed)))[1:]:  # through the ops API of the run
+        by_reason[row[2]] += int(row[3])
     assert p.stop() == 0
     reasons = asyncio.run(dead_letter_reasons(p))
     assert sum(reasons.values()) == dead
+    assert by_reason == reasons  # landed and listed: every dead letter, exactly
     assert set(reasons) <= {"truncated", "bad-magic", "unknown-schema", "corrupt", "wrong-schema",
                             "missing-umid", "malformed-json", "invalid", "too-large",
                             "wrong-type"}, reasons

@@ -138,7 +138,10 @@ async def test_sink_lands_states_deltas_and_inputs_exactly(
         ).rows == [("s-1", ["Yes"])]
         assert stats.skipped == {"receipts:bad-magic": 1, "message_state:unknown-schema": 1}
         assert stats.dead_lettered == 1
-        assert stats.records == len(with_replays(settings, sims)) + len(inputs)
+        # + the dead letter it wrote, which it consumes from the dead-letter topic and lands
+        assert stats.records == len(with_replays(settings, sims)) + len(inputs) + 1
+        assert ch.query("SELECT component, reason, source_topic FROM dead_letters FINAL"
+                        ).rows == [("sink", "unknown-schema", t.message_state)]
         dead = await _read_dead_letters(settings)
         assert [(d["component"], d["reason"], d["topic"]) for d in dead] == [
             ("sink", "unknown-schema", t.message_state)

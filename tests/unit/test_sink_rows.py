@@ -124,7 +124,7 @@ def test_input_kinds_fan_out_to_their_tables() -> None:
 
 def test_unusable_records_raise_schema_errors() -> None:
     with pytest.raises(SchemaError) as e:
-        rows_for_record("DeadLetter", {}, topic="t", partition=0, offset=0)
+        rows_for_record("NoSuchSchema", {}, topic="t", partition=0, offset=0)
     assert e.value.reason == "wrong-schema"
     with pytest.raises(SchemaError) as e:
         rows_for_record("UrlClick", {"umid": UMID}, topic="t", partition=0, offset=0)
