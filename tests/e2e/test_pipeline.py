@@ -187,11 +187,11 @@ def test_clickhouse_unavailable_for_10s(sim: Simulation, pipeline_factory: Any) 
     produce(p, sim.events[:half])
     wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > 0)
     for table in ("messages", "daily_deltas", "message_events"):
-        p.sql(f"DETACH TABLE {table}")
+        p.client.table_online(table, False)
     produce(p, sim.events[half:])
     time.sleep(10)
     for table in ("messages", "daily_deltas", "message_events"):
-        p.sql(f"ATTACH TABLE {table}")
+        p.client.table_online(table, True)
     p.wait_caught_up(int(sim.truth["messages"]))
     _, health = p.client.health()
     assert health["components"]["sink"]["retries"] > 0, health  # the outage was felt
