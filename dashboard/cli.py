@@ -18,10 +18,11 @@ def dashboard(
 ) -> None:
     """Serve the analytics dashboard (web UI + JSON API under /api/) until Ctrl-C.
 
-    Reports come through a running `smsflow run` when it owns the chDB directory, else from
-    ClickHouse opened here. Cross-site requests are refused; off loopback it needs a token
-    (SMSFLOW_OPS_TOKEN or <home>/ops.token). Exits 1 with one line when ClickHouse cannot be
-    opened, the port is taken or a token is missing.
+    Reports come through a running `smsflow run` when it owns the chDB
+    directory, else from ClickHouse opened here. Cross-site requests are
+    refused; off loopback it needs a token (SMSFLOW_OPS_TOKEN or
+    <home>/ops.token). Exits 1 with one line when ClickHouse cannot be
+    opened, the port is taken or the token is missing.
     """
     import uvicorn
 

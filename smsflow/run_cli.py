@@ -29,9 +29,10 @@ def run(
 ) -> None:
     """Run worker, sink, webhook receiver and ops API (health, metrics, reports) together.
 
-    SIGTERM or Ctrl-C flushes, commits and exits 0. Health, metrics and the query API listen on
-    SMSFLOW_OPS_HOST:SMSFLOW_HEALTH_PORT (127.0.0.1:8081; /health, /metrics,
-    /api/reports/NAME, /api/sql); off loopback only with a token (SMSFLOW_OPS_TOKEN).
+    SIGTERM or Ctrl-C flushes, commits and exits 0. Health, metrics and the
+    query API listen on SMSFLOW_OPS_HOST:SMSFLOW_HEALTH_PORT (127.0.0.1:8081;
+    /health, /metrics, /api/reports/NAME, /api/sql); off loopback only with a
+    token (SMSFLOW_OPS_TOKEN or <home>/ops.token).
     """
     from smsflow.pipeline import PipelineOptions, run_pipeline
     from smsflow.privacy import Privacy, install_log_redaction
