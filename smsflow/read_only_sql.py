@@ -70,9 +70,15 @@ def check_statement(ast: list[str], table_functions: frozenset[str]) -> None:
             )
 
 
+_TABLE_FUNCTIONS: dict[str, frozenset[str]] = {}  # per backend type: the engine's list
+
+
 def _table_functions(ch: ClickHouse) -> frozenset[str]:
-    res = ch.query("SELECT name FROM system.table_functions", read_only=True)
-    return frozenset(str(r[0]).lower() for r in res.rows)
+    key = type(ch).__name__
+    if key not in _TABLE_FUNCTIONS:
+        res = ch.query("SELECT name FROM system.table_functions", read_only=True)
+        _TABLE_FUNCTIONS[key] = frozenset(str(r[0]).lower() for r in res.rows)
+    return _TABLE_FUNCTIONS[key]
 
 
 def run_read_only(ch: ClickHouse, text: str) -> Result:
