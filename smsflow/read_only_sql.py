@@ -6,8 +6,8 @@ own whose session has it, or a URL setting of the request to a server), so the t
 change data or schema nor lift the setting (``SETTINGS readonly=0`` and ``SET`` are refused).
 
 ``readonly`` leaves gaps, found with chDB 26.9: the scalar ``file('/etc/passwd')`` reads files,
-``INTO OUTFILE`` writes them, ``SYSTEM ...`` and ``KILL QUERY`` run, and chDB's ``Python()``
-table function reads objects of the process. So the statement is first parsed by the engine
+``INTO OUTFILE`` writes them (chDB writes it in our process), ``SYSTEM STOP MERGES`` and
+``KILL QUERY`` run. So the statement is first parsed by the engine
 itself: ``formatQuerySingleLine`` (the text passed hex-encoded as a parameter, never spliced)
 refuses syntax errors and several statements and returns the one statement without comments; its
 ``EXPLAIN AST`` must be a SELECT, SHOW, DESCRIBE or EXISTS without ``INTO OUTFILE`` or

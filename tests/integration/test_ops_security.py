@@ -47,7 +47,7 @@ REFUSED = [
     "SELECT * FROM remote('127.0.0.1:1', system.one)",
     "SELECT * FROM input('x UInt8')",
     "SELECT * FROM executable('x.sh', 'TSV', 'x UInt8')",
-    "SELECT * FROM Python(state)",
+    "SELECT * FROM Python(p)",  # chDB: an object of the calling frame
     "SELECT 1 INTO OUTFILE '{outfile}'",
     "SELECT 1 FORMAT JSON",
     "SYSTEM STOP MERGES",
