@@ -2,7 +2,7 @@
 
 chDB serves one data directory per process and ``run`` owns it (the sink writes there), so
 reports and ad-hoc SQL from other processes (``smsflow report``, ``smsflow sql``, the demo)
-come through this API. It listens on 127.0.0.1 only.
+come through this API. It listens on SMSFLOW_OPS_HOST (127.0.0.1).
 
 - ``GET /health``: 200 with each component's state when all are running, else 503.
 - ``GET /metrics``: Prometheus text: records per topic (events in/out, dead letters),
