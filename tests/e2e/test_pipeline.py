@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections import Counter
 from typing import Any
@@ -21,7 +22,7 @@ from producers.simulator import Simulation
 from schemas import get_codec
 from streams.topics import worker_topics
 from tests.e2e import expect
-from tests.e2e.harness import Pipeline
+from tests.e2e.harness import SMSFLOW, Pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -180,6 +181,13 @@ def test_broker_restarted(
     run_to_truth(p, sim)
 
 
+def db_cli(p: Pipeline, action: str, table: str) -> None:
+    """``smsflow db detach|attach TABLE``: through the run's ops API, with its token."""
+    proc = subprocess.run([*SMSFLOW, "db", action, table], env=p.env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_clickhouse_unavailable_for_10s(sim: Simulation, pipeline_factory: Any) -> None:
     p = pipeline_factory()
     p.start()
@@ -187,11 +195,11 @@ def test_clickhouse_unavailable_for_10s(sim: Simulation, pipeline_factory: Any) 
     produce(p, sim.events[:half])
     wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > 0)
     for table in ("messages", "daily_deltas", "message_events"):
-        p.client.table_online(table, False)
+        db_cli(p, "detach", table)
     produce(p, sim.events[half:])
     time.sleep(10)
     for table in ("messages", "daily_deltas", "message_events"):
-        p.client.table_online(table, True)
+        db_cli(p, "attach", table)
     p.wait_caught_up(int(sim.truth["messages"]))
     _, health = p.client.health()
     assert health["components"]["sink"]["retries"] > 0, health  # the outage was felt

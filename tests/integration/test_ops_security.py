@@ -215,3 +215,11 @@ def test_cli_sql_locally_is_read_only(tmp_path: Path) -> None:
     check = subprocess.run([*SMSFLOW, "sql", "EXISTS TABLE zz", "--format", "csv"], env=env,
                            capture_output=True, text=True, timeout=120, check=False)
     assert check.stdout.splitlines()[-1] == "0", check.stderr
+
+
+def test_cli_db_detach_needs_a_running_pipeline(tmp_path: Path) -> None:
+    """A detach in a process of its own would be undone at the next chDB start: refused."""
+    env = settings_env(Settings(home=tmp_path / "home"))
+    proc = subprocess.run([*SMSFLOW, "db", "detach", "clicks"], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 1 and "no `smsflow run` runs here" in proc.stderr, proc.stderr
