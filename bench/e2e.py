@@ -243,7 +243,7 @@ async def _poll(base: str, sent: dict[str, float], found: dict[str, tuple[float,
             sql = (f"SELECT toString(umid), min(ingested_at), max(ingested_at) FROM messages "
                    f"WHERE ingested_at >= toDateTime64('{since}', 6, 'UTC') GROUP BY umid")
             try:
-                resp = await http.post("/api/sql", content=sql.encode())
+                resp = await http.post("/api/sql", json={"sql": sql})
             except httpx.HTTPError:  # ops API busy: poll again
                 await asyncio.sleep(POLL_S)
                 continue

@@ -18,20 +18,26 @@ def dashboard(
 ) -> None:
     """Serve the analytics dashboard (web UI + JSON API under /api/) until Ctrl-C.
 
-    Reports come through a running `smsflow run` when it owns the chDB directory, else from
-    ClickHouse opened here. Exits 1 with one line when ClickHouse cannot be opened or the port
-    is taken.
+    Reports come through a running `smsflow run` when it owns the chDB
+    directory, else from ClickHouse opened here. Cross-site requests are
+    refused; off loopback it needs a token (SMSFLOW_OPS_TOKEN or
+    <home>/ops.token). Exits 1 with one line when ClickHouse cannot be
+    opened, the port is taken or the token is missing.
     """
     import uvicorn
 
     from dashboard.app import create_app
     from dashboard.source import open_source
     from smsflow.errors import InfraError
+    from smsflow.http_guard import GuardPolicy, HttpGuard
 
     settings = load_settings()
+    policy = GuardPolicy.for_server(settings, host)  # no token off loopback: stop here
     source = open_source(settings)
     err.print(f"dashboard on http://{host}:{port}/  (data: {source.describe()})", soft_wrap=True)
-    config = uvicorn.Config(create_app(source), host=host, port=port, log_level="warning")
+    app = create_app(source)
+    app.add_middleware(HttpGuard, policy=policy)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
     try:
         server.run()

@@ -18,6 +18,7 @@ from smsflow.clickhouse import ClickHouse, Result
 from smsflow.config import Settings
 from smsflow.ops import result_json
 from smsflow.ops_client import OpsClient, running_pid
+from smsflow.read_only_sql import ReadOnly, run_read_only
 
 __all__ = ["LocalSource", "OpsSource", "ReportSource", "open_source"]
 
@@ -63,7 +64,7 @@ class LocalSource:
         return to_csv(run_report(self.ch, name, filters))
 
     def sql(self, text: str) -> dict[str, Any]:
-        return result_json(self.ch.query(text))
+        return result_json(run_read_only(self.ch, text))
 
     def describe(self) -> str:
         return self.where
@@ -111,4 +112,4 @@ def open_source(settings: Settings) -> ReportSource:
         where = f"ClickHouse at {u.hostname}:{u.port or ''}"
     else:
         where = f"chDB at {settings.chdb_path.resolve()}"
-    return LocalSource(ch, where)
+    return LocalSource(ReadOnly(ch), where)

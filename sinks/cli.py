@@ -1,4 +1,4 @@
-"""CLI groups ``db`` (migrate, status), ``sink`` (run) and ``report`` (one command per report).
+"""CLI groups ``db`` (migrate, status, detach, attach), ``sink`` (run) and ``report``.
 
 Every command loads settings once; failures are :class:`~smsflow.errors.SmsflowError`
 subclasses that ``smsflow.cli.main`` prints as one line with exit code 1.
@@ -92,6 +92,36 @@ def db_status() -> None:
         print(f"{m.version:04d}_{m.name}  {at.isoformat() if at else 'pending'}")
     if pending:
         raise typer.Exit(1)
+
+
+def _table_online(table: str, online: bool) -> None:
+    """DETACH/ATTACH in the running pipeline (a detach lasts until ClickHouse restarts)."""
+    settings = load_settings()
+    if not running_pid(settings) and not settings.clickhouse_url:
+        raise ValidationError("no `smsflow run` runs here: detach/attach act on a running one")
+    if settings.clickhouse_url:
+        if not table.isidentifier():
+            raise ValidationError(f"not a table name: {table!r}")
+        open_clickhouse(settings).command(f"{'ATTACH' if online else 'DETACH'} TABLE {table}")
+    else:
+        client = OpsClient(settings)  # run owns chDB: through its ops API (with the token)
+        try:
+            client.table_online(table, online)
+        finally:
+            client.close()
+    print(f"{table} {'attached' if online else 'detached'}")
+
+
+@db_app.command("detach")
+def db_detach(table: str = typer.Argument(..., help="Table to take offline.")) -> None:
+    """Take a table offline in the running pipeline; the sink retries meanwhile."""
+    _table_online(table, False)
+
+
+@db_app.command("attach")
+def db_attach(table: str = typer.Argument(..., help="Table to bring back.")) -> None:
+    """Bring a detached table back (ATTACH)."""
+    _table_online(table, True)
 
 
 # ------------------------------------------------------------------------------- sink

@@ -38,6 +38,15 @@ __all__ = [
 ]
 
 _FMT = "JSONCompactEachRowWithNamesAndTypes"
+# the read-only chDB session: output settings first, then readonly=1 (which freezes them)
+_RO_SESSION = ("SET output_format_json_quote_64bit_integers=0", "SET readonly=1")
+READ_ONLY_SETTINGS = {"readonly": 1}
+
+
+def _engine_message(e: BaseException) -> str:
+    """The first line of an engine error, without chDB's repeated ``Code: N. DB::Exception:``."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+    return re.sub(r"^(Code: \d+\. DB::Exception: )+", "", text)[:500]
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,11 @@ class ClickHouse(Protocol):
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result: ...
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
+    ) -> Result:
+        """Rows of ``sql``; ``read_only`` runs it under ClickHouse's ``readonly=1``."""
+        ...
 
     def insert(
         self,
@@ -182,6 +195,20 @@ def _shared_session(path: Path) -> tuple[threading.Lock, Any]:
         return _CHDB["lock"], sess
 
 
+def _read_only_session(path: Path) -> tuple[threading.Lock, Any]:
+    """The process's second chDB connection (same directory) whose session has readonly=1."""
+    _shared_session(path)
+    with _CHDB_LOCK:
+        if "ro" not in _CHDB:
+            import chdb
+
+            conn = chdb.connect(str(path))
+            for stmt in _RO_SESSION:
+                conn.query(stmt, "CSV")
+            _CHDB.update(ro=conn, ro_lock=threading.Lock())
+        return _CHDB["ro_lock"], _CHDB["ro"]
+
+
 class ChdbBackend:
     """Embedded ClickHouse (chDB) with data on disk; one process per directory."""
 
@@ -205,10 +232,33 @@ class ChdbBackend:
             raise ClickHouseError(str(e).strip().splitlines()[0][:500]) from e
         return res.bytes() if res is not None else b""
 
+    def _run_read_only(self, sql: str, params: Mapping[str, Any] | None) -> bytes:
+        """``sql`` on a connection of its own whose session has ``readonly=1``.
+
+        Settings are per connection in chDB, so the sink's connection keeps writing while this
+        one cannot; ``readonly=1`` also forbids changing any setting, so no query text can lift
+        it (``SETTINGS readonly=0`` or ``SET`` are refused by the engine).
+        """
+        p = {k: _param(v) for k, v in (params or {}).items()}
+        try:
+            lock, conn = _read_only_session(self.path)
+            with lock:
+                conn.query(f"USE {self.database}", "CSV")
+                res = conn.query(sql, _FMT, params=p or None)
+        except ClickHouseError:
+            raise
+        except Exception as e:
+            raise ClickHouseError(_engine_message(e)) from e
+        return res.bytes() if res is not None else b""
+
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         self._run(sql, "CSV", params)
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
+    ) -> Result:
+        if read_only:
+            return parse_result(self._run_read_only(sql, params))
         return parse_result(
             self._run(sql + "\nSETTINGS output_format_json_quote_64bit_integers=0", _FMT, params)
         )
@@ -277,13 +327,18 @@ class ServerBackend:
         except Exception as e:
             raise self._wrap(e) from e
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
+    ) -> Result:
+        settings: dict[str, Any] = {"output_format_json_quote_64bit_integers": 0}
+        if read_only:  # sent as URL parameters of this request: the query text cannot lift it
+            settings.update(READ_ONLY_SETTINGS)
         try:
             data = self._client.raw_query(
                 sql,
                 parameters={k: _param(v) for k, v in (params or {}).items()},
                 fmt=_FMT,
-                settings={"output_format_json_quote_64bit_integers": 0},
+                settings=settings,
             )
         except Exception as e:
             raise self._wrap(e) from e
@@ -309,13 +364,14 @@ class ServerBackend:
 def close_embedded() -> None:
     """Close the process's chDB session (parts are on disk already); safe to call twice."""
     with _CHDB_LOCK:
-        sess = _CHDB.pop("session", None)
+        conns = [_CHDB.pop("ro", None), _CHDB.pop("session", None)]
         _CHDB.clear()
-    if sess is not None:
-        try:
-            sess.close()
-        except Exception:  # closing at exit must not mask the exit code
-            pass
+    for conn in conns:
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # closing at exit must not mask the exit code
+                pass
 
 
 def connect(settings: Settings) -> ClickHouse:

@@ -202,6 +202,16 @@ class Settings(BaseSettings):
     )
     worker_web_port: int = Field(default=6066, description="Faust worker web port.")
     health_port: int = Field(default=8081, description="Health/metrics/query port of `run`.")
+    ops_host: str = Field(
+        default="127.0.0.1", description="Interface of the ops API of `run` (else a token)."
+    )
+    ops_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the ops API and dashboard; default <home>/ops.token.",
+    )
+    ops_allowed_hosts: str = Field(
+        default="", description="More Host names the ops API and dashboard answer (a,b)."
+    )
 
     # --- stream processor (streams/) ------------------------------------------------------
     worker_store: Literal["memory", "rocksdb"] = Field(

@@ -2,7 +2,7 @@
 
 chDB serves one data directory per process and ``run`` owns it (the sink writes there), so
 reports and ad-hoc SQL from other processes (``smsflow report``, ``smsflow sql``, the demo)
-come through this API. It listens on 127.0.0.1 only.
+come through this API. It listens on SMSFLOW_OPS_HOST (127.0.0.1).
 
 - ``GET /health``: 200 with each component's state when all are running, else 503.
 - ``GET /metrics``: Prometheus text: records per topic (events in/out, dead letters, and
@@ -11,14 +11,20 @@ come through this API. It listens on 127.0.0.1 only.
 - ``GET /api/reports/{name}?subaccount=&country=&operator=&from=&to=&limit=&umid=&at=``: a report
   (``deadletters`` also ``since=&until=``, ISO-8601 failure times)
   as ``{"columns": [...], "rows": [[...]]}`` (400 with a reason for bad filters).
-- ``POST /api/sql`` with the SQL as the body: its rows, same shape (400 on a ClickHouse error).
+- ``POST /api/sql`` with ``{"sql": "SELECT ..."}`` (application/json): its rows, same shape;
+  read-only (``smsflow.read_only_sql``), 400 with the reason for anything else.
+- ``POST /api/db/detach`` / ``/api/db/attach`` with ``{"table": NAME}``: take a table offline
+  and back (maintenance, fault tests); only with the bearer token.
 - ``/dashboard/``: the analytics web dashboard (package ``dashboard``) over this process's data.
+
+Every request passes :class:`~smsflow.http_guard.HttpGuard` (Host, Origin, JSON, token).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +39,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from smsflow.clickhouse import ClickHouse, Result
 from smsflow.config import Settings
 from smsflow.errors import SmsflowError
+from smsflow.http_guard import GuardPolicy, HttpGuard
 from smsflow.kafka_stats import KafkaStats
+from smsflow.read_only_sql import ReadOnly, run_read_only
 
 __all__ = ["OpsState", "create_ops_app", "jsonable", "result_json"]
 
@@ -143,6 +151,8 @@ class _Collector:
 def create_ops_app(state: OpsState) -> FastAPI:
     """The ops API over ``state`` (see the module docstring)."""
     app = FastAPI(title="smsflow ops", docs_url=None, redoc_url=None)
+    policy = GuardPolicy.for_server(state.settings, state.settings.ops_host)
+    app.add_middleware(HttpGuard, policy=policy)
     state.registry.register(_Collector(state))  # type: ignore[arg-type]
 
     async def refresh_offsets() -> None:
@@ -220,7 +230,7 @@ def create_ops_app(state: OpsState) -> FastAPI:
                 since=dt.datetime.fromisoformat(q["since"]) if q.get("since") else None,
                 until=dt.datetime.fromisoformat(q["until"]) if q.get("until") else None,
             )
-            res = await asyncio.to_thread(run_report, state.ch, name, filters)
+            res = await asyncio.to_thread(run_report, ReadOnly(state.ch), name, filters)
         except (SmsflowError, ValueError) as e:
             return JSONResponse({"error": str(e)}, status_code=400)
         fmt = q.get("format", "")
@@ -233,20 +243,47 @@ def create_ops_app(state: OpsState) -> FastAPI:
 
     @app.post("/api/sql")
     async def sql(request: Request) -> JSONResponse:
-        text = (await request.body()).decode(errors="replace").strip()
-        if not text:
-            return JSONResponse({"error": "empty SQL"}, status_code=400)
+        body = await _json_body(request)
+        text = body.get("sql") if isinstance(body, dict) else None
+        if not isinstance(text, str):
+            return JSONResponse({"error": 'send {"sql": "SELECT ..."}'}, status_code=400)
         try:
-            if text.split(None, 1)[0].upper() in {"SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS"}:
-                res = await asyncio.to_thread(state.ch.query, text)
-                return JSONResponse(result_json(res))
-            await asyncio.to_thread(state.ch.command, text)
-            return JSONResponse({"columns": [], "types": [], "rows": []})
+            res = await asyncio.to_thread(run_read_only, state.ch, text)
         except SmsflowError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse(result_json(res))
+
+    @app.post("/api/db/{action}")
+    async def table_online(action: str, request: Request) -> JSONResponse:
+        """DETACH/ATTACH one table of our database (the guard has checked a sent token)."""
+        if "authorization" not in request.headers:
+            return JSONResponse({"error": "this needs the bearer token"}, status_code=401)
+        body = await _json_body(request)
+        table = body.get("table") if isinstance(body, dict) else None
+        if action not in ("detach", "attach") or not (
+            isinstance(table, str) and _IDENTIFIER.fullmatch(table)
+        ):
+            return JSONResponse(
+                {"error": 'POST /api/db/detach|attach with {"table": NAME}'}, status_code=400
+            )
+        try:
+            await asyncio.to_thread(state.ch.command, f"{action.upper()} TABLE {table}")
+        except SmsflowError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse({"table": table, "done": action})
 
     _mount_dashboard(app, state)
     return app
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
 
 
 def _mount_dashboard(app: FastAPI, state: OpsState) -> None:
@@ -258,4 +295,5 @@ def _mount_dashboard(app: FastAPI, state: OpsState) -> None:
         if e.name == "dashboard":  # installed without the dashboard package
             return
         raise
-    app.mount("/dashboard", create_dashboard(LocalSource(state.ch, "smsflow run (in process)")))
+    source = LocalSource(ReadOnly(state.ch), "smsflow run (in process)")
+    app.mount("/dashboard", create_dashboard(source))

@@ -1,4 +1,7 @@
-"""Talk to a running ``smsflow run`` through its ops API (127.0.0.1:<health_port>)."""
+"""Talk to a running ``smsflow run`` through its ops API (<ops_host>:<health_port>).
+
+Sends the ops token (``SMSFLOW_OPS_TOKEN`` or ``<home>/ops.token``) when one exists.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import httpx
 from smsflow.clickhouse import Result
 from smsflow.config import Settings
 from smsflow.errors import SmsflowError
+from smsflow.http_guard import client_token, is_loopback
 
 __all__ = ["OpsClient", "running_pid"]
 
@@ -33,8 +37,21 @@ class OpsClient:
     """Synchronous client of the ops API; errors raise :class:`SmsflowError` with one line."""
 
     def __init__(self, settings: Settings, timeout: float = 60.0) -> None:
-        self.base = f"http://127.0.0.1:{settings.health_port}"
-        self._http = httpx.Client(base_url=self.base, timeout=timeout)
+        host = settings.ops_host
+        if host in ("0.0.0.0", "::") or is_loopback(host):  # listening everywhere or loopback
+            host = "127.0.0.1"
+        self.base = f"http://{'[' + host + ']' if ':' in host else host}:{settings.health_port}"
+        self._settings = settings
+        self._token: str | None = None
+        self._http = httpx.Client(base_url=self.base, timeout=timeout, auth=self._bearer)
+
+    def _bearer(self, request: httpx.Request) -> httpx.Request:
+        """Add the token; read when first there (``run`` writes it on its first start)."""
+        if self._token is None:
+            self._token = client_token(self._settings)
+        if self._token:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
 
     def close(self) -> None:
         self._http.close()
@@ -79,11 +96,19 @@ class OpsClient:
             self._json(resp)
         return resp.text
 
-    def sql(self, text: str) -> Result:
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
         try:
-            return _result(self._json(self._http.post("/api/sql", content=text.encode())))
+            return self._json(self._http.post(path, json=body))
         except httpx.HTTPError as e:
             raise SmsflowError(f"smsflow run at {self.base} does not answer: {e}") from e
+
+    def sql(self, text: str) -> Result:
+        """Rows of one read-only statement (anything else answers 400: SmsflowError)."""
+        return _result(self._post("/api/sql", {"sql": text}))
+
+    def table_online(self, table: str, online: bool) -> None:
+        """ATTACH (``online``) or DETACH a table in the running pipeline (needs the token)."""
+        self._post(f"/api/db/{'attach' if online else 'detach'}", {"table": table})
 
 
 def _result(body: dict[str, Any]) -> Result:

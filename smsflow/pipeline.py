@@ -2,7 +2,7 @@
 
 The process owns the ClickHouse connection (chDB allows one process per directory): the sink
 runs in it as a task, the ops API (health, metrics, reports, SQL) serves from it on
-127.0.0.1:<health_port>, the webhook receiver listens on <webhook_port>, and the Faust worker
+<ops_host>:<health_port>, the webhook receiver listens on <webhook_port>, and the Faust worker
 (``smsflow worker --no-deltas``) and the deltas loop (``smsflow deltas``, message-state ->
 daily-delta rows) run as child processes that are restarted if they die (and die with this
 process); the deltas loop has a process of its own so that it does not take the worker's core.
@@ -137,12 +137,14 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         state.components["receiver"] = lambda: {
             "running": not tasks["receiver"].done(), "port": settings.webhook_port
         }
-    ops_server = _server(create_ops_app(state), "127.0.0.1", settings.health_port)
+    ops_server = _server(create_ops_app(state), settings.ops_host, settings.health_port)
     tasks["ops"] = asyncio.create_task(ops_server.serve(), name="ops")
     for w in children:
         tasks[w.name] = asyncio.create_task(w.watch(), name=w.name)
     pid_file(settings).write_text(str(os.getpid()))
-    log.info("run started pid=%s health=127.0.0.1:%s", os.getpid(), settings.health_port)
+    log.info(
+        "run started pid=%s health=%s:%s", os.getpid(), settings.ops_host, settings.health_port
+    )
 
     code = 0
     stop_task = asyncio.create_task(stop.wait())

@@ -29,8 +29,10 @@ def run(
 ) -> None:
     """Run worker, sink, webhook receiver and ops API (health, metrics, reports) together.
 
-    SIGTERM or Ctrl-C flushes, commits and exits 0. Health, metrics and the query API listen on
-    127.0.0.1:SMSFLOW_HEALTH_PORT (/health, /metrics, /api/reports/NAME, /api/sql).
+    SIGTERM or Ctrl-C flushes, commits and exits 0. Health, metrics and the
+    query API listen on SMSFLOW_OPS_HOST:SMSFLOW_HEALTH_PORT (127.0.0.1:8081;
+    /health, /metrics, /api/reports/NAME, /api/sql); off loopback only with a
+    token (SMSFLOW_OPS_TOKEN or <home>/ops.token).
     """
     from smsflow.pipeline import PipelineOptions, run_pipeline
     from smsflow.privacy import Privacy, install_log_redaction
@@ -46,6 +48,9 @@ def run(
     other = running_pid(settings)
     if other:
         raise InfraError(f"smsflow run already runs for {settings.home} (pid {other})")
+    from smsflow.http_guard import GuardPolicy
+
+    GuardPolicy.for_server(settings, settings.ops_host)  # no token off loopback: stop here
     opts = PipelineOptions(workers=workers, receiver=not no_receiver)
     code = asyncio.run(run_pipeline(settings, opts))
     # chDB's engine can crash in its own atexit teardown after a clean stop; everything is
@@ -113,7 +118,8 @@ def sql(
     query: str = typer.Argument(..., help="SQL text; '-' reads it from stdin."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
 ) -> None:
-    """Run SQL on the analytics database (through a running pipeline when it owns chDB)."""
+    """Run read-only SQL on the analytics database (through a running pipeline when it owns
+    chDB). SELECT, SHOW, DESCRIBE, EXISTS only; change the schema with `smsflow db`."""
     from sinks.render import to_csv, to_json, to_table
 
     settings = load_settings()
@@ -126,12 +132,9 @@ def sql(
             client.close()
     else:
         from sinks.cli import open_clickhouse
+        from smsflow.read_only_sql import run_read_only
 
-        ch = open_clickhouse(settings)
-        res = ch.query(text) if text.lstrip().split(None, 1)[0].upper() in {
-            "SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS"} else (ch.command(text) or None)
-        if res is None:
-            return
+        res = run_read_only(open_clickhouse(settings), text)
     if fmt == "csv":
         sys.stdout.write(to_csv(res))
     elif fmt == "json":

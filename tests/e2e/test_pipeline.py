@@ -183,6 +183,13 @@ def test_broker_restarted(
     run_to_truth(p, sim)
 
 
+def db_cli(p: Pipeline, action: str, table: str) -> None:
+    """``smsflow db detach|attach TABLE``: through the run's ops API, with its token."""
+    proc = subprocess.run([*SMSFLOW, "db", action, table], env=p.env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_clickhouse_unavailable_for_10s(sim: Simulation, pipeline_factory: Any) -> None:
     p = pipeline_factory()
     p.start()
@@ -190,11 +197,11 @@ def test_clickhouse_unavailable_for_10s(sim: Simulation, pipeline_factory: Any) 
     produce(p, sim.events[:half])
     wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > 0)
     for table in ("messages", "daily_deltas", "message_events"):
-        p.sql(f"DETACH TABLE {table}")
+        db_cli(p, "detach", table)
     produce(p, sim.events[half:])
     time.sleep(10)
     for table in ("messages", "daily_deltas", "message_events"):
-        p.sql(f"ATTACH TABLE {table}")
+        db_cli(p, "attach", table)
     p.wait_caught_up(int(sim.truth["messages"]))
     _, health = p.client.health()
     assert health["components"]["sink"]["retries"] > 0, health  # the outage was felt
