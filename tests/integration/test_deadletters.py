@@ -129,7 +129,7 @@ async def test_dead_letters_listed_shown_replayed_idempotently(
     # /metrics of the ops API: the same numbers per reason
     ops = create_ops_app(OpsState(settings=settings, ch=clickhouse, groups={}))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=ops),
-                                 base_url="http://ops") as c:
+                                 base_url="http://127.0.0.1") as c:
         text = (await c.get("/metrics")).text
         api = (await c.get("/api/reports/deadletters")).json()
     assert metric_counts(text) == counts(clickhouse)
