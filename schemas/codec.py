@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from schemas.compiled_writer import compile_writer
 from smsflow.config import Settings
 from smsflow.errors import SchemaError
 
@@ -77,7 +78,19 @@ def schema_json(name: str) -> str:
     return (SCHEMA_DIR / f"{name}.avsc").read_text()
 
 
+@cache
+def _compiled(name: str) -> Any:
+    """The writer generated from the schema (``schemas/compiled_writer.py``), None if none."""
+    return compile_writer(load_schema(name))
+
+
 def _encode_body(name: str, record: dict[str, Any]) -> bytes:
+    write = _compiled(name)
+    if write is not None:
+        try:  # the same bytes as fastavro's, 3-4x faster; it raises where it is not sure
+            return write(record)  # type: ignore[no-any-return]
+        except Exception:  # fastavro below answers: the bytes, or the reference error
+            pass
     buf = io.BytesIO()
     try:
         fastavro.schemaless_writer(buf, load_schema(name), record, strict_allow_default=True)
