@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from schemas.compiled_reader import compile_reader
 from schemas.compiled_writer import compile_writer
 from smsflow.config import Settings
 from smsflow.errors import SchemaError
@@ -99,7 +100,19 @@ def _encode_body(name: str, record: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+@cache
+def _compiled_reader(name: str) -> Any:
+    """The reader generated from the schema (``schemas/compiled_reader.py``), None if none."""
+    return compile_reader(load_schema(name))
+
+
 def _decode_body(name: str, body: bytes) -> dict[str, Any]:
+    read = _compiled_reader(name)
+    if read is not None:
+        try:  # fastavro's record, ~2x faster; it raises on anything unusual
+            return read(body)  # type: ignore[no-any-return]
+        except Exception:  # fastavro below answers: the record, or the reference error
+            pass
     buf = io.BytesIO(body)
     try:
         rec = fastavro.schemaless_reader(buf, load_schema(name), None)
