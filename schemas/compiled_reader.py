@@ -27,7 +27,9 @@ from fastavro.read import LOGICAL_READERS
 __all__ = ["compile_reader"]
 
 _PRIMITIVE = ("null", "boolean", "int", "long", "float", "double", "bytes", "string")
-_CACHE_SIZE = 1 << 16
+_CACHE_SIZE = 1 << 14
+#: one cache per conversion and schema parameters, shared by every field and schema
+_CACHES: dict[tuple[Any, ...], Any] = {}
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -100,11 +102,14 @@ class _Gen:
             return [*lines, f"if not _UUID.fullmatch({v}):",
                     "    raise ValueError('not a canonical uuid')"]
         if convert is not None:
+            key = (t, logical, schema.get("precision"), schema.get("scale"), schema.get("size"))
+            if key not in _CACHES:
 
-            def cached(raw: Any, convert: Any = convert, schema: Any = schema) -> Any:
-                return convert(raw, schema, None)
+                def cached(raw: Any, convert: Any = convert, schema: Any = schema) -> Any:
+                    return convert(raw, schema, None)
 
-            lines.append(f"{v} = {self.const(lru_cache(maxsize=_CACHE_SIZE)(cached))}({v})")
+                _CACHES[key] = lru_cache(maxsize=_CACHE_SIZE)(cached)
+            lines.append(f"{v} = {self.const(_CACHES[key])}({v})")
         return lines
 
     def plain(self, t: str, schema: Any, v: str) -> list[str]:

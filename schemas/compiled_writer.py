@@ -38,8 +38,10 @@ _PRIMITIVE = ("null", "boolean", "int", "long", "float", "double", "bytes", "str
 _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
 _SMALL = [bytes([z]) for z in range(128)]
 #: encodings of recent logical values (a state's times and prices recur in its next version);
-#: keyed by the exact value (typed), or by ``str`` of a Decimal, which fixes its exponent
-_CACHE_SIZE = 1 << 16
+#: keyed by the exact value (typed), or by ``str`` of a Decimal, which fixes its exponent; one
+#: cache per conversion and schema parameters, shared by every field and schema (~4 MiB each)
+_CACHE_SIZE = 1 << 14
+_CACHES: dict[tuple[Any, ...], tuple[type, Any] | None] = {}
 
 
 class Unsupported(Exception):
@@ -65,6 +67,13 @@ def _long(n: int) -> bytes:
 
 def _cached_logical(t: str, logical: str, schema: dict[str, Any]) -> tuple[type, Any] | None:
     """(class, cached value -> encoded bytes) for the logical types worth caching."""
+    key = (t, logical, schema.get("precision"), schema.get("scale"))
+    if key not in _CACHES:
+        _CACHES[key] = _new_cache(t, logical, schema)
+    return _CACHES[key]
+
+
+def _new_cache(t: str, logical: str, schema: dict[str, Any]) -> tuple[type, Any] | None:
     prepare = LOGICAL_WRITERS[f"{t}-{logical}"]
     if f"{t}-{logical}" in ("long-timestamp-micros", "long-timestamp-millis", "int-date"):
         cls = dt.date if logical == "date" else dt.datetime
