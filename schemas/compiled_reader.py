@@ -5,8 +5,8 @@ schema into straight-line Python (one function per named record) that reads the 
 into the dict fastavro's ``schemaless_reader`` returns, with logical types converted by
 fastavro's own functions (``fastavro.read.LOGICAL_READERS``; recent values cached by their
 raw value, which fixes the result). Differences by design, both as ``schemas.codec`` returns
-records: a ``uuid`` string stays a string when it is the canonical lower-case form (fastavro
-gives ``uuid.UUID``, which the codec turned into that same string).
+records: the top record's ``umid`` (logical type uuid) stays a string when it is the canonical
+lower-case form (fastavro gives ``uuid.UUID``, which the codec turns into that same string).
 
 Contract (tests/unit/test_compiled_reader.py): on a body fastavro reads, the same record; on
 anything else (truncated, trailing bytes, a bad union or enum index, a boolean byte other than
@@ -79,7 +79,8 @@ class _Gen:
         self.funcs[full] = fn
         body = [f"def {fn}(d, p):", "    r = {}"]
         for f in schema["fields"]:
-            body.extend("    " + line for line in self.value(f["type"], "v0"))
+            umid = fn == "_r0" and f["name"] == "umid"  # _r0: the top record
+            body.extend("    " + line for line in self.value(f["type"], "v0", umid))
             body.append(f"    r[{f['name']!r}] = v0")
         body.append("    return r, p")
         self.sources.append("\n".join(body))
@@ -89,8 +90,9 @@ class _Gen:
         return ["b = d[p]", "if b < 128:", f"    {v} = (b >> 1) ^ -(b & 1)", "    p += 1",
                 "else:", f"    {v}, p = _long(d, p)"]
 
-    def value(self, schema: Any, v: str) -> list[str]:
-        """Lines reading one value of ``schema`` at ``p`` into variable ``v``."""
+    def value(self, schema: Any, v: str, umid: bool = False) -> list[str]:
+        """Lines reading one value of ``schema`` at ``p`` into variable ``v`` (``umid``: the
+        top record's umid, which schemas.codec returns as ``str``, not ``uuid.UUID``)."""
         schema = self._resolve(schema)
         if isinstance(schema, list):
             return self.union(schema, v)
@@ -98,7 +100,7 @@ class _Gen:
         logical = None if isinstance(schema, str) else schema.get("logicalType")
         lines = self.plain(t, schema, v)
         convert = LOGICAL_READERS.get(f"{t}-{logical}") if logical else None
-        if logical == "uuid" and t == "string":
+        if logical == "uuid" and t == "string" and umid:
             return [*lines, f"if not _UUID.fullmatch({v}):",
                     "    raise ValueError('not a canonical uuid')"]
         if convert is not None:

@@ -114,3 +114,21 @@ def test_a_negative_length_is_refused() -> None:
     with pytest.raises(ValueError):
         read(b"\x01")
     assert read(b"\x02x\x00\x04") == {"a": "x", "b": b"", "c": 2}
+
+
+def test_only_the_top_umid_is_a_string_other_uuids_are_fastavros() -> None:
+    uid = {"type": "string", "logicalType": "uuid"}
+    schema = fastavro.parse_schema({"type": "record", "name": "T", "fields": [
+        {"name": "umid", "type": uid}, {"name": "other", "type": uid},
+        {"name": "inner", "type": {"type": "record", "name": "I", "fields": [
+            {"name": "umid", "type": uid}]}}]})
+    read = compile_reader(schema)
+    assert read is not None
+    u = "9e09ac86-bd74-5465-851d-1eb5a5fdbb9a"
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, schema, {"umid": u, "other": u, "inner": {"umid": u}})
+    want = fastavro.schemaless_reader(io.BytesIO(buf.getvalue()), schema, None)
+    got = read(buf.getvalue())
+    assert got == {**want, "umid": u}
+    assert isinstance(got["umid"], str) and not isinstance(got["other"], str)
+    assert not isinstance(got["inner"]["umid"], str)
