@@ -332,7 +332,9 @@ def apply(
         elif old is not None and old["state"] != s["state"] and stage_receipt is None:
             # the state moved without a receipt of that stage (e.g. a REJECTED request)
             s["detail"] = s["error_code"] = s["error_message"] = None
-    if old is not None and all(s[k] == old[k] for k in s if k not in _NOT_CONTENT):
+    # s is a copy of old whose bookkeeping fields (_NOT_CONTENT) are still old's here, so the
+    # whole-dict comparison (C speed) is the comparison of the content fields
+    if old is not None and s == old:
         return None
     if kind == "receipt":
         s["receipts"] = s["receipts"] + 1

@@ -1,0 +1,157 @@
+"""Micro-benchmark: the worker's own per-event code (decode / + apply / + MessageState encode).
+
+    .venv/bin/python -m bench.codec                          # this tree, encoder A/B
+    git worktree add /tmp/base 2aa825e
+    .venv/bin/python -m bench.codec --baseline /tmp/base     # old tree vs this one
+
+A simulation's input records (``--messages``, all kinds, every fault) are encoded as the
+producers do, then run through the umid agent's pure steps in a loop, without Kafka or Faust:
+``codec.decode_as`` -> ``streams.state.apply`` (a dict as the table) -> the ``messages``
+table's value serializer (``streams.codec`` ``smsflow-state``). Figures are CPU microseconds
+per input event (process time, the best of ``--repeat`` loops over all events; each step
+timed on its own with the previous step's output as input; ``encode/version`` per state
+written). Each measurement runs in a subprocess with ``PYTHONPATH`` set to the tree
+measured; the arms alternate (A B, B A, ...) ``--rounds`` times so that both see the same
+load. Without ``--baseline`` arm A is this tree with fastavro writing MessageState (the path
+the generated writer replaced). Prints figures and ratios; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "measure"]
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = ("decode", "apply", "encode", "total", "encode/version")
+
+
+def measure(messages: int, seed: int, repeat: int, fastavro_only: bool) -> dict[str, float]:
+    """us/event of each step with the code importable here (run in the measured tree)."""
+    from producers.simulator import SCHEMA_OF, SimConfig, simulate
+    from schemas import get_codec
+    from streams import codec as state_codec
+    from streams.agents import INPUT_KINDS
+    from streams.state import apply
+
+    print(f"measuring {state_codec.__file__}", file=sys.stderr)
+    codec = get_codec(None)
+    if fastavro_only:
+        import schemas.codec
+
+        schemas.codec._compiled = lambda name: None  # type: ignore[attr-defined]
+    dumps = state_codec._StateCodec(codec)._dumps
+    kinds = {attr: kind for attr, (kind, _) in INPUT_KINDS.items()}
+    events = [(kinds[topic], SCHEMA_OF[topic], codec.encode(SCHEMA_OF[topic], record))
+              for topic, _, record in simulate(SimConfig(messages=messages, seed=seed)).events]
+
+    n = len(events)
+
+    def timed(fn: Any, items: list[Any]) -> float:
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.process_time()
+            fn(items)
+            best = min(best, time.process_time() - t0)
+        return best * 1e6
+
+    def decode_all(items: list[tuple[str, str, bytes]]) -> None:
+        for _, schema, data in items:
+            codec.decode_as(schema, data)
+
+    decoded = []
+    for kind, schema, data in events:
+        record = codec.decode_as(schema, data)
+        decoded.append((kind, {**record, "distinct_clicks": 1} if kind == "click" else record))
+    states: list[dict[str, Any]] = []
+
+    def apply_all(items: list[tuple[str, dict[str, Any]]]) -> None:
+        table: dict[str, Any] = {}
+        states.clear()
+        for kind, record in items:
+            umid = record["umid"]
+            new = apply(table.get(umid), kind, record)
+            if new is not None:
+                table[umid] = new
+                states.append(new)
+
+    def encode_all(items: list[dict[str, Any]]) -> None:
+        for state in items:
+            dumps(state)
+
+    dec, app = timed(decode_all, events) / n, timed(apply_all, decoded) / n
+    enc = timed(encode_all, states)
+    return {"decode": dec, "apply": app, "encode": enc / n, "total": dec + app + enc / n,
+            "encode/version": enc / len(states), "events": float(n)}
+
+
+def _run_arm(tree: Path, args: argparse.Namespace, fastavro_only: bool) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", "--messages",
+           str(args.messages), "--seed", str(args.seed), "--repeat", str(args.repeat)]
+    if fastavro_only:
+        cmd.append("--fastavro-only")
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, cwd=tree)
+    measured = out.stderr.split("measuring ", 1)[-1].split()[0]
+    if not measured.startswith(str(tree)):
+        raise SystemExit(f"error: measured {measured}, not the tree {tree}")
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.codec",
+        description="CPU us per event of decode / apply / MessageState encode, A/B.")
+    parser.add_argument("--messages", type=int, default=3000,
+                        help="simulated messages (default 3000)")
+    parser.add_argument("--seed", type=int, default=3, help="simulation seed (default 3)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="A/B pairs, alternating order (default 3)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="loops per step in one measurement, best kept (default 5)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="source tree of the old code (a git worktree); default: this "
+                             "tree with fastavro writing MessageState")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fastavro-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:  # run as a script: its folder (bench/, with a streams.py) must not
+        # shadow the measured tree's packages, which come from PYTHONPATH
+        here = Path(__file__).resolve().parent
+        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+        print(json.dumps(measure(args.messages, args.seed, args.repeat, args.fastavro_only)))
+        return 0
+    if args.baseline is not None and not (args.baseline / "streams" / "state.py").exists():
+        parser.error(f"--baseline {args.baseline}: not a smsflow source tree")
+    old_tree = args.baseline or ROOT
+    label_a = f"A {args.baseline}" if args.baseline else "A fastavro"
+    runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
+    for i in range(args.rounds):
+        for arm in ("AB" if i % 2 == 0 else "BA"):
+            if arm == "A":
+                runs["A"].append(_run_arm(old_tree, args, fastavro_only=args.baseline is None))
+            else:
+                runs["B"].append(_run_arm(ROOT, args, fastavro_only=False))
+    events = int(runs["B"][0]["events"])
+    print(f"{events} input events of {args.messages} messages, {args.rounds} rounds; "
+          "CPU us/event, best / median")
+    print(f"{'step':<14} {label_a[:22]:>22} {'B this tree':>22} {'B/A':>6}")
+    for step in STEPS:
+        a = [r[step] for r in runs["A"]]
+        b = [r[step] for r in runs["B"]]
+        print(f"{step:<14} {min(a):>10.1f} / {statistics.median(a):>9.1f} "
+              f"{min(b):>10.1f} / {statistics.median(b):>9.1f} "
+              f"{statistics.median(b) / statistics.median(a):>6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
