@@ -4,6 +4,12 @@ Input uses the platform's JSON field names (``destination``, ``text``, ``clientM
 formats.md section 1) plus smsflow's own (``umid``, ``subAccountId``, ``campaignId``,
 ``origin``, ``verification``, ``status``, ``statusDescription``, ``submittedAt``); the
 snake_case names of the Avro record are accepted as well. Unknown fields are refused.
+
+Destination (README "Acceptance policy"): the platform answered the request, so a destination
+libphonenumber does not call valid keeps the request, with the country of its calling code and
+the flag ``number_unlisted`` (or no country and ``number_invalid``,
+:func:`smsflow.numbers.classify`). ``strict=True`` (``smsflow produce requests --strict``, for
+our own services checking before they send) refuses such a destination instead.
 """
 
 from __future__ import annotations
@@ -15,12 +21,21 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from producers.fields import Umid, UtcDatetime, describe_errors
-from producers.phone import NumberInfo, parse_destination
+from producers.phone import parse_destination
 from producers.segments import Segments, count_segments
 from smsflow.errors import ValidationError
+from smsflow.numbers import NumberFacts, classify
 
 __all__ = ["SendRequestIn", "send_request_record", "validate_request"]
 
@@ -57,7 +72,7 @@ class SendRequestIn(BaseModel):
     status_description: str | None = Field(default=None, alias="statusDescription")
     submitted_at: UtcDatetime = Field(default_factory=_now, alias="submittedAt")
 
-    _number: NumberInfo = PrivateAttr()
+    _number: NumberFacts = PrivateAttr()
     _segments: Segments = PrivateAttr()
 
     @field_validator("encoding", "origin", "status", mode="before")
@@ -79,7 +94,9 @@ class SendRequestIn(BaseModel):
 
     @field_validator("destination")
     @classmethod
-    def _destination(cls, v: str) -> str:
+    def _destination(cls, v: str, info: ValidationInfo) -> str:
+        if not (info.context or {}).get("strict"):
+            return classify(v).e164
         try:
             return parse_destination(v).e164
         except ValidationError as e:
@@ -100,7 +117,7 @@ class SendRequestIn(BaseModel):
             self._segments = count_segments(self.text, self.encoding)
         except ValidationError as e:
             raise ValueError(f"text: {e}") from None
-        self._number = parse_destination(self.destination)
+        self._number = classify(self.destination)
         return self
 
     @property
@@ -109,18 +126,19 @@ class SendRequestIn(BaseModel):
         return self._segments
 
     @property
-    def number(self) -> NumberInfo:
-        """Destination in E.164 with its country and operator."""
+    def number(self) -> NumberFacts:
+        """Destination in E.164 with its country, operator and policy flags."""
         return self._number
 
 
-def validate_request(data: Mapping[str, Any]) -> SendRequestIn:
+def validate_request(data: Mapping[str, Any], *, strict: bool = False) -> SendRequestIn:
     """Validate one request; raises :class:`~smsflow.errors.ValidationError` with a one-line
-    reason naming the field (``destination: not a valid phone number: '123' ...``)."""
+    reason naming the field (``text: ...``; with ``strict`` also ``destination: not a valid
+    phone number: '123' ...``)."""
     if not isinstance(data, Mapping):
         raise ValidationError(f"a request must be a JSON object, not {type(data).__name__}")
     try:
-        return SendRequestIn.model_validate(data)
+        return SendRequestIn.model_validate(data, context={"strict": strict})
     except pydantic.ValidationError as e:
         raise ValidationError(describe_errors(e)) from None
 
@@ -152,4 +170,5 @@ def send_request_record(req: SendRequestIn) -> dict[str, Any]:
         "scheduled": req.scheduled,
         "expiry": req.expiry,
         "dlr_callback_url": req.dlr_callback_url,
+        "flags": list(req.number.flags),
     }

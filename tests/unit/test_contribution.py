@@ -58,7 +58,7 @@ def test_delta_rows_move_between_keys_and_skip_zero_changes() -> None:
     assert s2 is not None
     rows = delta_rows(s2)
     moved = [(r["operator"], r["currency"], r["total"], r["delivered"], r["cost"]) for r in rows]
-    assert moved == [("", "", -1, 0, Decimal("0E-8")), ("Singtel", "EUR", 1, 1, EUR)]
+    assert moved == [("", "", -1, 0, Decimal("0E-8")), ("SingTel", "EUR", 1, 1, EUR)]
     assert all((r["umid"], r["version"]) == (s2["umid"], 2) for r in rows)
     assert rows[0]["event_at"] == at(0.1)
     s3 = run([receipt("sent", 0.05)], s2)  # fills sent_at only: a version, no delta
