@@ -8,8 +8,10 @@ snake_case names of the Avro record are accepted as well. Unknown fields are ref
 Destination (README "Acceptance policy"): the platform answered the request, so a destination
 libphonenumber does not call valid keeps the request, with the country of its calling code and
 the flag ``number_unlisted`` (or no country and ``number_invalid``,
-:func:`smsflow.numbers.classify`). ``strict=True`` (``smsflow produce requests --strict``, for
-our own services checking before they send) refuses such a destination instead.
+:func:`smsflow.numbers.classify`); a text with characters outside GSM 03.38 under a requested
+GSM7 is counted as the platform sends it (UCS2) and flagged ``encoding_mismatch``.
+``strict=True`` (``smsflow produce requests --strict``, for our own services checking before
+they send) refuses both instead. Every other rule still refuses the row.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ from producers.segments import Segments, count_segments
 from smsflow.errors import ValidationError
 from smsflow.numbers import NumberFacts, classify
 
-__all__ = ["SendRequestIn", "send_request_record", "validate_request"]
+__all__ = ["ENCODING_MISMATCH", "SendRequestIn", "send_request_record", "validate_request"]
+
+ENCODING_MISMATCH = "encoding_mismatch"
 
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=7)
 _ALNUM_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}")
@@ -74,6 +78,7 @@ class SendRequestIn(BaseModel):
 
     _number: NumberFacts = PrivateAttr()
     _segments: Segments = PrivateAttr()
+    _flags: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("encoding", "origin", "status", mode="before")
     @classmethod
@@ -110,20 +115,30 @@ class SendRequestIn(BaseModel):
         return v or None
 
     @model_validator(mode="after")
-    def _rules(self) -> SendRequestIn:
+    def _rules(self, info: ValidationInfo) -> SendRequestIn:
         if self.scheduled is not None and self.scheduled > self.submitted_at + MAX_SCHEDULE_AHEAD:
             raise ValueError("scheduled: more than 7 days ahead of submission")
+        flags: set[str] = set()
         try:
             self._segments = count_segments(self.text, self.encoding)
         except ValidationError as e:
-            raise ValueError(f"text: {e}") from None
+            if (info.context or {}).get("strict") or self.encoding != "GSM7":
+                raise ValueError(f"text: {e}") from None
+            self._segments = count_segments(self.text, "AUTO")
+            flags.add(ENCODING_MISMATCH)
         self._number = classify(self.destination)
+        self._flags = tuple(sorted(flags.union(self._number.flags)))
         return self
 
     @property
     def segments(self) -> Segments:
         """Resolved encoding, parts and the (possibly truncated) text."""
         return self._segments
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Acceptance-policy flags of the request (sorted; empty when clean)."""
+        return self._flags
 
     @property
     def number(self) -> NumberFacts:
@@ -170,5 +185,5 @@ def send_request_record(req: SendRequestIn) -> dict[str, Any]:
         "scheduled": req.scheduled,
         "expiry": req.expiry,
         "dlr_callback_url": req.dlr_callback_url,
-        "flags": list(req.number.flags),
+        "flags": list(req.flags),
     }

@@ -158,10 +158,6 @@ def test_scheduled_at_most_seven_days_ahead() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        (
-            {"encoding": "GSM7", "text": "Привет"},
-            "text: encoding GSM7 requested but text has non-GSM character 'П'",
-        ),
         ({"encoding": "LATIN1"}, "encoding: Input should be 'AUTO', 'GSM7' or 'UCS2'"),
         ({"text": ""}, "text: String should have at least 1 character"),
         ({"text": None}, "text: required field missing"),
@@ -175,20 +171,34 @@ def test_validation_errors(fields: dict[str, Any], message: str) -> None:
     assert error_of(req(**fields)) == message
 
 
-STRICT_DESTINATIONS = [
-    ("123", "destination: not a valid phone number: '123'"),
-    ("+447700900123", "destination: not a valid phone number: '+447700900123'"),
-    ("65 9123 4567", "destination: not a valid phone number: '65 9123 4567' (E.164 expected)"),
+STRICT_ONLY = [
+    ({"destination": "123"}, "destination: not a valid phone number: '123'"),
+    ({"destination": "+447700900123"}, "destination: not a valid phone number: '+447700900123'"),
+    (
+        {"destination": "65 9123 4567"},
+        "destination: not a valid phone number: '65 9123 4567' (E.164 expected)",
+    ),
+    (
+        {"encoding": "GSM7", "text": "Привет"},
+        "text: encoding GSM7 requested but text has non-GSM character 'П'",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("destination", "message"), STRICT_DESTINATIONS)
-def test_strict_refuses_destinations_libphonenumber_does_not_list(
-    destination: str, message: str
+@pytest.mark.parametrize(("fields", "message"), STRICT_ONLY)
+def test_strict_refuses_what_the_default_keeps_flagged(
+    fields: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValidationError) as e:
-        validate_request(req(destination=destination), strict=True)
+        validate_request(req(**fields), strict=True)
     assert str(e.value) == message
+    assert send_request_record(validate_request(req(**fields)))["flags"]
+
+
+def test_gsm7_requested_for_other_text_is_counted_as_sent_and_flagged() -> None:
+    rec = send_request_record(validate_request(req(encoding="GSM7", text="Привет")))
+    assert (rec["requested_encoding"], rec["encoding"], rec["sms_count"], rec["flags"]) == (
+        "GSM7", "UCS2", 1, ["encoding_mismatch"])
 
 
 @pytest.mark.parametrize(
