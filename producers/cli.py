@@ -90,15 +90,16 @@ def produce_requests(
     ),
     strict: bool = typer.Option(
         False, "--strict",
-        help="Also refuse destinations libphonenumber does not call valid (default: keep, flag).",
+        help="Also refuse numbers libphonenumber does not list and GSM7 asked for non-GSM "
+             "text (default: keep them, flagged).",
     ),
 ) -> None:
     """Validate send requests and produce them to the requests topic, keyed by umid.
 
     Invalid rows are printed on stderr as 'row N: field: reason' and sent to the dead-letter
-    topic with the raw row; the valid rows still go out. A destination outside libphonenumber's
-    ranges is kept and flagged (country from its calling code) unless --strict. Exits 1 only
-    if the broker fails.
+    topic with the raw row; the valid rows still go out. A destination libphonenumber does not
+    list, or GSM7 asked for non-GSM text, is kept and flagged unless --strict.
+    Exits 1 only if the broker fails.
     """
     settings = load_settings()
     with ExitStack() as stack:

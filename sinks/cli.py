@@ -258,7 +258,7 @@ for _name, _doc in [
     ("replies", "Per subaccount x sender id: outbound, replied, reply rate, replies matched "
                 "to the outbound, opt-outs (STOP, UNSUBSCRIBE, ...)."),
     ("flags", "Messages kept under the acceptance policy: per flag (number_unlisted, "
-              "number_invalid, operator_unknown) the count of messages."),
+              "number_invalid, encoding_mismatch, operator_unknown) the count of messages."),
 ]:
     _make_report_command(_name, _doc)
 
