@@ -96,10 +96,10 @@ def produce_requests(
 ) -> None:
     """Validate send requests and produce them to the requests topic, keyed by umid.
 
-    Invalid rows are printed on stderr as 'row N: field: reason' and sent to the dead-letter
-    topic with the raw row; the valid rows still go out. A destination libphonenumber does not
-    list, or GSM7 asked for non-GSM text, is kept and flagged unless --strict.
-    Exits 1 only if the broker fails.
+    Invalid rows are printed on stderr as 'row N: field: reason' and sent to
+    the dead-letter topic with the raw row; the valid rows still go out. A
+    destination libphonenumber does not list, or GSM7 asked for non-GSM text,
+    is kept and flagged unless --strict. Exits 1 only if the broker fails.
     """
     settings = load_settings()
     with ExitStack() as stack:
