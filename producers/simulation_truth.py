@@ -106,14 +106,13 @@ class MessageTruth:
     def operator(self) -> str:
         """Report operator (README "Acceptance policy", one name per operator): request's, else
         the receipts' name, else the name of their MCC/MNC, each canonical; else ''."""
-        mcc = self.mcc if self.receipts else None  # the worker knows the MCC from receipts
         if self.request_operator:
-            return canonical_name(self.request_operator, mcc=mcc, country=self.country)
+            return canonical_name(self.request_operator, self.country)
         if self.receipts:
             if self.receipt_operator:
-                return canonical_name(self.receipt_operator, mcc=mcc, country=self.country)
+                return canonical_name(self.receipt_operator, self.country)
             if self.mcc and self.mnc:
-                return operator_of_mcc_mnc(self.mcc, self.mnc)
+                return canonical_name(operator_of_mcc_mnc(self.mcc, self.mnc), self.country)
         return ""
 
     @property

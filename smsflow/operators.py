@@ -5,12 +5,14 @@ Wikipedia and ITU-T, pinned in pyproject.toml). Rules (README "Acceptance policy
 
 * MCC/MNC the table lists -> its ``brand`` (724-02 -> ``TIM``); one it does not list stays
   ``"<mcc>-<mnc>"`` and the message is flagged ``operator_unknown``.
-* A name -> the brand of the networks of the same MCC (or, without one, the same country)
-  whose brand or operator name equals it, ignoring case and punctuation (``Free Mobile`` ->
+* A name -> the brand of the networks of the message's destination country whose brand or
+  operator name equals it, ignoring case and punctuation (``Free Mobile`` ->
   ``Free``); failing that, whose brand or operator name it contains as whole words or is
   contained in (``T-Mobile USA`` -> ``T-Mobile``, ``O2`` -> ``O2 (UK)``). A name that matches
   no network, or networks of different brands (``Reliance Jio``: ``Reliance`` and ``Jio``),
-  stays as it is: it is never guessed.
+  stays as it is: it is never guessed. The country alone is the context (not a receipt's MCC,
+  which a ported number changes): with it fixed, a canonical name maps to itself, so the worker
+  may normalise at every event and ends with the same name whatever the order of events.
 """
 
 from __future__ import annotations
@@ -29,11 +31,10 @@ _Entry = tuple[str, str]  # (brand, operator)
 
 
 @cache
-def _table() -> tuple[dict[str, _Entry], dict[str, list[_Entry]], dict[str, list[_Entry]]]:
-    """(mccmnc -> entry, mcc -> entries, country -> entries) of networks with a name."""
+def _table() -> tuple[dict[str, _Entry], dict[str, list[_Entry]]]:
+    """(mccmnc -> entry, country -> entries) of networks with a name."""
     raw = json.loads(resources.files("mcc_mnc_lut").joinpath("p1_mnc.json").read_text("utf-8"))
     by_code: dict[str, _Entry] = {}
-    by_mcc: dict[str, list[_Entry]] = defaultdict(list)
     by_country: dict[str, list[_Entry]] = defaultdict(list)
     spelling: dict[str, str] = {}  # one spelling per brand (AIRCEL / Aircel): the first code's
     for code, value in sorted(raw[1].items()):
@@ -44,10 +45,9 @@ def _table() -> tuple[dict[str, _Entry], dict[str, list[_Entry]], dict[str, list
         brand = spelling.setdefault(_words(brand), brand)
         entry = (brand, (first.get("operator") or "").strip())
         by_code[code] = entry
-        by_mcc[code[:3]].append(entry)
         for cc2 in first.get("cc2s") or ():
             by_country[cc2].append(entry)
-    return by_code, dict(by_mcc), dict(by_country)
+    return by_code, dict(by_country)
 
 
 @lru_cache(maxsize=4096)
@@ -71,12 +71,13 @@ def _contains(a: str, b: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def canonical_name(name: str, *, mcc: str | None = None, country: str | None = None) -> str:
-    """The canonical name of operator ``name`` among the networks of ``mcc`` (else
-    ``country``); ``name`` itself when no network, or networks of several brands, match."""
-    _, by_mcc, by_country = _table()
-    entries = by_mcc.get(mcc or "") or by_country.get(country or "") or []
+def canonical_name(name: str, country: str | None) -> str:
+    """The canonical name of operator ``name`` among the networks of ``country``; ``name``
+    itself when no country, no network or networks of several brands match."""
+    entries = _table()[1].get(country or "", [])
     words = _words(name)
+    if not words:
+        return name
     brands = {b for b, o in entries if words in (_words(b), _words(o))}
     if not brands:
         brands = {b for b, o in entries

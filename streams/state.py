@@ -341,9 +341,9 @@ def apply(
         raise ValidationError(f"unknown event kind {kind!r}")
     stage_receipt = s.pop("_stage_receipt", None)
     if direction == "OUTBOUND" and s["operator"] is not None:
-        # the one place operator values are normalised; canonical names map to themselves, so
-        # the result does not depend on the order in which country and MCC became known
-        s["operator"] = canonical_name(s["operator"], mcc=s["mcc"], country=s["country"])
+        # the one place operator values are normalised; in a fixed country canonical names map
+        # to themselves, so the result does not depend on the order of events
+        s["operator"] = canonical_name(s["operator"], s["country"])
     if kind == "receipt":
         s["flags"] = _with_flags(s)
     if direction == "OUTBOUND":

@@ -233,10 +233,9 @@ def _recompute_daily(events: list[tuple[str, str, dict[str, Any]]], window_h: fl
                 state = x["state"]
             if price is None and x["price_total"] is not None:
                 price, currency = x["price_total"], x["currency"]
-        op = (canonical_name(r["operator"], country=r["country"]) if r["operator"] else None) \
-            or next((canonical_name(x["operator"], mcc=x["mcc"], country=r["country"])
-                     for x in rcp[umid] if x["operator"]), None) \
+        op = r["operator"] or next((x["operator"] for x in rcp[umid] if x["operator"]), None) \
             or next((operator_of_mcc_mnc(x["mcc"], x["mnc"]) for x in rcp[umid] if x["mcc"]), "")
+        op = canonical_name(op, r["country"])
         key = (r["submitted_at"].date().isoformat(), r["subaccount_id"], r["country"] or "", op)
         c = rows[key]
         c["total"] += 1
