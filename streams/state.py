@@ -340,7 +340,8 @@ def apply(
     else:
         raise ValidationError(f"unknown event kind {kind!r}")
     stage_receipt = s.pop("_stage_receipt", None)
-    if direction == "OUTBOUND" and s["operator"] is not None:
+    if direction == "OUTBOUND" and s["operator"] is not None and (
+            old is None or s["operator"] != old["operator"] or s["country"] != old["country"]):
         # the one place operator values are normalised; in a fixed country canonical names map
         # to themselves, so the result does not depend on the order of events
         s["operator"] = canonical_name(s["operator"], s["country"])
