@@ -105,14 +105,16 @@ class MessageTruth:
     @property
     def operator(self) -> str:
         """Report operator (README "Acceptance policy", one name per operator): request's, else
-        the receipts' name, else the name of their MCC/MNC, each canonical; else ''."""
+        the name of the receipts' MCC/MNC, else the name they carry, canonical; else ''."""
         if self.request_operator:
             return canonical_name(self.request_operator, self.country)
-        if self.receipts:
-            if self.receipt_operator:
-                return canonical_name(self.receipt_operator, self.country)
-            if self.mcc and self.mnc:
-                return canonical_name(operator_of_mcc_mnc(self.mcc, self.mnc), self.country)
+        if self.receipts:  # the name of their MCC/MNC when listed, else the name they carry
+            said = operator_of_mcc_mnc(self.mcc, self.mnc) if self.mcc and self.mnc else None
+            if said is None or (self.receipt_operator and is_unresolved(said, self.mcc,
+                                                                          self.mnc)):
+                said = self.receipt_operator
+            if said:
+                return canonical_name(said, self.country)
         return ""
 
     @property

@@ -20,10 +20,11 @@ Rules (formats.md section 2, docs/design.md "Exactness"):
   ``queued_at`` (and ``rejected_at`` when REJECTED) to ``submitted_at``: the message's day.
   Receipts only fill fields that are still empty. A second, different request for a umid is
   ignored (the first one seen wins).
-* Operator: the request's, else the receipt's operator name, else the name of the receipt's
-  MCC/MNC, each made canonical by :mod:`smsflow.operators` (the one place operator values are
-  normalised: 724-02 and TIM end as one ``TIM``); an MCC/MNC the table does not list stays
-  ``"<mcc>-<mnc>"`` and flags the message ``operator_unknown``.
+* Operator: the request's, else what the receipts say (:func:`receipt_operator`: the name of
+  their MCC/MNC, else their operator name), made canonical in the destination country by
+  :mod:`smsflow.operators` (the one place operator values are normalised: 724-02 and TIM end
+  as one ``TIM``); an MCC/MNC the table does not list stays ``"<mcc>-<mnc>"`` (replaced by a
+  later receipt's name) and flags the message ``operator_unknown``.
 * Flags (README "Acceptance policy"): the request's ``flags`` (e.g. ``number_unlisted``),
   an MO source's number flags and ``operator_unknown``, sorted. They never drop an event.
 * Price: the first priced receipt sets ``price_total`` / ``price_per_sms`` / ``currency``; it is
@@ -69,6 +70,7 @@ __all__ = [
     "event_time",
     "new_state",
     "number_country",
+    "receipt_operator",
 ]
 
 KINDS = ("request", "receipt", "inbound", "survey", "otp", "click", "reply", "orphan")
@@ -206,10 +208,14 @@ def derive_state(s: dict[str, Any]) -> str | None:
     return None
 
 
-def _is_fallback_operator(s: dict[str, Any]) -> bool:
-    op, mcc, mnc = s["operator"], s["mcc"], s["mnc"]
-    return op is None or (mcc is not None and mnc is not None
-                          and op == operator_of_mcc_mnc(mcc, mnc))
+def receipt_operator(r: dict[str, Any]) -> str | None:
+    """What a receipt says the operator is: the name of its MCC/MNC when the table lists it,
+    else its operator name, else the ``"<mcc>-<mnc>"`` stand-in, else None."""
+    mcc, mnc, name = r.get("mcc"), r.get("mnc"), r.get("operator") or None
+    if mcc and mnc:
+        op = operator_of_mcc_mnc(mcc, mnc)
+        return name if name and is_unresolved(op, mcc, mnc) else op
+    return name
 
 
 def _with_flags(s: dict[str, Any], *extra: str) -> list[str]:
@@ -248,11 +254,10 @@ def _apply_receipt(s: dict[str, Any], r: dict[str, Any]) -> None:
             s[f] = r[f]
     if not s["sms_count"] and r.get("sms_count"):
         s["sms_count"] = int(r["sms_count"])
-    if _is_fallback_operator(s):
-        if r.get("operator"):
-            s["operator"] = r["operator"]
-        elif s["operator"] is None and s["mcc"] is not None and s["mnc"] is not None:
-            s["operator"] = operator_of_mcc_mnc(s["mcc"], s["mnc"])
+    said = receipt_operator(r)
+    if said is not None and (s["operator"] is None
+                             or is_unresolved(s["operator"], s["mcc"], s["mnc"])):
+        s["operator"] = said  # never over the request's operator (authoritative)
     if s["price_total"] is None and r.get("price_total") is not None:
         s["price_total"] = r["price_total"]
         s["price_per_sms"] = r.get("price_per_sms")

@@ -30,6 +30,7 @@ from producers.simulator import (
 from schemas.codec import get_codec, load_schema
 from smsflow.errors import ConfigError, SchemaError
 from smsflow.operators import canonical_name, operator_of_mcc_mnc
+from streams.state import receipt_operator
 
 SMSFLOW = str(Path(sys.executable).parent / "smsflow")
 UTC = dt.UTC
@@ -233,8 +234,7 @@ def _recompute_daily(events: list[tuple[str, str, dict[str, Any]]], window_h: fl
                 state = x["state"]
             if price is None and x["price_total"] is not None:
                 price, currency = x["price_total"], x["currency"]
-        op = r["operator"] or next((x["operator"] for x in rcp[umid] if x["operator"]), None) \
-            or next((operator_of_mcc_mnc(x["mcc"], x["mnc"]) for x in rcp[umid] if x["mcc"]), "")
+        op = r["operator"] or next((receipt_operator(x) for x in rcp[umid]), None) or ""
         op = canonical_name(op, r["country"])
         key = (r["submitted_at"].date().isoformat(), r["subaccount_id"], r["country"] or "", op)
         c = rows[key]

@@ -137,6 +137,19 @@ CASES: dict[str, tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]] = {
          priced("delivered", 0.2, operator="T-Mobile USA", mcc="310", mnc="260")],
         {"operator": "T-Mobile", "flags": []},
     ),
+    "request's operator stays when a ported number's receipts name its network's brand": (
+        # 262-03 (E-Plus) is listed as brand O2: the receipts' 'Eplus' must not replace it
+        [request(destination="+4915112345678", country="DE", operator="O2"),
+         receipt("sent", 0.1, mcc="262", mnc="03", operator="Eplus"),
+         priced("delivered", 0.2, mcc="262", mnc="03", operator="Eplus")],
+        {"operator": "O2"},
+    ),
+    "receipts: the name of a listed MCC/MNC wins over the name they carry": (
+        [request(destination="+4915112345678", country="DE"),
+         receipt("sent", 0.1, mcc="262", mnc="01", operator="T-Mobile"),
+         priced("delivered", 0.2, mcc="262", mnc="01")],
+        {"operator": "Telekom"},
+    ),
     "MCC/MNC the table does not list: kept as mcc-mnc, flagged": (
         [request(), receipt("sent", 0.1, mcc="999", mnc="77")],
         {"operator": "999-77", "flags": ["operator_unknown"]},
