@@ -65,6 +65,7 @@ async def produce_rows(
     rows: Iterable[Row],
     *,
     defaults: dict[str, Any] | None = None,
+    strict: bool = False,
     on_row: Callable[[Row], None] | None = None,
     on_invalid: Callable[[str], None] | None = None,
     window: int = 5000,
@@ -73,7 +74,9 @@ async def produce_rows(
 
     ``defaults`` fill fields a row lacks (e.g. ``{"subAccountId": "acme"}``). Invalid rows are
     reported through ``on_invalid`` as ``row N: field: reason`` and produced to the dead-letter
-    topic with the raw row bytes as payload. Raises :class:`InfraError` if the broker fails.
+    topic with the raw row bytes as payload; ``strict`` also refuses destinations libphonenumber
+    does not call valid (default: kept and flagged). Raises :class:`InfraError` if the broker
+    fails.
     """
     topic = producer.settings.topics.requests
     summary = ProduceSummary()
@@ -84,7 +87,7 @@ async def produce_rows(
             if row.error is not None or row.data is None:
                 raise ValidationError(row.error or "empty row")
             data = {**defaults, **row.data} if defaults else row.data
-            record = send_request_record(validate_request(data))
+            record = send_request_record(validate_request(data, strict=strict))
         except ValidationError as e:
             message = f"row {row.number}: {e}"
             summary.invalid += 1

@@ -38,7 +38,8 @@ webhooks_app = typer.Typer(help="The platform's webhooks to Kafka.", no_args_is_
 
 
 async def _produce_file(
-    settings: Settings, stream: IO[bytes], fmt: str, size: int | None, subaccount: str | None
+    settings: Settings, stream: IO[bytes], fmt: str, size: int | None, subaccount: str | None,
+    strict: bool = False,
 ) -> ProduceSummary:
     err = Console(stderr=True)
     columns = [
@@ -70,6 +71,7 @@ async def _produce_file(
                 producer,
                 rows,
                 defaults={"subAccountId": subaccount} if subaccount else None,
+                strict=strict,
                 on_row=on_row,
                 on_invalid=lambda msg: progress.console.print(
                     msg, markup=False, highlight=False, soft_wrap=True
@@ -86,11 +88,18 @@ def produce_requests(
     subaccount: str | None = typer.Option(
         None, "--subaccount", help="subAccountId for rows that do not name one."
     ),
+    strict: bool = typer.Option(
+        False, "--strict",
+        help="Also refuse numbers libphonenumber does not list and GSM7 asked for non-GSM "
+             "text (default: keep them, flagged).",
+    ),
 ) -> None:
     """Validate send requests and produce them to the requests topic, keyed by umid.
 
-    Invalid rows are printed on stderr as 'row N: field: reason' and sent to the dead-letter
-    topic with the raw row; the valid rows still go out. Exits 1 only if the broker fails.
+    Invalid rows are printed on stderr as 'row N: field: reason' and sent to
+    the dead-letter topic with the raw row; the valid rows still go out. A
+    destination libphonenumber does not list, or GSM7 asked for non-GSM text,
+    is kept and flagged unless --strict. Exits 1 only if the broker fails.
     """
     settings = load_settings()
     with ExitStack() as stack:
@@ -105,7 +114,7 @@ def produce_requests(
             fmt = detect_format(path.name, fmt)
             stream = stack.enter_context(path.open("rb"))
             size = path.stat().st_size
-        summary = uvloop.run(_produce_file(settings, stream, fmt, size, subaccount))
+        summary = uvloop.run(_produce_file(settings, stream, fmt, size, subaccount, strict))
     typer.echo(summary.line())
 
 

@@ -4,6 +4,14 @@ Input uses the platform's JSON field names (``destination``, ``text``, ``clientM
 formats.md section 1) plus smsflow's own (``umid``, ``subAccountId``, ``campaignId``,
 ``origin``, ``verification``, ``status``, ``statusDescription``, ``submittedAt``); the
 snake_case names of the Avro record are accepted as well. Unknown fields are refused.
+
+Destination (README "Acceptance policy"): the platform answered the request, so a destination
+libphonenumber does not call valid keeps the request, with the country of its calling code and
+the flag ``number_unlisted`` (or no country and ``number_invalid``,
+:func:`smsflow.numbers.classify`); a text with characters outside GSM 03.38 under a requested
+GSM7 is counted as the platform sends it (UCS2) and flagged ``encoding_mismatch``.
+``strict=True`` (``smsflow produce requests --strict``, for our own services checking before
+they send) refuses both instead. Every other rule still refuses the row.
 """
 
 from __future__ import annotations
@@ -15,14 +23,25 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from producers.fields import Umid, UtcDatetime, describe_errors
-from producers.phone import NumberInfo, parse_destination
+from producers.phone import parse_destination
 from producers.segments import Segments, count_segments
 from smsflow.errors import ValidationError
+from smsflow.numbers import NumberFacts, classify
 
-__all__ = ["SendRequestIn", "send_request_record", "validate_request"]
+__all__ = ["ENCODING_MISMATCH", "SendRequestIn", "send_request_record", "validate_request"]
+
+ENCODING_MISMATCH = "encoding_mismatch"
 
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=7)
 _ALNUM_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}")
@@ -57,8 +76,9 @@ class SendRequestIn(BaseModel):
     status_description: str | None = Field(default=None, alias="statusDescription")
     submitted_at: UtcDatetime = Field(default_factory=_now, alias="submittedAt")
 
-    _number: NumberInfo = PrivateAttr()
+    _number: NumberFacts = PrivateAttr()
     _segments: Segments = PrivateAttr()
+    _flags: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("encoding", "origin", "status", mode="before")
     @classmethod
@@ -79,7 +99,9 @@ class SendRequestIn(BaseModel):
 
     @field_validator("destination")
     @classmethod
-    def _destination(cls, v: str) -> str:
+    def _destination(cls, v: str, info: ValidationInfo) -> str:
+        if not (info.context or {}).get("strict"):
+            return classify(v).e164
         try:
             return parse_destination(v).e164
         except ValidationError as e:
@@ -93,14 +115,19 @@ class SendRequestIn(BaseModel):
         return v or None
 
     @model_validator(mode="after")
-    def _rules(self) -> SendRequestIn:
+    def _rules(self, info: ValidationInfo) -> SendRequestIn:
         if self.scheduled is not None and self.scheduled > self.submitted_at + MAX_SCHEDULE_AHEAD:
             raise ValueError("scheduled: more than 7 days ahead of submission")
+        flags: set[str] = set()
         try:
             self._segments = count_segments(self.text, self.encoding)
         except ValidationError as e:
-            raise ValueError(f"text: {e}") from None
-        self._number = parse_destination(self.destination)
+            if (info.context or {}).get("strict") or self.encoding != "GSM7":
+                raise ValueError(f"text: {e}") from None
+            self._segments = count_segments(self.text, "AUTO")
+            flags.add(ENCODING_MISMATCH)
+        self._number = classify(self.destination)
+        self._flags = tuple(sorted(flags.union(self._number.flags)))
         return self
 
     @property
@@ -109,18 +136,24 @@ class SendRequestIn(BaseModel):
         return self._segments
 
     @property
-    def number(self) -> NumberInfo:
-        """Destination in E.164 with its country and operator."""
+    def flags(self) -> tuple[str, ...]:
+        """Acceptance-policy flags of the request (sorted; empty when clean)."""
+        return self._flags
+
+    @property
+    def number(self) -> NumberFacts:
+        """Destination in E.164 with its country, operator and policy flags."""
         return self._number
 
 
-def validate_request(data: Mapping[str, Any]) -> SendRequestIn:
+def validate_request(data: Mapping[str, Any], *, strict: bool = False) -> SendRequestIn:
     """Validate one request; raises :class:`~smsflow.errors.ValidationError` with a one-line
-    reason naming the field (``destination: not a valid phone number: '123' ...``)."""
+    reason naming the field (``text: ...``; with ``strict`` also ``destination: not a valid
+    phone number: '123' ...``)."""
     if not isinstance(data, Mapping):
         raise ValidationError(f"a request must be a JSON object, not {type(data).__name__}")
     try:
-        return SendRequestIn.model_validate(data)
+        return SendRequestIn.model_validate(data, context={"strict": strict})
     except pydantic.ValidationError as e:
         raise ValidationError(describe_errors(e)) from None
 
@@ -152,4 +185,5 @@ def send_request_record(req: SendRequestIn) -> dict[str, Any]:
         "scheduled": req.scheduled,
         "expiry": req.expiry,
         "dlr_callback_url": req.dlr_callback_url,
+        "flags": list(req.flags),
     }

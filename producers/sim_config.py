@@ -47,6 +47,9 @@ class SimConfig:
     late_receipt_rate: float = 0.01  # final receipt 24-47 h after submission
     unpriced_sent_rate: float = 0.3  # 'sent' receipts without price (final ones always have it)
     ported_rate: float = 0.05  # receipts name another operator than the number's range
+    # destinations in ranges libphonenumber does not list (is_valid_number False) in countries
+    # whose calling code is one region's; the platform accepts them (0: none, default output)
+    unlisted_share: float = 0.0
     # faults
     duplicate_rate: float = 0.05  # receipts re-posted by webhook retries (identical copies)
     out_of_order_rate: float = 0.03  # final receipt delivered before the 'sent' one

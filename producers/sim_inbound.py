@@ -13,7 +13,6 @@ import bisect
 import random
 from typing import Any
 
-from producers.phone import parse_destination
 from producers.segments import count_segments
 from producers.sim_config import SimConfig
 from producers.sim_events import HOUR, MINUTE, SECOND, Emitter, between, new_umid, ts
@@ -22,6 +21,7 @@ from producers.sim_texts import inbound_text
 from producers.sim_world import COUNTRIES, COUNTRY_BY_CODE, Recipients
 from producers.simulation_truth import InboundTruth
 from schemas.codec import money
+from smsflow.numbers import classify
 
 __all__ = ["simulate_inbound"]
 
@@ -86,10 +86,10 @@ def simulate_inbound(
         per_sms = money(COUNTRY_BY_CODE[vcountry].mo_price)
         mo = InboundTruth(
             umid=new_umid(rng), subaccount_id=owner, received_at=ts(t), source=source,
-            destination=destination, country=parse_destination(source).country, body=body,
+            destination=destination, country=classify(source).country, body=body,
             encoding=seg.encoding, sms_count=seg.parts,
             price_total=money(per_sms * seg.parts), currency=cfg.currency,
-            reply_to=match.truth.umid if match else None,
+            reply_to=match.truth.umid if match else None, flags=list(classify(source).flags),
         )
         if match is not None:
             m = match.truth

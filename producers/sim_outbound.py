@@ -24,6 +24,7 @@ from producers.sim_world import (
     INVALID_DESTINATION,
     REJECT_REASONS,
     SUBACCOUNTS,
+    UNLISTED_COUNTRIES,
     Country,
     Recipient,
     Recipients,
@@ -31,6 +32,7 @@ from producers.sim_world import (
 )
 from producers.simulation_truth import MessageTruth
 from schemas.codec import money
+from smsflow.numbers import NUMBER_UNLISTED
 
 __all__ = ["Plan", "plan_outbound"]
 
@@ -133,7 +135,14 @@ class _Outbound:
     def message(self, u: _Unit, submitted: int) -> Plan:
         rng, cfg, sa = self.rng, self.cfg, u.sa
         country: Country = _weighted(rng, COUNTRIES, _CUM_COUNTRIES)
-        rcp = self.recipients.pick(country)
+        flags: list[str] = []
+        if cfg.unlisted_share and rng.random() < cfg.unlisted_share:  # no draw when off
+            if country not in UNLISTED_COUNTRIES:
+                country = rng.choice(UNLISTED_COUNTRIES)
+            rcp = self.recipients.unlisted(country)
+            flags = [NUMBER_UNLISTED]
+        else:
+            rcp = self.recipients.pick(country)
         text = make_text(u.kind, sa.brand, country.code, rng)
         x = rng.random()
         gsm = is_gsm7(text)
@@ -169,6 +178,7 @@ class _Outbound:
             verification=u.kind == "otp", campaign_id=u.campaign_id, batch_id=u.batch_id,
             client_batch_id=u.client_batch_id, client_message_id=cmid, text_kind=u.kind,
             state="rejected" if status == "REJECTED" else "queued",
+            request_flags=list(flags) if dest_country else [],
         )
         request = {
             "umid": umid, "batch_id": u.batch_id, "client_message_id": cmid,
@@ -184,6 +194,8 @@ class _Outbound:
             "dlr_callback_url": (f"https://hooks.{sa.id}.example/dlr"
                                  if rng.random() < 0.05 else None),
         }
+        if truth.request_flags:  # as our producer enriches it; absent = the schema default []
+            request["flags"] = list(truth.request_flags)
         plan = Plan(truth, submitted, submitted + between(rng, 1000, 50_000), None, None,
                     u.kind, "https://sms.to/" in seg.text, rcp)
         first_arrival = self.receipts(plan, scheduled or submitted)

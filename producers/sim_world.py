@@ -12,9 +12,12 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
+import phonenumbers
+
 from producers.phone import NumberInfo, parse_destination
 from producers.sim_config import SimConfig
 from smsflow.errors import ValidationError
+from smsflow.numbers import NUMBER_UNLISTED, classify
 
 __all__ = [
     "COUNTRIES",
@@ -23,6 +26,7 @@ __all__ = [
     "OPT_OUT_WORDS",
     "REJECT_REASONS",
     "SUBACCOUNTS",
+    "UNLISTED_COUNTRIES",
     "Country",
     "Network",
     "NumberPool",
@@ -99,6 +103,12 @@ COUNTRIES: tuple[Country, ...] = (
             Decimal("0.0581237"), Decimal("0.0020000"), 0.09),
 )
 COUNTRY_BY_CODE = {c.code: c for c in COUNTRIES}
+#: countries whose calling code belongs to them alone, so an unlisted number's country is
+#: unambiguous (DE, FR, IN, BR, SG, NG; not +1 or +44)
+UNLISTED_COUNTRIES: tuple[Country, ...] = tuple(
+    c for c in COUNTRIES
+    if phonenumbers.region_codes_for_country_code(int(c.calling)) == (c.code,)
+)
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,24 @@ class NumberPool:
             return number, info
         raise RuntimeError(f"cannot draw a valid {country.code} number")
 
+    def draw_unlisted(self, country: Country) -> tuple[str, NumberInfo]:
+        """A new number of ``country``'s calling code and national length that libphonenumber
+        does not list (its :func:`~smsflow.numbers.classify` flag is number_unlisted)."""
+        rng = self._rng
+        for _ in range(1000):
+            digits = str(rng.randrange(1, 10)) + str(
+                rng.randrange(10 ** (country.national_length - 1))
+            ).zfill(country.national_length - 1)
+            number = "+" + country.calling + digits
+            facts = classify(number)
+            if number in self._seen or facts.flags != (NUMBER_UNLISTED,):
+                continue
+            if facts.country != country.code or facts.e164 != number:
+                continue
+            self._seen.add(number)
+            return number, NumberInfo(number, facts.country, None)
+        raise RuntimeError(f"cannot draw an unlisted {country.code} number")
+
 
 @dataclass(slots=True)
 class Recipient:
@@ -211,6 +239,11 @@ class Recipients:
         if net is None or self.rng.random() < self.cfg.ported_rate:
             net = self.rng.choice(country.networks)
         return Recipient(number, info, country, net)
+
+    def unlisted(self, country: Country) -> Recipient:
+        """A new handset whose number libphonenumber does not list, on one of the networks."""
+        number, info = self.pool.draw_unlisted(country)
+        return Recipient(number, info, country, self.rng.choice(country.networks))
 
     def pick(self, country: Country) -> Recipient:
         known = self.by_country.setdefault(country.code, [])

@@ -25,6 +25,10 @@ def simulate_command(
     bad_records: int = typer.Option(
         0, "--bad-records", help="Invalid records appended per input kind (dead-letter tests)."
     ),
+    unlisted_share: float = typer.Option(
+        0.0, "--unlisted-share",
+        help="Share of destinations in ranges libphonenumber does not list (kept, flagged).",
+    ),
 ) -> None:
     """Generate traffic over several days and the exact analytics it must produce.
 
@@ -38,7 +42,8 @@ def simulate_command(
     if out is None and not produce:
         raise ConfigError("nothing to do: give --out DIR and/or --produce")
     settings = load_settings() if produce else None
-    config = SimConfig(messages=messages, seed=seed, days=days, bad_records=bad_records)
+    config = SimConfig(messages=messages, seed=seed, days=days, bad_records=bad_records,
+                       unlisted_share=unlisted_share)
     t0 = time.monotonic()
     sim = simulate(config, progress=True)
     t_gen = time.monotonic() - t0

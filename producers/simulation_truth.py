@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from smsflow.operators import OPERATOR_UNKNOWN, canonical_name, is_unresolved, operator_of_mcc_mnc
+
 __all__ = [
     "InboundTruth",
     "MessageTruth",
@@ -94,6 +96,7 @@ class MessageTruth:
     opt_outs: int = 0
     survey_answered: bool = False
     clicks: int = 0
+    request_flags: list[str] = field(default_factory=list)  # the request's policy flags
 
     @property
     def day(self) -> dt.date:
@@ -101,15 +104,27 @@ class MessageTruth:
 
     @property
     def operator(self) -> str:
-        """Report operator: request's, else the receipts' name, else ``mcc-mnc``, else ''."""
+        """Report operator (README "Acceptance policy", one name per operator): request's, else
+        the name of the receipts' MCC/MNC, else the name they carry, canonical; else ''."""
         if self.request_operator:
-            return self.request_operator
-        if self.receipts:
-            if self.receipt_operator:
-                return self.receipt_operator
-            if self.mcc and self.mnc:
-                return f"{self.mcc}-{self.mnc}"
+            return canonical_name(self.request_operator, self.country)
+        if self.receipts:  # the name of their MCC/MNC when listed, else the name they carry
+            said = operator_of_mcc_mnc(self.mcc, self.mnc) if self.mcc and self.mnc else None
+            if said is None or (self.receipt_operator and is_unresolved(said, self.mcc,
+                                                                          self.mnc)):
+                said = self.receipt_operator
+            if said:
+                return canonical_name(said, self.country)
         return ""
+
+    @property
+    def flags(self) -> list[str]:
+        """The message's policy flags: the request's, plus operator_unknown for an MCC/MNC the
+        operator table does not list."""
+        out = set(self.request_flags)
+        if is_unresolved(self.operator, self.mcc, self.mnc):
+            out.add(OPERATOR_UNKNOWN)
+        return sorted(out)
 
     @property
     def cost(self) -> Decimal:
@@ -121,6 +136,7 @@ class MessageTruth:
         d = {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)}
         d["day"] = self.day.isoformat()
         d["report_operator"] = self.operator
+        d["flags"] = self.flags
         d["cost"] = to_json_value(self.cost.quantize(MONEY))
         return d
 
@@ -141,6 +157,7 @@ class InboundTruth:
     price_total: Decimal
     currency: str
     reply_to: str | None = None  # umid of the outbound it answers
+    flags: list[str] = field(default_factory=list)  # policy flags of the source number
 
     @property
     def opt_out(self) -> bool:
@@ -252,6 +269,10 @@ def compute_truth(
     for mo in inbound:
         key = (mo.received_at.date().isoformat(), mo.subaccount_id, mo.country or "", "")
         daily[key].n["inbound"] += 1
+    flags: dict[str, int] = defaultdict(int)
+    for flagged in (*(m.flags for m in messages), *(mo.flags for mo in inbound)):
+        for f in flagged:
+            flags[f] += 1
 
     currencies = set(overall.cost)
     single = next(iter(currencies)) if len(currencies) == 1 else None
@@ -298,4 +319,5 @@ def compute_truth(
         "orphans": orphans,
         "messages": len(messages),
         "invalid": dict(sorted(invalid.items())),
+        "flags": dict(sorted(flags.items())),
     }

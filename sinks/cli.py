@@ -292,6 +292,8 @@ for _name, _doc in [
                "operator, with their share of the operator's traffic."),
     ("replies", "Per subaccount x sender id: outbound, replied, reply rate, replies matched "
                 "to the outbound, opt-outs (STOP, UNSUBSCRIBE, ...)."),
+    ("flags", "Messages kept under the acceptance policy: per flag (number_unlisted, "
+              "number_invalid, encoding_mismatch, operator_unknown) the count of messages."),
 ]:
     _make_report_command(_name, _doc)
 

@@ -1,4 +1,5 @@
-"""Delivery-quality reports: ``latency``, ``pending``, ``errors``, ``replies`` (issue 9).
+"""Delivery-quality reports: ``latency``, ``pending``, ``errors``, ``replies`` (issue 9) and
+``flags`` (messages kept under the acceptance policy, per reason; issue 17).
 
 Each turns the rows of its named query (``sinks/queries/<name>.sql``) into the documented
 columns (:data:`HEADERS`). Exact arithmetic only: latencies are integer microseconds rendered
@@ -51,6 +52,7 @@ HEADERS: dict[str, list[str]] = {
     "replies": [
         "Subaccount", "Sender", "Outbound", "Replied", "Reply Rate", "Replies", "Opt-outs",
     ],
+    "flags": ["Flag", "Messages"],
 }
 
 
@@ -133,9 +135,15 @@ def _replies(ch: ClickHouse, f: Filters) -> Result:
     return Result(list(HEADERS["replies"]), types, rows)
 
 
+def _flags(ch: ClickHouse, f: Filters) -> Result:
+    rows = [(r["flag"], int(r["messages"])) for r in query_rows(ch, "flags", f)]
+    return Result(list(HEADERS["flags"]), ["String", _INT], rows)
+
+
 QUALITY_REPORTS: dict[str, Callable[[ClickHouse, Filters], Result]] = {
     "latency": _latency,
     "pending": _pending,
     "errors": _errors,
     "replies": _replies,
+    "flags": _flags,
 }

@@ -154,6 +154,7 @@ def message_row(rec: Mapping[str, Any], privacy: Privacy | None = None) -> dict[
     for f in _MESSAGE_TIMES:
         row[f] = rec.get(f)
     row["error_code"] = rec.get("error_code")
+    row["flags"] = list(rec.get("flags") or ())
     row["price_total"] = rec.get("price_total")
     row["price_per_sms"] = rec.get("price_per_sms")
     if contribution is not None:

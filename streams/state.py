@@ -20,7 +20,13 @@ Rules (formats.md section 2, docs/design.md "Exactness"):
   ``queued_at`` (and ``rejected_at`` when REJECTED) to ``submitted_at``: the message's day.
   Receipts only fill fields that are still empty. A second, different request for a umid is
   ignored (the first one seen wins).
-* Operator: the request's, else the receipt's operator name, else ``"<mcc>-<mnc>"``.
+* Operator: the request's, else what the receipts say (:func:`receipt_operator`: the name of
+  their MCC/MNC, else their operator name), made canonical in the destination country by
+  :mod:`smsflow.operators` (the one place operator values are normalised: 724-02 and TIM end
+  as one ``TIM``); an MCC/MNC the table does not list stays ``"<mcc>-<mnc>"`` (replaced by a
+  later receipt's name) and flags the message ``operator_unknown``.
+* Flags (README "Acceptance policy"): the request's ``flags`` (e.g. ``number_unlisted``),
+  an MO source's number flags and ``operator_unknown``, sorted. They never drop an event.
 * Price: the first priced receipt sets ``price_total`` / ``price_per_sms`` / ``currency``; it is
   never changed afterwards (duplicates carry the same price).
 * Receipt before request: the record is held (``has_request`` false, contribution null) and
@@ -46,9 +52,14 @@ import datetime as dt
 from functools import lru_cache
 from typing import Any
 
-import phonenumbers
-
 from smsflow.errors import ValidationError
+from smsflow.numbers import classify
+from smsflow.operators import (
+    OPERATOR_UNKNOWN,
+    canonical_name,
+    is_unresolved,
+    operator_of_mcc_mnc,
+)
 from streams.contribution import contribution
 
 __all__ = [
@@ -59,6 +70,7 @@ __all__ = [
     "event_time",
     "new_state",
     "number_country",
+    "receipt_operator",
 ]
 
 KINDS = ("request", "receipt", "inbound", "survey", "otp", "click", "reply", "orphan")
@@ -145,6 +157,7 @@ _EMPTY: dict[str, Any] = {
     "clicks": 0,
     "contribution": None,
     "previous_contribution": None,
+    "flags": [],
 }
 
 
@@ -164,17 +177,9 @@ def event_time(kind: str, event: dict[str, Any]) -> dt.datetime | None:
 
 @lru_cache(maxsize=65536)
 def number_country(number: str | None) -> str | None:
-    """ISO alpha-2 country of an E.164 number, None when unknown or invalid."""
-    if not number:
-        return None
-    try:
-        parsed = phonenumbers.parse("+" + number.strip().lstrip("+"), None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    region = phonenumbers.region_code_for_number(parsed)
-    return None if region in (None, "ZZ", "001") else region
+    """ISO alpha-2 country of an E.164 number (of its calling code when libphonenumber does not
+    list its range, :func:`smsflow.numbers.classify`), None when it has none."""
+    return classify(number).country if number else None
 
 
 def _min(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
@@ -203,9 +208,22 @@ def derive_state(s: dict[str, Any]) -> str | None:
     return None
 
 
-def _is_fallback_operator(s: dict[str, Any]) -> bool:
-    op = s["operator"]
-    return op is None or (s["mcc"] is not None and op == f"{s['mcc']}-{s['mnc']}")
+def receipt_operator(r: dict[str, Any]) -> str | None:
+    """What a receipt says the operator is: the name of its MCC/MNC when the table lists it,
+    else its operator name, else the ``"<mcc>-<mnc>"`` stand-in, else None."""
+    mcc, mnc, name = r.get("mcc"), r.get("mnc"), r.get("operator") or None
+    if mcc and mnc:
+        op = operator_of_mcc_mnc(mcc, mnc)
+        return name if name and is_unresolved(op, mcc, mnc) else op
+    return name
+
+
+def _with_flags(s: dict[str, Any], *extra: str) -> list[str]:
+    """The sorted flags of ``s`` plus ``extra``, ``operator_unknown`` as the operator is now."""
+    flags = {f for f in s["flags"] if f != OPERATOR_UNKNOWN} | set(extra)
+    if is_unresolved(s["operator"], s["mcc"], s["mnc"]):
+        flags.add(OPERATOR_UNKNOWN)
+    return sorted(flags)
 
 
 def _apply_request(s: dict[str, Any], r: dict[str, Any]) -> None:
@@ -218,6 +236,7 @@ def _apply_request(s: dict[str, Any], r: dict[str, Any]) -> None:
     s["verification"] = bool(r.get("verification"))
     if r.get("operator"):
         s["operator"] = r["operator"]
+    s["flags"] = _with_flags(s, *(r.get("flags") or ()))
     at = r["submitted_at"]
     s["queued_at"] = at  # authoritative: the message's day
     if r.get("status") == "REJECTED":
@@ -235,11 +254,10 @@ def _apply_receipt(s: dict[str, Any], r: dict[str, Any]) -> None:
             s[f] = r[f]
     if not s["sms_count"] and r.get("sms_count"):
         s["sms_count"] = int(r["sms_count"])
-    if _is_fallback_operator(s):
-        if r.get("operator"):
-            s["operator"] = r["operator"]
-        elif s["operator"] is None and s["mcc"] is not None and s["mnc"] is not None:
-            s["operator"] = f"{s['mcc']}-{s['mnc']}"
+    said = receipt_operator(r)
+    if said is not None and (s["operator"] is None
+                             or is_unresolved(s["operator"], s["mcc"], s["mnc"])):
+        s["operator"] = said  # never over the request's operator (authoritative)
     if s["price_total"] is None and r.get("price_total") is not None:
         s["price_total"] = r["price_total"]
         s["price_per_sms"] = r.get("price_per_sms")
@@ -264,7 +282,9 @@ def _apply_inbound(s: dict[str, Any], m: dict[str, Any]) -> None:
         s[f] = m.get(f)
     s["text"] = m.get("body")
     s["sms_count"] = int(m.get("sms_count") or 0)
-    s["country"] = number_country(m.get("source"))
+    facts = classify(m["source"]) if m.get("source") else None
+    s["country"] = facts.country if facts else None
+    s["flags"] = _with_flags(s, *(facts.flags if facts else ()))
 
 
 def _check_direction(old: dict[str, Any] | None, kind: str) -> str:
@@ -325,6 +345,13 @@ def apply(
     else:
         raise ValidationError(f"unknown event kind {kind!r}")
     stage_receipt = s.pop("_stage_receipt", None)
+    if direction == "OUTBOUND" and s["operator"] is not None and (
+            old is None or s["operator"] != old["operator"] or s["country"] != old["country"]):
+        # the one place operator values are normalised; in a fixed country canonical names map
+        # to themselves, so the result does not depend on the order of events
+        s["operator"] = canonical_name(s["operator"], s["country"])
+    if kind == "receipt":
+        s["flags"] = _with_flags(s)
     if direction == "OUTBOUND":
         s["state"] = derive_state(s)
         if stage_receipt is not None and stage_receipt[0] == s["state"]:

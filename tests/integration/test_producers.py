@@ -103,56 +103,69 @@ def test_produce_jsonl_file(
     path = tmp_path / "requests.jsonl"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
+    # default (acceptance policy): an odd destination or encoding is kept and flagged; only
+    # rows that cannot be decoded or built (bad JSON, a rule the record itself breaks) go to
+    # the dead-letter topic
     code, out, err = _run_cli(
         settings, monkeypatch, "produce", "requests", str(path), "--subaccount", "acme"
     )
     assert code == 0, err
-    assert out.startswith("produced 4, invalid 4 in ")
-    assert "row 2: destination: not a valid phone number: '123'" in err
+    assert out.startswith("produced 6, invalid 2 in ")
+    assert "row 2:" not in err and "row 7:" not in err
     assert "row 4: not valid JSON: " in err
-    assert "row 7: text: encoding GSM7 requested but text has non-GSM character 'П'" in err
     assert "row 9: scheduled: more than 7 days ahead of submission" in err
 
     async def check() -> None:
         codec = get_codec(settings)
-        msgs = await consume(settings, settings.topics.requests, 4)
-        got = {m.key: codec.decode_as("SendRequest", m.value) for m in msgs}
-        assert sorted(got) == [U[i].encode() for i in (1, 3, 5, 7)]
+        msgs = await consume(settings, settings.topics.requests, 6)
+        got = {m.key.decode(): codec.decode_as("SendRequest", m.value) for m in msgs}
         summary = {
-            k.decode(): (
+            (k if k in U else "new"): (
                 r["subaccount_id"],
                 r["encoding"],
                 r["sms_count"],
                 r["country"],
                 r["origin"],
+                r["flags"],
             )
             for k, r in got.items()
         }
         assert summary == {
-            U[1]: ("acme", "GSM7", 1, "SG", "HTTP_API"),
-            U[3]: ("acme", "UCS2", 1, "DE", "HTTP_API"),
-            U[5]: ("other", "GSM7", 2, "SG", "HTTP_API"),
-            U[7]: ("acme", "GSM7", 1, "US", "SMPP"),
+            U[1]: ("acme", "GSM7", 1, "SG", "HTTP_API", []),
+            U[2]: ("acme", "GSM7", 1, None, "HTTP_API", ["number_invalid"]),
+            U[3]: ("acme", "UCS2", 1, "DE", "HTTP_API", []),
+            U[5]: ("other", "GSM7", 2, "SG", "HTTP_API", []),
+            "new": ("acme", "UCS2", 1, "SG", "HTTP_API", ["encoding_mismatch"]),
+            U[7]: ("acme", "GSM7", 1, "US", "SMPP", []),
         }
-        letters = await consume(settings, settings.topics.dead_letter, 4)
+        letters = await consume(settings, settings.topics.dead_letter, 2)
         dead = sorted(
             (codec.decode_as("DeadLetter", m.value) for m in letters), key=lambda d: d["error"]
         )
-        assert [d["error"].split(":")[0] for d in dead] == ["row 2", "row 4", "row 7", "row 9"]
+        assert [d["error"].split(":")[0] for d in dead] == ["row 4", "row 9"]
         # dead-letter copies follow the PII policy: message text removed, the rest kept
         payloads = [d["payload"] for d in dead]
-        assert payloads[1] == rows[3].encode()  # not JSON, no text field: kept byte for byte
-        assert [json.loads(payloads[i]) for i in (0, 2, 3)] == [
-            {"umid": U[2], "destination": "123", "text": "[text removed: 10 chars]"},
-            {"destination": "+6591234567", "text": "[text removed: 6 chars]", "encoding": "GSM7"},
-            {"umid": U[8], "destination": "+6591234567", "text": "[text removed: 5 chars]",
-             "scheduled": "2099-01-01T00:00:00Z"},
-        ]
+        assert payloads[0] == rows[3].encode()  # not JSON, no text field: kept byte for byte
+        assert json.loads(payloads[1]) == {
+            "umid": U[8], "destination": "+6591234567", "text": "[text removed: 5 chars]",
+            "scheduled": "2099-01-01T00:00:00Z",
+        }
         assert {(d["component"], d["reason"], d["topic"]) for d in dead} == {
             ("producer", "invalid", settings.topics.requests)
         }
+        assert await count_records(settings, settings.topics.dead_letter) == 2
 
     asyncio.run(check())
+
+    # --strict: our own services check before sending; those rows are refused as before
+    strict = make_settings()
+    code, out, err = _run_cli(
+        strict, monkeypatch, "produce", "requests", str(path), "--subaccount", "acme", "--strict"
+    )
+    assert code == 0, err
+    assert out.startswith("produced 4, invalid 4 in ")
+    assert "row 2: destination: not a valid phone number: '123'" in err
+    assert "row 7: text: encoding GSM7 requested but text has non-GSM character 'П'" in err
 
 
 def test_produce_csv_file(

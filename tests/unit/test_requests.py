@@ -69,6 +69,7 @@ def test_record_of_a_full_request() -> None:
         "truncated": False,
         "country": "SG",
         "operator": "SingTel",
+        "flags": [],
         "verification": True,
         "status": "QUEUED",
         "status_description": None,
@@ -157,19 +158,6 @@ def test_scheduled_at_most_seven_days_ahead() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"destination": "123"}, "destination: not a valid phone number: '123'"),
-        (
-            {"destination": "+447700900123"},
-            "destination: not a valid phone number: '+447700900123'",
-        ),
-        (
-            {"destination": "65 9123 4567"},
-            "destination: not a valid phone number: '65 9123 4567' (E.164 expected)",
-        ),
-        (
-            {"encoding": "GSM7", "text": "Привет"},
-            "text: encoding GSM7 requested but text has non-GSM character 'П'",
-        ),
         ({"encoding": "LATIN1"}, "encoding: Input should be 'AUTO', 'GSM7' or 'UCS2'"),
         ({"text": ""}, "text: String should have at least 1 character"),
         ({"text": None}, "text: required field missing"),
@@ -181,6 +169,54 @@ def test_scheduled_at_most_seven_days_ahead() -> None:
 )
 def test_validation_errors(fields: dict[str, Any], message: str) -> None:
     assert error_of(req(**fields)) == message
+
+
+STRICT_ONLY = [
+    ({"destination": "123"}, "destination: not a valid phone number: '123'"),
+    ({"destination": "+447700900123"}, "destination: not a valid phone number: '+447700900123'"),
+    (
+        {"destination": "65 9123 4567"},
+        "destination: not a valid phone number: '65 9123 4567' (E.164 expected)",
+    ),
+    (
+        {"encoding": "GSM7", "text": "Привет"},
+        "text: encoding GSM7 requested but text has non-GSM character 'П'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), STRICT_ONLY)
+def test_strict_refuses_what_the_default_keeps_flagged(
+    fields: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError) as e:
+        validate_request(req(**fields), strict=True)
+    assert str(e.value) == message
+    assert send_request_record(validate_request(req(**fields)))["flags"]
+
+
+def test_gsm7_requested_for_other_text_is_counted_as_sent_and_flagged() -> None:
+    rec = send_request_record(validate_request(req(encoding="GSM7", text="Привет")))
+    assert (rec["requested_encoding"], rec["encoding"], rec["sms_count"], rec["flags"]) == (
+        "GSM7", "UCS2", 1, ["encoding_mismatch"])
+
+
+@pytest.mark.parametrize(
+    ("destination", "e164", "country", "flags"),
+    [
+        ("+447700900123", "+447700900123", "GB", ["number_unlisted"]),  # +44: GB (main region)
+        ("4912345678901", "+4912345678901", "DE", ["number_unlisted"]),
+        ("+12025550308", "+12025550308", "US", []),
+        ("123", "+123", None, ["number_invalid"]),  # no calling code 123
+        ("65 9123 4567", "65 9123 4567", None, ["number_invalid"]),
+    ],
+)
+def test_by_default_a_destination_is_kept_and_flagged(
+    destination: str, e164: str, country: str | None, flags: list[str]
+) -> None:
+    rec = send_request_record(validate_request(req(destination=destination)))
+    assert (rec["destination"], rec["country"], rec["operator"], rec["flags"]) == (
+        e164, country, None, flags)
 
 
 def test_several_errors_in_one_line() -> None:

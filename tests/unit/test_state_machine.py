@@ -125,7 +125,39 @@ CASES: dict[str, tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]] = {
     "operator from MCC/MNC, then a receipt naming it": (
         [request(), receipt("sent", 0.1, mcc="525", mnc="01"),
          priced("delivered", 0.2, operator="Singtel")],
-        {"operator": "Singtel", "mcc": "525", "mnc": "01"},
+        {"operator": "SingTel", "mcc": "525", "mnc": "01", "flags": []},
+    ),
+    "MCC/MNC only: the operator's name, one row with receipts naming it (issue 17)": (
+        [request(destination="+5511912345678", country="BR"),
+         receipt("sent", 0.1, mcc="724", mnc="02")],
+        {"operator": "TIM", "flags": []},
+    ),
+    "receipt name made canonical (T-Mobile USA is 310-260's T-Mobile)": (
+        [request(destination="+12125550100", country="US"),
+         priced("delivered", 0.2, operator="T-Mobile USA", mcc="310", mnc="260")],
+        {"operator": "T-Mobile", "flags": []},
+    ),
+    "request's operator stays when a ported number's receipts name its network's brand": (
+        # 262-03 (E-Plus) is listed as brand O2: the receipts' 'Eplus' must not replace it
+        [request(destination="+4915112345678", country="DE", operator="O2"),
+         receipt("sent", 0.1, mcc="262", mnc="03", operator="Eplus"),
+         priced("delivered", 0.2, mcc="262", mnc="03", operator="Eplus")],
+        {"operator": "O2"},
+    ),
+    "receipts: the name of a listed MCC/MNC wins over the name they carry": (
+        [request(destination="+4915112345678", country="DE"),
+         receipt("sent", 0.1, mcc="262", mnc="01", operator="T-Mobile"),
+         priced("delivered", 0.2, mcc="262", mnc="01")],
+        {"operator": "Telekom"},
+    ),
+    "MCC/MNC the table does not list: kept as mcc-mnc, flagged": (
+        [request(), receipt("sent", 0.1, mcc="999", mnc="77")],
+        {"operator": "999-77", "flags": ["operator_unknown"]},
+    ),
+    "request flags are carried, an unknown MCC/MNC named later clears its flag": (
+        [request(flags=["number_unlisted"], destination="+4912345678901", country="DE"),
+         receipt("sent", 0.1, mcc="999", mnc="77"), priced("delivered", 0.2, operator="Acme")],
+        {"operator": "Acme", "flags": ["number_unlisted"], "country": "DE"},
     ),
     "request operator beats receipt operator": (
         [request(operator="StarHub"), priced("delivered", 0.2, operator="Singtel")],
