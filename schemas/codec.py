@@ -15,6 +15,12 @@ enums as ``str``. Anything that does not decode (unknown fingerprint or id, trun
 bad magic) or does not fit the schema on encode raises :class:`~smsflow.errors.SchemaError`
 with a ``reason`` tag for the dead-letter topic.
 
+Records written with an earlier released version of a schema (``schemas/released/<Name>/
+v<N>.avsc``: topics and the compacted message-state changelog written before an upgrade) are
+read with that version as the writer schema and the current one as the reader schema (Avro
+schema resolution: fields added since then take their defaults), by fingerprint in single-object
+encoding and by the registry's schema of the id in the Confluent format.
+
 Avro bodies are written and read by code generated from the schema
 (:mod:`schemas.compiled_writer`, :mod:`schemas.compiled_reader`), 2-4x faster than fastavro's
 and exactly its bytes and records; where that code raises, fastavro answers.
@@ -49,6 +55,7 @@ __all__ = [
 ]
 
 SCHEMA_DIR = Path(__file__).parent / "v1"
+RELEASED_DIR = Path(__file__).parent / "released"
 SCHEMA_NAMES = (
     "SendRequest",
     "DeliveryReceipt",
@@ -76,6 +83,19 @@ def load_schema(name: str) -> dict[str, Any]:
     if not path.exists():
         raise SchemaError(f"no schema named {name!r}", reason="unknown-schema")
     return fastavro.parse_schema(json.loads(path.read_text()))  # type: ignore[no-any-return]
+
+
+@cache
+def released_schemas(name: str) -> tuple[dict[str, Any], ...]:
+    """The parsed released versions of ``name`` (``schemas/released/<name>/v<N>.avsc``)."""
+    paths = sorted((RELEASED_DIR / name).glob("v*.avsc"), key=lambda p: int(p.stem[1:]))
+    return tuple(fastavro.parse_schema(json.loads(p.read_text()), named_schemas={})
+                 for p in paths)
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> bytes:
+    """The 8-byte CRC-64-AVRO fingerprint of a parsed schema's parsing canonical form."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
 
 
 @cache
@@ -110,8 +130,10 @@ def _compiled_reader(name: str) -> Any:
     return compile_reader(load_schema(name))
 
 
-def _decode_body(name: str, body: bytes) -> dict[str, Any]:
-    read = _compiled_reader(name)
+def _decode_body(name: str, body: bytes, writer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``body`` as a ``name`` record; ``writer`` is the schema it was written with when that is
+    not the current one (an earlier release), resolved to the current schema."""
+    read = _compiled_reader(name) if writer is None else None
     if read is not None:
         try:  # fastavro's record, ~2x faster; it raises on anything unusual
             return read(body)  # type: ignore[no-any-return]
@@ -119,7 +141,8 @@ def _decode_body(name: str, body: bytes) -> dict[str, Any]:
             pass
     buf = io.BytesIO(body)
     try:
-        rec = fastavro.schemaless_reader(buf, load_schema(name), None)
+        rec = fastavro.schemaless_reader(buf, writer or load_schema(name), load_schema(name)
+                                         if writer is not None else None)
     except (EOFError, StopIteration) as e:
         raise SchemaError(f"{name}: truncated record", reason="truncated") from e
     except Exception as e:  # fastavro raises many types on garbage
@@ -144,21 +167,25 @@ class Codec(Protocol):
     def decode_as(self, name: str, data: bytes) -> dict[str, Any]: ...
 
 
+#: (schema name, Avro body, writer schema when it is an earlier release, else None)
+_Frame = tuple[str, bytes, dict[str, Any] | None]
+
+
 class _FramedCodec:
     """Decoding shared by both wire formats: ``_split`` reads the frame, the body is Avro."""
 
-    def _split(self, data: bytes | None) -> tuple[str, bytes]:
+    def _split(self, data: bytes | None) -> _Frame:
         raise NotImplementedError
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        name, body = self._split(data)
-        return name, _decode_body(name, body)
+        name, body, writer = self._split(data)
+        return name, _decode_body(name, body, writer)
 
     def decode_as(self, name: str, data: bytes) -> dict[str, Any]:
-        got, body = self._split(data)
+        got, body, writer = self._split(data)
         if got != name:
             raise SchemaError(f"expected {name}, got {got}", reason="wrong-schema")
-        return _decode_body(name, body)
+        return _decode_body(name, body, writer)
 
 
 class SingleObjectCodec(_FramedCodec):
@@ -166,12 +193,13 @@ class SingleObjectCodec(_FramedCodec):
 
     def __init__(self) -> None:
         self._fp_by_name: dict[str, bytes] = {}
-        self._name_by_fp: dict[bytes, str] = {}
+        self._name_by_fp: dict[bytes, tuple[str, dict[str, Any] | None]] = {}
         for name in SCHEMA_NAMES:
-            canonical = to_parsing_canonical_form(load_schema(name))
-            fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+            for old in released_schemas(name):  # earlier releases: read by resolution
+                self._name_by_fp[schema_fingerprint(old)] = (name, old)
+            fp = schema_fingerprint(load_schema(name))
             self._fp_by_name[name] = fp
-            self._name_by_fp[fp] = name
+            self._name_by_fp[fp] = (name, None)  # the current schema wins a shared print
 
     def fingerprint(self, name: str) -> bytes:
         return self._fp_by_name[name]
@@ -181,7 +209,7 @@ class SingleObjectCodec(_FramedCodec):
             raise SchemaError(f"no schema named {name!r}", reason="unknown-schema")
         return SO_MARKER + self._fp_by_name[name] + _encode_body(name, record)
 
-    def _split(self, data: bytes | None) -> tuple[str, bytes]:
+    def _split(self, data: bytes | None) -> _Frame:
         if not data:
             raise SchemaError("empty record", reason="truncated")
         if len(data) < 10:
@@ -190,12 +218,12 @@ class SingleObjectCodec(_FramedCodec):
             raise SchemaError("not an Avro single-object record (bad marker)", reason="bad-magic")
         if data[:2] != SO_MARKER:
             raise SchemaError("not an Avro single-object record (bad marker)", reason="bad-magic")
-        name = self._name_by_fp.get(data[2:10])
-        if name is None:
+        known = self._name_by_fp.get(data[2:10])
+        if known is None:
             raise SchemaError(
                 f"unknown schema fingerprint {data[2:10].hex()}", reason="unknown-schema"
             )
-        return name, data[10:]
+        return known[0], data[10:], known[1]
 
 
 class RegistryCodec(_FramedCodec):
@@ -209,7 +237,7 @@ class RegistryCodec(_FramedCodec):
         self._client = client if client is not None else SchemaRegistryClient(url=url)
         self._schema = schema
         self._id_by_name: dict[str, int] = {}
-        self._name_by_id: dict[int, str] = {}
+        self._name_by_id: dict[int, tuple[str, dict[str, Any] | None]] = {}
 
     def _schema_id(self, name: str) -> int:
         if name not in self._id_by_name:
@@ -219,27 +247,46 @@ class RegistryCodec(_FramedCodec):
                 f"smsflow.v1.{name}-value", self._schema.AvroSchema(schema_json(name))
             )
             self._id_by_name[name] = sid
-            self._name_by_id[sid] = name
+            self._name_by_id[sid] = (name, None)
         return self._id_by_name[name]
 
-    def _name_for(self, sid: int) -> str:
+    def _writer_of(self, sid: int) -> tuple[str, dict[str, Any] | None] | None:
+        """An id this process did not register: the registry's schema of it, when it is an
+        earlier version of one of ours (read by resolution to the current schema)."""
+        get_by_id = getattr(self._client, "get_by_id", None)
+        found = get_by_id(sid) if get_by_id is not None else None
+        raw = getattr(found, "raw_schema", None)
+        if not isinstance(raw, dict) or raw.get("name", "").rsplit(".", 1)[-1] not in SCHEMA_NAMES:
+            return None
+        return raw["name"].rsplit(".", 1)[-1], fastavro.parse_schema(raw, named_schemas={})
+
+    def _name_for(self, sid: int) -> tuple[str, dict[str, Any] | None]:
         if sid not in self._name_by_id:
             for name in SCHEMA_NAMES:  # registers (idempotently) and learns every id
                 self._schema_id(name)
-        name = self._name_by_id.get(sid)
-        if name is None:
+        if sid not in self._name_by_id:
+            try:
+                known = self._writer_of(sid)
+            except Exception as e:  # the registry did not answer: not this record's fault
+                raise SchemaError(f"schema id {sid}: registry lookup failed: {e}",
+                                  reason="unknown-schema") from e
+            if known is not None:
+                self._name_by_id[sid] = known
+        known = self._name_by_id.get(sid)
+        if known is None:
             raise SchemaError(f"unknown schema id {sid}", reason="unknown-schema")
-        return name
+        return known
 
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         return b"\x00" + struct.pack(">I", self._schema_id(name)) + _encode_body(name, record)
 
-    def _split(self, data: bytes | None) -> tuple[str, bytes]:
+    def _split(self, data: bytes | None) -> _Frame:
         if not data or len(data) < 5:
             raise SchemaError("record shorter than the 5-byte header", reason="truncated")
         if data[0] != 0:
             raise SchemaError("not a Confluent wire-format record (bad magic)", reason="bad-magic")
-        return self._name_for(struct.unpack(">I", data[1:5])[0]), data[5:]
+        name, writer = self._name_for(struct.unpack(">I", data[1:5])[0])
+        return name, data[5:], writer
 
 
 def get_codec(settings: Settings | None = None) -> Codec:
