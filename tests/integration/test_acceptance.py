@@ -11,70 +11,29 @@ must be one row (receipts with only MCC/MNC land under the operator's name).
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
-import io
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from infra.topics import ensure_topics
-from producers.simulator import SimConfig, Simulation, produce_events, simulate
-from sinks.render import to_csv
-from sinks.reports import Filters, run_report
-from sinks.sink import group_id, run_sink
-from smsflow.clickhouse import ClickHouse, connect
-from smsflow.config import Settings
+from producers.simulator import SimConfig, simulate
 from tests.e2e import expect
-from tests.integration.sink_factory import wait_drained
-from tests.integration.workers import count_dead_letters, start_worker, wait_caught_up
+from tests.integration.loaded import Loaded, load_simulation, report_csv
+from tests.integration.workers import count_dead_letters
 
 pytestmark = pytest.mark.integration
 
-Loaded = tuple[Settings, ClickHouse, Simulation]
 UNLISTED_SHARE = 0.10
-
-
-def _csv(ch: ClickHouse, name: str, **filters: Any) -> list[list[str]]:
-    rows = list(csv.reader(io.StringIO(to_csv(run_report(ch, name, Filters(**filters))))))
-    return rows[1:]
-
-
-async def _sink_until_drained(settings: Settings, ch: ClickHouse) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_sink(settings, stop, ch=ch))
-    try:
-        await wait_drained(settings, group_id(settings), within=300)
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.fixture(scope="module")
 def loaded(kafka_bootstrap: str, test_home: Path, chdb_path: Path) -> Iterator[Loaded]:
     """3,000 messages, 10% to unlisted numbers, every fault, through broker, worker, sink."""
-    tag = f"a{int(time.time() * 1000) % 10**8}"
-    settings = Settings(
-        home=test_home / tag, bootstrap_servers=kafka_bootstrap, topic_prefix=f"{tag}.",
-        clickhouse_path=chdb_path, clickhouse_database=f"test_{tag}", partitions=6,
-        sink_batch_size=1000, sink_batch_ms=200,
-    )
-    settings.home.mkdir(parents=True, exist_ok=True)
-    ensure_topics(settings)
     sim = simulate(SimConfig(messages=3000, seed=1717, unlisted_share=UNLISTED_SHARE))
-    worker = start_worker(settings, "accept")
-    try:
-        asyncio.run(produce_events(settings, sim.events, progress=False))
-        asyncio.run(wait_caught_up(settings))
-    finally:
-        code = worker.stop()
-    assert code == 0, worker.log_text()[-2000:]
-    ch = connect(settings)
-    asyncio.run(_sink_until_drained(settings, ch))
+    settings, ch, _ = load_simulation(sim, prefix="a", kafka_bootstrap=kafka_bootstrap,
+                                        test_home=test_home, chdb_path=chdb_path)
     yield settings, ch, sim
     ch.command(f"DROP DATABASE IF EXISTS {ch.database}")
 
@@ -98,20 +57,20 @@ def test_nothing_is_dead_lettered_and_every_message_is_kept(loaded: Loaded) -> N
 def test_every_report_equals_truth(loaded: Loaded) -> None:
     _, ch, sim = loaded
     truth = sim.truth
-    assert _csv(ch, "daily") == expect.daily(truth)
-    dash = _csv(ch, "dashboard")
+    assert report_csv(ch, "daily") == expect.daily(truth)
+    dash = report_csv(ch, "dashboard")
     assert [r[:7] for r in dash[:-1]] == expect.dashboard(truth)[:-1]
     assert dash[-1][:6] == expect.dashboard(truth)[-1]
     assert dash[-1][7] == str(truth["dashboard"]["countries"])
-    assert [r for r in _csv(ch, "countries") if int(r[2]) > 0] == expect.countries(truth)
-    campaigns = {r[0]: [r[3], r[5], r[8], r[9], r[10]] for r in _csv(ch, "campaigns")}
+    assert [r for r in report_csv(ch, "countries") if int(r[2]) > 0] == expect.countries(truth)
+    campaigns = {r[0]: [r[3], r[5], r[8], r[9], r[10]] for r in report_csv(ch, "campaigns")}
     assert campaigns == expect.campaigns(truth)
-    assert _csv(ch, "conversions") == expect.conversions(truth)
-    assert _csv(ch, "latency") == expect.latency(truth)
+    assert report_csv(ch, "conversions") == expect.conversions(truth)
+    assert report_csv(ch, "latency") == expect.latency(truth)
     end = dt.datetime.fromisoformat(truth["pending"]["at"])
-    assert _csv(ch, "pending", at=end) == expect.pending(truth["pending"])
-    assert _csv(ch, "errors") == expect.errors(truth)
-    assert _csv(ch, "replies") == expect.replies(truth)
+    assert report_csv(ch, "pending", at=end) == expect.pending(truth["pending"])
+    assert report_csv(ch, "errors") == expect.errors(truth)
+    assert report_csv(ch, "replies") == expect.replies(truth)
 
 
 def test_flags_report_equals_expected_counts(loaded: Loaded) -> None:
@@ -120,15 +79,15 @@ def test_flags_report_equals_expected_counts(loaded: Loaded) -> None:
     everyone = [*sim.messages, *sim.inbound]  # MOs from those handsets are flagged too
     assert want["number_unlisted"] == sum("number_unlisted" in m.flags for m in everyone)
     assert sum("number_unlisted" in mo.flags for mo in sim.inbound) > 0
-    assert _csv(ch, "flags") == [[flag, str(n)] for flag, n in want.items()]
+    assert report_csv(ch, "flags") == [[flag, str(n)] for flag, n in want.items()]
     # the usual filters: one country, recomputed from the per-message truth
     de = sum("number_unlisted" in m.flags for m in everyone if m.country == "DE")
-    assert _csv(ch, "flags", country="DE") == [["number_unlisted", str(de)]] and de
+    assert report_csv(ch, "flags", country="DE") == [["number_unlisted", str(de)]] and de
 
 
 def test_one_row_per_operator(loaded: Loaded) -> None:
     _, ch, sim = loaded
-    countries = _csv(ch, "countries")
+    countries = report_csv(ch, "countries")
     rows = {(r[0], r[1]) for r in countries}
     assert not [r for r in countries if re.fullmatch(r"\d{3}-\d{2,3}", r[1])]
     # messages whose operator comes from receipts: some receipts carry only MCC/MNC (SMPP),

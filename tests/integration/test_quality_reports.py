@@ -7,79 +7,36 @@ computed from the simulator's own per-message facts (latency percentiles include
 
 from __future__ import annotations
 
-import asyncio
-import csv
 import datetime as dt
-import io
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from infra.topics import ensure_topics
 from producers.quality_truth import quality_truth
-from producers.simulator import SimConfig, Simulation, produce_events, simulate
-from sinks.render import to_csv
+from producers.simulator import SimConfig, simulate
 from sinks.reports import Filters, run_report
-from sinks.sink import group_id, run_sink
-from smsflow.clickhouse import ClickHouse, connect
-from smsflow.config import Settings
 from tests.e2e import expect
-from tests.integration.sink_factory import wait_drained
-from tests.integration.workers import start_worker, wait_caught_up
+from tests.integration.loaded import Loaded, load_simulation, report_csv
 
 pytestmark = pytest.mark.integration
-
-Loaded = tuple[Settings, ClickHouse, Simulation]
-
-
-def _csv(ch: ClickHouse, name: str, **filters: Any) -> list[list[str]]:
-    rows = list(csv.reader(io.StringIO(to_csv(run_report(ch, name, Filters(**filters))))))
-    return rows[1:]
-
-
-async def _sink_until_drained(settings: Settings, ch: ClickHouse) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_sink(settings, stop, ch=ch))
-    try:
-        await wait_drained(settings, group_id(settings), within=300)
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.fixture(scope="module")
 def loaded(kafka_bootstrap: str, test_home: Path, chdb_path: Path) -> Iterator[Loaded]:
     """A 2000-message simulation with every fault, through broker, worker and sink."""
-    tag = f"q{int(time.time() * 1000) % 10**8}"
-    settings = Settings(
-        home=test_home / tag, bootstrap_servers=kafka_bootstrap, topic_prefix=f"{tag}.",
-        clickhouse_path=chdb_path, clickhouse_database=f"test_{tag}", partitions=6,
-        sink_batch_size=1000, sink_batch_ms=200,
-    )
-    settings.home.mkdir(parents=True, exist_ok=True)
-    ensure_topics(settings)
     sim = simulate(SimConfig(messages=2000, seed=4242))
-    worker = start_worker(settings, "quality")
-    try:
-        asyncio.run(produce_events(settings, sim.events, progress=False))
-        asyncio.run(wait_caught_up(settings))
-    finally:
-        code = worker.stop()
-    assert code == 0, worker.log_text()[-2000:]
-    ch = connect(settings)
-    asyncio.run(_sink_until_drained(settings, ch))
+    settings, ch, _ = load_simulation(sim, prefix="q", kafka_bootstrap=kafka_bootstrap,
+                                        test_home=test_home, chdb_path=chdb_path)
     yield settings, ch, sim
     ch.command(f"DROP DATABASE IF EXISTS {ch.database}")
 
 
 def test_latency_percentiles_equal_truth(loaded: Loaded) -> None:
     _, ch, sim = loaded
-    got = _csv(ch, "latency")
+    got = report_csv(ch, "latency")
     assert got == expect.latency(sim.truth)
     assert len(got) > 50
     assert sum(int(r[3]) for r in got) > 1500 and sum(int(r[7]) for r in got) > 1500
@@ -87,39 +44,39 @@ def test_latency_percentiles_equal_truth(loaded: Loaded) -> None:
     sub = sim.messages[0].subaccount_id
     mine = [m for m in sim.messages if m.subaccount_id == sub and m.country == "US"]
     want = expect.latency(quality_truth(mine, [], at=None))
-    assert _csv(ch, "latency", subaccount=sub, country="us") == want and want
+    assert report_csv(ch, "latency", subaccount=sub, country="us") == want and want
 
 
 def test_pending_buckets_at_several_reference_times(loaded: Loaded) -> None:
     _, ch, sim = loaded
     end = dt.datetime.fromisoformat(sim.truth["pending"]["at"])
-    assert _csv(ch, "pending", at=end) == expect.pending(sim.truth["pending"])
+    assert report_csv(ch, "pending", at=end) == expect.pending(sim.truth["pending"])
     first = dt.datetime.combine(sim.config.first_day, dt.time(), dt.UTC)
     buckets_seen = [0] * 5
     for at in (first + dt.timedelta(hours=30), first + dt.timedelta(hours=50, minutes=7), end):
         want = quality_truth(sim.messages, sim.inbound, at=at)["pending"]
-        got = _csv(ch, "pending", at=at)
+        got = report_csv(ch, "pending", at=at)
         assert got == expect.pending(want), at
         buckets_seen = [a + int(b) for a, b in zip(buckets_seen, got[-1][5:10], strict=True)]
     assert all(buckets_seen), buckets_seen  # every age bucket was exercised
     one = sim.truth["pending"]["operators"][-1]["operator"]
-    rows = _csv(ch, "pending", at=end, operator=one)
+    rows = report_csv(ch, "pending", at=end, operator=one)
     assert rows[0][0] == one and rows[1][0] == "Total" and rows[0][1:] == rows[1][1:]
 
 
 def test_errors_equal_truth(loaded: Loaded) -> None:
     _, ch, sim = loaded
-    got = _csv(ch, "errors")
+    got = report_csv(ch, "errors")
     assert got == expect.errors(sim.truth)
     assert {r[2] for r in got} == {"rejected", "undelivered"}
     assert any(r[3] == "" and r[4] == "Invalid destination number" for r in got)
     de = [r for r in expect.errors(sim.truth) if r[0] == "DE"]
-    assert _csv(ch, "errors", country="DE") == de and de
+    assert report_csv(ch, "errors", country="DE") == de and de
 
 
 def test_replies_and_opt_outs_equal_truth(loaded: Loaded) -> None:
     _, ch, sim = loaded
-    got = _csv(ch, "replies")
+    got = report_csv(ch, "replies")
     assert got == expect.replies(sim.truth)
     assert sum(int(r[5]) for r in got) == sum(1 for mo in sim.inbound if mo.reply_to)
     assert sum(int(r[6]) for r in got) == sum(1 for mo in sim.inbound if mo.opt_out) > 0
@@ -127,8 +84,8 @@ def test_replies_and_opt_outs_equal_truth(loaded: Loaded) -> None:
 
 def test_countries_and_daily_roll_ups_equal_truth(loaded: Loaded) -> None:
     _, ch, sim = loaded
-    assert [r for r in _csv(ch, "countries") if int(r[2]) > 0] == expect.countries(sim.truth)
-    assert _csv(ch, "daily") == expect.daily(sim.truth)
+    assert [r for r in report_csv(ch, "countries") if int(r[2]) > 0] == expect.countries(sim.truth)
+    assert report_csv(ch, "daily") == expect.daily(sim.truth)
 
 
 def test_timeline_marks_duplicates_in_time_order(loaded: Loaded) -> None:
