@@ -222,15 +222,16 @@ def _emit(name: str, filters: Filters, fmt: str) -> None:
 emit_report = _emit  # for other report-like commands (smsflow deadletters)
 
 
-def _at(value: str | None) -> dt.datetime | None:
-    """``--at``: ISO-8601 time (UTC when it has no offset), or None for now."""
-    if value is None:
+def parse_time(value: str | None, flag: str) -> dt.datetime | None:
+    """``flag``'s ISO-8601 time or day (UTC when it has no offset), None when not given;
+    ValidationError when malformed."""
+    if not value:
         return None
     try:
         at = dt.datetime.fromisoformat(value)
     except ValueError as e:
         raise ValidationError(
-            f"--at wants an ISO-8601 time like 2024-01-31T12:00:00Z, got {value!r}"
+            f"{flag} wants an ISO-8601 time like 2024-01-31T12:00:00Z (or a day), got {value!r}"
         ) from e
     return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
 
@@ -269,7 +270,8 @@ def report_pending(
     (< 1 h, 1-6 h, 6-24 h, 24-48 h, expired >= 48 h after submission), queued; then Total."""
     filters = Filters(
         subaccount=subaccount, country=country, operator=operator,
-        date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"), at=_at(at),
+        date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"),
+        at=parse_time(at, "--at"),
     )
     _emit("pending", filters, fmt)
 

@@ -10,7 +10,6 @@ with its payload under the PII policy. ``replay`` reads the dead-letter topic it
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sys
 from collections.abc import Callable
 
@@ -21,7 +20,7 @@ from smsflow.clickhouse import Result
 from smsflow.config import Settings, load_settings
 from smsflow.errors import ValidationError
 
-__all__ = ["app", "fetch_dead_letter", "parse_time", "register"]
+__all__ = ["app", "fetch_dead_letter", "register"]
 
 app = typer.Typer(
     help="Dead letters: counts by source and reason, one in detail, replay after a fix.",
@@ -38,21 +37,8 @@ _SHOW_COLUMNS = (
 )
 
 
-def parse_time(value: str | None, flag: str) -> dt.datetime | None:
-    """An ISO-8601 time or day (UTC when it has no offset); ValidationError when malformed."""
-    if not value:
-        return None
-    try:
-        at = dt.datetime.fromisoformat(value)
-    except ValueError as e:
-        raise ValidationError(
-            f"{flag} wants an ISO-8601 day or time like 2024-01-31T12:00:00Z, got {value!r}"
-        ) from e
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
-
-
 def _list(since: str | None, until: str | None, fmt: str) -> None:
-    from sinks.cli import emit_report
+    from sinks.cli import emit_report, parse_time
     from sinks.reports import Filters
 
     filters = Filters(since=parse_time(since, "--since"), until=parse_time(until, "--until"))
@@ -138,6 +124,7 @@ def replay_cmd(
     Each replayed one is recorded: a second replay produces nothing.
     """
     from producers.replay import replay
+    from sinks.cli import parse_time
 
     settings = load_settings()
 
