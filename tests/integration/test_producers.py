@@ -183,26 +183,25 @@ def test_produce_csv_file(
     )
     code, out, err = _run_cli(settings, monkeypatch, "produce", "requests", str(path))
     assert code == 0, err
-    assert out.startswith("produced 2, invalid 2 in ")
-    assert "row 5: destination: not a valid phone number: '+65'\n" in err
+    # the impossible number '+65' is kept, flagged (acceptance policy); a broken row is not
+    assert out.startswith("produced 3, invalid 1 in ")
     assert "row 6: more fields than the header" in err
 
     async def check() -> None:
         codec = get_codec(settings)
-        msgs = await consume(settings, settings.topics.requests, 2)
+        msgs = await consume(settings, settings.topics.requests, 3)
         got = {m.key.decode(): codec.decode_as("SendRequest", m.value) for m in msgs}
+        assert (got[U[3]]["destination"], got[U[3]]["country"], got[U[3]]["flags"]) == (
+            "+65", None, ["number_invalid"])
         assert (got[U[1]]["text"], got[U[1]]["client_message_id"], got[U[1]]["verification"]) == (
             'Hello, "world"',
             "c1",
             True,
         )
         assert (got[U[2]]["text"], got[U[2]]["verification"]) == ("two\nlines", False)
-        letters = await consume(settings, settings.topics.dead_letter, 2)
+        letters = await consume(settings, settings.topics.dead_letter, 1)
         payloads = sorted(codec.decode_as("DeadLetter", m.value)["payload"] for m in letters)
-        assert payloads == [
-            f"{U[3]},+65,bad,acme,,".encode(),
-            f"{U[4]},+6591234567,too many,acme,,,extra".encode(),
-        ]
+        assert payloads == [f"{U[4]},+6591234567,too many,acme,,,extra".encode()]
 
     asyncio.run(check())
 
