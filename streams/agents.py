@@ -56,6 +56,10 @@ INPUT_KINDS = {
 #: held while their requests lagged in another topic, their orphan events queued behind the
 #: backlog and were sent again every 30 s, and the control topic grew to 1.56M records
 _ORPHAN_RESEND_S = 600.0
+#: queued batches processed together, their outputs sent as one set of producer batches
+COALESCE_BATCHES = 16
+#: processed sets of batches whose outputs may wait for the producer
+SEND_AHEAD = 2
 
 
 def install(app: WorkerApp, settings: Settings) -> Runtime:
@@ -95,36 +99,66 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
     feed = app.feed = Feed(owned)
     feed.commits.on_failure = lambda exc: asyncio.ensure_future(app.crash(exc))
 
-    async def process(batch: Batch) -> None:
+    def admit(batch: Batch) -> tuple[list[Any], int | None]:
+        if batch.generation != app.consumer_generation_id or not app.consumer.flow_active:
+            return [], None  # fetched before a rebalance: read again from the committed offset
+        return feed.offsets.admit(batch)
+
+    #: processed batches whose outputs wait to be sent (in order: a umid's versions must reach
+    #: the changelog in order), so that processing goes on while the producer waits for acks
+    sends: asyncio.Queue[tuple[Outputs, list[tuple[Any, int]]]] = asyncio.Queue(SEND_AHEAD)
+
+    async def process(batches: list[Batch]) -> None:
+        """Process queued batches with one set of producer batches for all their outputs."""
         consumer = app.consumer
-        if batch.generation != app.consumer_generation_id or not consumer.flow_active:
-            return  # fetched before a rebalance: read again from the committed offset
-        records, reseek = feed.offsets.admit(batch)
-        if reseek is not None:
-            await consumer.seek(batch.tp, reseek)
-        if not records:
-            return
         out = Outputs(aio_producer(app))
         for w in writers:
             w.watch(out)
-        if batch.tp.topic == topics.pairs:
-            matcher.process(records, out)
-        else:
-            join.process(records, out, consumer.highwater(batch.tp))
-        feed.commits.add(batch.tp, records[-1].offset + 1, await out.send())
+        done: list[tuple[Any, int]] = []
+        for batch in batches:
+            records, reseek = admit(batch)
+            if reseek is not None:
+                await consumer.seek(batch.tp, reseek)
+            if not records:
+                continue
+            if batch.tp.topic == topics.pairs:
+                matcher.process(records, out)
+            else:
+                join.process(records, out, consumer.highwater(batch.tp))
+            done.append((batch.tp, records[-1].offset + 1))
+        await sends.put((out, done))
+
+    async def crash(what: str, e: BaseException) -> None:
+        log.critical("%s failed, stopping the worker without committing: %r", what, e)
+        await app.crash(e)
 
     @app.task
     async def batch_processor() -> None:
         while True:
-            batch = await feed.queue.get()
+            batches = [await feed.queue.get()]
+            while not feed.queue.empty() and len(batches) < COALESCE_BATCHES:
+                batches.append(feed.queue.get_nowait())
             try:
-                await process(batch)
+                await process(batches)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # a send that fails to queue: stop without committing
-                log.critical("batch of %s failed, stopping the worker: %r", batch.tp, e)
-                await app.crash(e)
+            except Exception as e:
+                await crash(f"batches of {sorted({str(b.tp) for b in batches})}", e)
                 return
+
+    @app.task
+    async def batch_sender() -> None:
+        while True:
+            out, done = await sends.get()
+            try:
+                futures = await out.send()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a send that fails to queue
+                await crash("sending outputs", e)
+                return
+            for tp, end in done:
+                feed.commits.add(tp, end, futures)
 
     def rebuild() -> None:
         """After a rebalance: held records and stream time from the recovered table."""
@@ -183,5 +217,5 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
                  rt.alignment.pauses, rt.alignment.stalls)
 
     install_alignment(app, rt.retention, rt.alignment)
-    del batch_processor, orphan_scan, stats
+    del batch_processor, batch_sender, orphan_scan, stats
     return rt

@@ -60,6 +60,7 @@ class Outputs:
         batches = [*self._full, *((t, p, b) for (t, p), b in self._open.items())]
         self._full, self._open = [], {}
         for topic, partition, builder in batches:
+            builder.close()  # complete: sent without waiting for the producer's linger
             fut = await producer.send_batch(builder, topic, partition=partition)
             callback = self._acked.get(topic)
             if callback is not None:
