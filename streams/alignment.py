@@ -20,10 +20,8 @@ watermark that stands still for 30 s while partitions wait resumes them all
 
 The pause is aiokafka's own (``AIOKafkaConsumer.pause``, run in Faust's consumer thread):
 aiokafka stops fetching the partition and discards the records it had fetched but not yet
-returned, without moving its position, so they are fetched again after the resume. Faust's
-``pause_partitions`` is not used: a partition paused that way while Faust iterates a fetched
-batch has the rest of its records dropped after aiokafka's position moved past them (the
-record loss :mod:`streams.watchdog` exists for). A rebalance gives every partition a fresh
+returned, without moving its position, so they are fetched again after the resume
+(:func:`streams.compat.pause_resume`). A rebalance gives every partition a fresh
 aiokafka state (not paused), so the bookkeeping starts again after it.
 """
 
@@ -33,10 +31,10 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import faust
 
+from streams.compat import pause_resume
 from streams.retention import Retention, slowest_unread
 
 __all__ = ["Alignment", "install_alignment", "plan"]
@@ -130,16 +128,6 @@ def install_alignment(app: faust.App, retention: Retention, alignment: Alignment
         return
     generation = [-1]
 
-    def apply(aio: Any, pause: list[Any], resume: list[Any]) -> None:
-        # runs in Faust's consumer thread: aiokafka's pause state holds futures of that loop
-        assigned = aio.assignment()
-        for tp in pause:
-            if tp in assigned:
-                aio.pause(tp)
-        for tp in resume:
-            if tp in assigned:
-                aio.resume(tp)
-
     @app.timer(interval=interval)
     async def align_event_time() -> None:
         if app.rebalancing or app.tables.recovery.in_recovery:
@@ -150,12 +138,7 @@ def install_alignment(app: faust.App, retention: Retention, alignment: Alignment
         to_pause, to_resume = alignment.step(retention.marks, time.monotonic())
         if not to_pause and not to_resume:
             return
-        consumer = app.consumer
-        thread = consumer._thread
-        aio = thread._ensure_consumer()
-        tps = consumer._new_topicpartition
-        pause = [tps(topic, p) for p, topic in to_pause]
-        resume = [tps(topic, p) for p, topic in to_resume]
-        thread.thread_loop.call_soon_threadsafe(apply, aio, pause, resume)
+        pause_resume(app, [(topic, p) for p, topic in to_pause],
+                     [(topic, p) for p, topic in to_resume])
 
     del align_event_time

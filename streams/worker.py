@@ -2,7 +2,7 @@
 
 :func:`build_worker` returns the configured Faust app with agents, timers and the deltas loop;
 :func:`run_worker` runs it in the foreground until SIGTERM/SIGINT (clean shutdown: streams
-stop, offsets of processed events are committed after the commit guard saw every write
+stop, offsets of processed events are committed once every output of their batch was
 acknowledged). Failures at start (broker unreachable, topics missing) raise
 :class:`~smsflow.errors.InfraError`; a broken Kafka write at run time stops the worker
 without committing, so a restart processes the events again.
@@ -27,7 +27,6 @@ from streams.agents import Runtime, install
 from streams.app import LOGGING_CONFIG, WorkerOptions, create_app
 from streams.deltas import DeltaStats, run_deltas
 from streams.topics import internal_topics
-from streams.watchdog import install_commit_watchdog
 
 __all__ = ["build_worker", "ensure_worker_topics", "run_worker"]
 
@@ -59,7 +58,6 @@ def build_worker(settings: Settings, options: WorkerOptions) -> tuple[faust.App,
     unless ``options.deltas`` is off (then ``smsflow deltas`` runs it, as under ``run``)."""
     app = create_app(settings, options)
     runtime = install(app, settings)
-    install_commit_watchdog(app)
     if options.deltas:
         _install_deltas(app, settings)
     return app, runtime

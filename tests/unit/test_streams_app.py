@@ -1,40 +1,14 @@
-"""The worker's commit guard (SendTracker) and codec helpers, without a broker."""
+"""The worker app's settings and codec helpers, without a broker."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from pathlib import Path
 
-import pytest
-
 from smsflow.config import Settings
-from smsflow.errors import SmsflowError
-from streams.app import WORKER_FETCH, SendTracker, WorkerOptions, create_app
+from streams.app import WorkerOptions, create_app
 from streams.codec import from_micros, to_micros
-
-
-async def test_tracker_waits_for_every_send_and_reports_failures() -> None:
-    loop = asyncio.get_running_loop()
-    tracker = SendTracker()
-    ok, slow = loop.create_future(), loop.create_future()
-    tracker.add(ok)
-    tracker.add(slow)
-    tracker.add("not a future")  # ignored
-    ok.set_result(1)
-    await asyncio.sleep(0)  # done callbacks run on the next loop iteration
-    assert tracker.pending == 1 and tracker.sent == 2
-    loop.call_later(0.05, slow.set_result, 2)
-    await tracker.wait(timeout=5)
-    assert tracker.pending == 0
-
-    hung = loop.create_future()
-    tracker.add(hung)
-    with pytest.raises(SmsflowError, match="not acknowledged"):
-        await tracker.wait(timeout=0.05)
-    hung.set_exception(RuntimeError("broker gone"))
-    with pytest.raises(SmsflowError, match="broker gone"):
-        await tracker.wait(timeout=5)  # a failed write never lets the commit through
+from streams.compat import WORKER_FETCH
 
 
 def test_micros_round_trip_is_exact() -> None:

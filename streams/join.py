@@ -1,0 +1,223 @@
+"""The umid join over one batch: decode, apply, write (a plain loop, no await per record).
+
+:class:`UmidJoin` processes one partition's records of the six input topics and the control
+topic (all keyed by umid, same partition count, so one umid's events meet in one partition):
+it decodes each record with ``schemas.get_codec``, applies :func:`streams.state.apply` and
+writes every new version to the ``messages`` table, whose changelog is the message-state
+topic (one state record per version: the DailyDelta rows derived from each record stay a pure
+function of it). Undecodable or invalid records (SchemaError, a key that is not the record's
+canonical umid, an event that does not fit the umid's record) go to the dead-letter topic with
+topic/partition/offset/reason; nothing raises out of :meth:`UmidJoin.process`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from schemas import Codec
+from schemas.deadletter import dead_letter
+from smsflow.errors import SchemaError, SmsflowError, ValidationError
+from streams.alignment import Alignment
+from streams.codec import from_micros, to_micros
+from streams.contribution import change_time
+from streams.outputs import Outputs, TableWriter
+from streams.replies import pair_key
+from streams.retention import Retention
+from streams.state import EVENT_TIME_FIELD, apply
+
+__all__ = ["Runtime", "Topics", "UmidJoin", "dead_letter_to"]
+
+log = logging.getLogger("smsflow.streams")
+
+_UMID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MAX_CLICK_IDS = 1000
+_DECODE_ERRORS = (SchemaError, ValidationError, ValueError, KeyError, TypeError)
+
+
+@dataclass
+class Runtime:
+    """In-memory bookkeeping of one worker process (rebuilt from the tables after a restart)."""
+
+    partitions: int
+    retention: Retention
+    alignment: Alignment
+    stream_time: dict[int, Any] = field(default_factory=dict)  # partition -> datetime
+    held: dict[bytes, tuple[int, Any]] = field(default_factory=dict)  # key -> (partition, first)
+    orphan_sent: dict[bytes, float] = field(default_factory=dict)
+    rebuilt_at_rebalance: int = -1
+    processed: int = 0
+    versions: int = 0
+    dead_letters: int = 0
+    replies_sent: int = 0
+
+    def partition_of(self, key: bytes) -> int:
+        """The partition the producer's default partitioner (murmur2) gives ``key``."""
+        return (murmur2(key) & 0x7FFFFFFF) % self.partitions
+
+    def see(self, partition: int, at: Any) -> None:
+        cur = self.stream_time.get(partition)
+        if cur is None or at > cur:
+            self.stream_time[partition] = at
+
+    def track(self, key: bytes, partition: int, state: dict[str, Any]) -> None:
+        if state["direction"] == "OUTBOUND" and not state["has_request"] and not state["orphan"]:
+            self.held[key] = (partition, state["first_event_at"])
+        elif key in self.held:
+            del self.held[key]
+            self.orphan_sent.pop(key, None)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names the worker reads and writes."""
+
+    kinds: dict[str, tuple[str, str]]  # input topic -> (event kind, Avro schema name)
+    control: str
+    pairs: str
+    dead_letter: str
+
+
+def dead_letter_to(out: Outputs, codec: Codec, rt: Runtime, topic: str, rec: Any,
+                   error: BaseException | str, reason: str | None) -> None:
+    """Queue a dead letter for input record ``rec`` (an aiokafka ConsumerRecord)."""
+    rt.dead_letters += 1
+    body = dead_letter("worker", error, topic=rec.topic, partition=rec.partition,
+                       offset=rec.offset, key=rec.key, payload=rec.value, reason=reason)
+    log.warning("dead_letter topic=%s partition=%s offset=%s reason=%s error=%s", rec.topic,
+                rec.partition, rec.offset, body["reason"], body["error"][:200])
+    out.add_keyed(topic, rec.key, codec.encode("DeadLetter", body))
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class UmidJoin:
+    """One partition's batch of umid-keyed records -> state versions and side outputs."""
+
+    def __init__(self, *, codec: Codec, topics: Topics, messages: TableWriter,
+                 clicks: TableWriter, rt: Runtime, orphan_ttl: dt.timedelta) -> None:
+        self.codec, self.topics, self.rt = codec, topics, rt
+        self.messages, self.clicks = messages, clicks
+        self.ttl = orphan_ttl
+
+    def decode(self, rec: Any) -> tuple[str, dict[str, Any]]:
+        if rec.topic == self.topics.control:
+            body = json.loads(rec.value)
+            if body["k"] == "reply":
+                t = body["t"]
+                return "reply", {"replied": bool(body["r"]),
+                                 "replied_at": from_micros(t) if t is not None else None}
+            if body["k"] == "orphan":
+                return "orphan", {"as_of": from_micros(body["t"])}
+            raise ValidationError(f"unknown control event {body['k']!r}")
+        kind, schema = self.topics.kinds[rec.topic]
+        record = self.codec.decode_as(schema, rec.value)
+        umid = record["umid"]
+        if not _UMID.fullmatch(umid):
+            raise SchemaError(f"umid {umid!r} is not a canonical lower-case uuid",
+                              reason="bad-umid")
+        if rec.key is None:
+            raise SchemaError(f"record for umid {umid} has no key", reason="missing-key")
+        if rec.key != umid.encode():
+            raise SchemaError(f"key {rec.key!r} is not the record's umid {umid}",
+                              reason="key-mismatch")
+        return kind, record
+
+    def process(self, records: list[Any], out: Outputs, highwater: int | None) -> None:
+        """Process one partition's records in offset order (``highwater``: the partition's end
+        as the consumer knows it, None: unknown)."""
+        rt, retention = self.rt, self.rt.retention
+        track_marks = retention.enabled or rt.alignment.enabled
+        kinds = self.topics.kinds
+        partition = records[0].partition
+        for rec in records:
+            rt.processed += 1
+            unread = 1 if highwater is None else max(0, highwater - rec.offset - 1)
+            mark = track_marks and rec.topic in kinds
+            try:
+                kind, record = self.decode(rec)
+            except _DECODE_ERRORS as e:
+                reason = e.reason if isinstance(e, SchemaError) else None
+                if mark:
+                    retention.see(partition, rec.topic, None, unread)
+                self._dead(out, rec, e, reason or ("invalid" if isinstance(
+                    e, SmsflowError) else "bad-control"))
+                continue
+            try:
+                at = record.get(EVENT_TIME_FIELD.get(kind, ""))
+                if at is not None:
+                    rt.see(partition, at)
+                if mark:
+                    retention.see(partition, rec.topic, None if at is None else to_micros(at),
+                                  unread)
+                self._apply(out, partition, rec.key, kind, record)
+            except ValidationError as e:
+                self._dead(out, rec, e, "invalid")
+            except Exception as e:  # never crash the worker on one event; keep it visible
+                log.exception("event failed topic=%s offset=%s", rec.topic, rec.offset)
+                self._dead(out, rec, e, "worker-error")
+        if retention.enabled:
+            try:
+                self.expire(out, partition)
+            except Exception:  # a state kept longer is harmless; a crash is not
+                log.exception("expiry failed partition=%s", partition)
+
+    def _dead(self, out: Outputs, rec: Any, error: BaseException, reason: str) -> None:
+        dead_letter_to(out, self.codec, self.rt, self.topics.dead_letter, rec, error, reason)
+
+    def _apply(self, out: Outputs, partition: int, key: bytes, kind: str,
+               record: dict[str, Any]) -> None:
+        rt = self.rt
+        if kind == "click":
+            record = {**record, "distinct_clicks": self._click_count(out, partition, key, record)}
+        new = apply(self.messages.get(key), kind, record, orphan_ttl=self.ttl)
+        if new is not None:
+            self.messages.put(out, partition, key, new)
+            rt.versions += 1
+            rt.track(key, partition, new)
+            rt.retention.note(partition, key, to_micros(change_time(new)), new["version"])
+        self._side_effects(out, kind, record)
+
+    def _side_effects(self, out: Outputs, kind: str, record: dict[str, Any]) -> None:
+        """Records to the pairs topic: sent for every request/MO, even unchanged (replay-safe)."""
+        if kind == "request":
+            pk = pair_key(record.get("destination"), record.get("source"))
+            side, at = "o", record["submitted_at"]
+        elif kind == "inbound":
+            pk = pair_key(record.get("source"), record.get("destination"))
+            side, at = "m", record["received_at"]
+        else:
+            return
+        if pk is not None:
+            body = {"k": side, "u": record["umid"], "t": to_micros(at)}
+            out.add(self.topics.pairs, self.rt.partition_of(pk), pk, _json(body))
+
+    def _click_count(self, out: Outputs, partition: int, key: bytes,
+                     record: dict[str, Any]) -> int:
+        ids: list[str] = self.clicks.get(key) or []
+        ident = f"{to_micros(record['clicked_at'])}|{record.get('url') or ''}"
+        if ident not in ids and len(ids) < _MAX_CLICK_IDS:
+            ids = sorted([*ids, ident])
+            self.clicks.put(out, partition, key, ids)
+        return len(ids)
+
+    def expire(self, out: Outputs, partition: int) -> None:
+        """Delete the states of ``partition`` whose last event is past the retention horizon."""
+        rt, retention = self.rt, self.rt.retention
+        for k, version in retention.due(partition, time.monotonic()):
+            state = self.messages.get(k)
+            if state is None or k in rt.held or state["version"] != version:
+                continue  # gone, waiting for its request, or changed since (a newer entry)
+            self.messages.delete(out, partition, k)
+            if self.clicks.get(k) is not None:
+                self.clicks.delete(out, partition, k)
+            retention.expired += 1

@@ -1,0 +1,56 @@
+"""The reply pairs over one batch: pairs topic records -> ``pairs`` table -> ``reply`` events.
+
+Rules and data flow in :mod:`streams.replies`; this is the batch loop: for each record of one
+partition of the pairs topic, merge it into its pair, write the pair when it changed and queue
+a ``reply`` control event (keyed by the outbound umid) for every outbound to report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from schemas import Codec
+from streams.join import Runtime, Topics, dead_letter_to
+from streams.outputs import Outputs, TableWriter
+from streams.replies import merge_pair, reply_targets
+
+__all__ = ["PairMatcher"]
+
+log = logging.getLogger("smsflow.streams")
+
+
+class PairMatcher:
+    """One partition's batch of pair events -> pair table writes and reply control events."""
+
+    def __init__(self, *, codec: Codec, topics: Topics, pairs: TableWriter, rt: Runtime,
+                 window_us: int) -> None:
+        self.codec, self.topics, self.pairs, self.rt = codec, topics, pairs, rt
+        self.window_us = window_us
+
+    def process(self, records: list[Any], out: Outputs) -> None:
+        rt, retention = self.rt, self.rt.retention
+        horizon_us = retention.horizon_us
+        for rec in records:
+            try:
+                body = json.loads(rec.value)
+                old = self.pairs.get(rec.key)
+                at = int(body["t"])
+                limit = retention.limit(time.monotonic())
+                new = merge_pair(old, body["k"], body["u"], at, self.window_us, limit)
+                if new is not None:
+                    self.pairs.put(out, rec.partition, rec.key, new)
+                current = new if new is not None else (old or {"o": {}, "m": {}, "r": {}})
+                since = None if not retention.enabled else max(at - horizon_us, limit or 0)
+                for umid, replied, replied_at in reply_targets(old, new, current, since):
+                    key = umid.encode()
+                    ctl = {"k": "reply", "r": replied, "t": replied_at}
+                    out.add(self.topics.control, rt.partition_of(key), key,
+                            json.dumps(ctl, separators=(",", ":")).encode())
+                    rt.replies_sent += 1
+            except Exception as e:
+                log.exception("pair event failed offset=%s", rec.offset)
+                dead_letter_to(out, self.codec, rt, self.topics.dead_letter, rec, e,
+                               "bad-pair-event")
