@@ -23,7 +23,7 @@ from collections import defaultdict
 from functools import cache, lru_cache
 from importlib import resources
 
-__all__ = ["OPERATOR_UNKNOWN", "canonical_name", "is_unresolved", "operator_of_mcc_mnc"]
+__all__ = ["OPERATOR_UNKNOWN", "RENAMED", "canonical_name", "is_unresolved", "operator_of_mcc_mnc"]
 
 OPERATOR_UNKNOWN = "operator_unknown"
 
@@ -70,6 +70,20 @@ def _contains(a: str, b: str) -> bool:
     return bool(a) and bool(b) and (f" {b} " in f" {a} " or f" {a} " in f" {b} ")
 
 
+#: (country, name in words) -> the table's brand, for networks whose libphonenumber name (what
+#: requests carry) differs from the MCC/MNC table's (what receipts say) by more than spelling:
+#: renamed or merged networks. Every target is a brand of that country's table (a unit test
+#: checks), so canonical names stay fixed points.
+RENAMED: dict[tuple[str, str], str] = {
+    ("GB", "three"): "3",  # 234-20 Hutchison 3G UK; libphonenumber says both "3" and "Three"
+    ("DE", "t mobile"): "Telekom",  # 262-01 Telekom Deutschland (T-Mobile until 2010)
+    ("DE", "eplus"): "O2",  # 262-03 E-Plus, merged into Telefonica O2 (2014)
+    ("IN", "reliance jio"): "Jio",  # 405-8xx Reliance Jio Infocomm
+    ("IN", "vodafone"): "Vi India",  # 404-20/22 Vodafone Idea (merged 2018)
+    ("IN", "idea"): "Vi India",
+}
+
+
 @lru_cache(maxsize=4096)
 def canonical_name(name: str, country: str | None) -> str:
     """The canonical name of operator ``name`` among the networks of ``country``; ``name``
@@ -78,6 +92,9 @@ def canonical_name(name: str, country: str | None) -> str:
     words = _words(name)
     if not words:
         return name
+    renamed = RENAMED.get((country or "", words))
+    if renamed is not None:
+        return renamed
     brands = {b for b, o in entries if words in (_words(b), _words(o))}
     if not brands:
         brands = {b for b, o in entries

@@ -103,3 +103,5 @@ def test_one_row_per_operator(loaded: Loaded) -> None:
         assert not [r for r in rows if r[0] == country and r[1] in (f"{mcc}-{mnc}", mcc + mnc)]
     assert len([r for r in countries if r[:2] == ["BR", "TIM"]]) == 1
     assert ("US", "T-Mobile USA") not in rows and ("FR", "Free Mobile") not in rows
+    # renamed networks: libphonenumber's names of requests end as the table's brand
+    assert ("GB", "3") in rows and ("GB", "Three") not in rows

@@ -56,7 +56,13 @@ def test_unknown_mcc_mnc_stays_a_stand_in() -> None:
         ("T-Mobile USA", "US", "T-Mobile"),
         ("Free Mobile", "FR", "Free"),
         ("Singtel", "SG", "SingTel"),
-        ("Reliance Jio", "IN", "Reliance Jio"),  # Reliance and Jio: not guessed
+        ("Reliance", "IN", "Reliance"),  # a brand of its own, not Jio
+        ("Reliance Jio", "IN", "Jio"),  # renamed (RENAMED)
+        ("Three", "GB", "3"),  # libphonenumber says "3" for some ranges, "Three" for others
+        ("T-Mobile", "DE", "Telekom"),
+        ("Idea", "IN", "Vi India"),
+        ("Vodafone", "IN", "Vi India"),
+        ("Vodafone", "DE", "Vodafone"),
         ("Acme Mobile", "DE", "Acme Mobile"),  # unknown: kept
         ("tim", None, "tim"),  # no country: kept
     ],
@@ -64,6 +70,15 @@ def test_unknown_mcc_mnc_stays_a_stand_in() -> None:
 def test_canonical_names(name: str, country: str | None, canonical: str) -> None:
     assert canonical_name(name, country) == canonical
     assert canonical_name(canonical, country) == canonical  # canonical names are fixed points
+
+
+def test_renamed_networks_end_as_a_brand_of_their_country() -> None:
+    from smsflow.operators import RENAMED, _table
+
+    by_country = _table()[1]
+    for (country, _), brand in RENAMED.items():
+        assert brand in {b for b, _ in by_country[country]}, (country, brand)
+        assert canonical_name(brand, country) == brand
 
 
 def test_canonical_names_are_fixed_points_in_every_country() -> None:
