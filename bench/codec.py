@@ -39,8 +39,14 @@ def measure(messages: int, seed: int, repeat: int, fastavro_only: bool) -> dict[
     from producers.simulator import SCHEMA_OF, SimConfig, simulate
     from schemas import get_codec
     from streams import codec as state_codec
-    from streams.agents import INPUT_KINDS
     from streams.state import apply
+
+    try:
+        from smsflow.input_kinds import BY_NAME
+        kinds = {name: k.event for name, k in BY_NAME.items()}
+    except ImportError:  # a tree from before the registry (A/B against an older commit)
+        from streams.agents import INPUT_KINDS  # type: ignore[attr-defined]
+        kinds = {attr: kind for attr, (kind, _) in INPUT_KINDS.items()}
 
     print(f"measuring {state_codec.__file__}", file=sys.stderr)
     codec = get_codec(None)
@@ -49,7 +55,6 @@ def measure(messages: int, seed: int, repeat: int, fastavro_only: bool) -> dict[
 
         schemas.codec._compiled = lambda name: None  # type: ignore[attr-defined]
     dumps = state_codec._StateCodec(codec)._dumps
-    kinds = {attr: kind for attr, (kind, _) in INPUT_KINDS.items()}
     events = [(kinds[topic], SCHEMA_OF[topic], codec.encode(SCHEMA_OF[topic], record))
               for topic, _, record in simulate(SimConfig(messages=messages, seed=seed)).events]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -23,6 +22,7 @@ from producers.fields import Umid, UtcDatetime, describe_errors, umid_str
 from schemas.codec import money
 from smsflow.config import TopicNames
 from smsflow.errors import ValidationError
+from smsflow.input_kinds import INPUT_KINDS, InputKind
 
 __all__ = ["WEBHOOKS", "BodyError", "Webhook", "parse_body", "umid_of"]
 
@@ -232,23 +232,30 @@ _Body = DlrBody | InboundBody | SurveyBody | OtpFeedbackBody | ClickBody
 
 @dataclass(frozen=True)
 class Webhook:
-    """One webhook endpoint: its body model, Avro schema name and target topic."""
+    """One webhook endpoint: its input kind (path, Avro schema, topic) and body model."""
 
-    path: str
+    kind: InputKind
     model: type[_Body]
-    schema: str
-    topic: Callable[[TopicNames], str]
+
+    @property
+    def path(self) -> str:
+        return str(self.kind.webhook)
+
+    @property
+    def schema(self) -> str:
+        return self.kind.schema
+
+    def topic(self, topics: TopicNames) -> str:
+        return self.kind.topic(topics)
 
 
+_MODELS: dict[str, type[_Body]] = {
+    "receipts": DlrBody, "inbound": InboundBody, "surveys": SurveyBody,
+    "otp_feedback": OtpFeedbackBody, "clicks": ClickBody,
+}
+#: webhook path -> endpoint, one per input kind the platform posts
 WEBHOOKS: dict[str, Webhook] = {
-    w.path: w
-    for w in (
-        Webhook("dlr", DlrBody, "DeliveryReceipt", lambda t: t.receipts),
-        Webhook("inbound", InboundBody, "InboundMessage", lambda t: t.inbound),
-        Webhook("survey", SurveyBody, "SurveyResponse", lambda t: t.surveys),
-        Webhook("otp-feedback", OtpFeedbackBody, "OtpFeedback", lambda t: t.otp_feedback),
-        Webhook("click", ClickBody, "UrlClick", lambda t: t.clicks),
-    )
+    str(k.webhook): Webhook(k, _MODELS[k.name]) for k in INPUT_KINDS if k.webhook is not None
 }
 
 

@@ -6,19 +6,13 @@ import datetime as dt
 from dataclasses import dataclass, fields
 
 from smsflow.errors import ConfigError
+from smsflow.input_kinds import INPUT_KINDS, NAMES
 
 __all__ = ["KINDS", "SCHEMA_OF", "SimConfig"]
 
-# input kinds in a fixed order: file names under DIR/events and Settings.topics attributes
-KINDS: tuple[str, ...] = ("requests", "receipts", "inbound", "surveys", "otp_feedback", "clicks")
-SCHEMA_OF: dict[str, str] = {
-    "requests": "SendRequest",
-    "receipts": "DeliveryReceipt",
-    "inbound": "InboundMessage",
-    "surveys": "SurveyResponse",
-    "otp_feedback": "OtpFeedback",
-    "clicks": "UrlClick",
-}
+# input kinds in the registry's order: file names under DIR/events and Settings.topics attributes
+KINDS: tuple[str, ...] = NAMES
+SCHEMA_OF: dict[str, str] = {k.name: k.schema for k in INPUT_KINDS}
 
 
 @dataclass(frozen=True)

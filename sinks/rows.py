@@ -18,6 +18,7 @@ from typing import Any
 from sinks.deadletters import Decoder, dead_letter_row
 from smsflow.config import Settings
 from smsflow.errors import SchemaError
+from smsflow.input_kinds import INPUT_KINDS
 from smsflow.privacy import Privacy, opt_out_keyword
 
 __all__ = [
@@ -47,14 +48,7 @@ TABLES = (
 )
 
 # The field of each input schema that carries the event's own time.
-EVENT_TIME_FIELD = {
-    "SendRequest": "submitted_at",
-    "DeliveryReceipt": "status_at",
-    "InboundMessage": "received_at",
-    "SurveyResponse": "survey_submitted_at",
-    "OtpFeedback": "converted_at",
-    "UrlClick": "clicked_at",
-}
+EVENT_TIME_FIELD = {k.schema: k.time_field for k in INPUT_KINDS}
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DEFAULT_PRIVACY = Privacy()
@@ -103,12 +97,7 @@ def routes(settings: Settings) -> dict[str, TopicRoute]:
     return {
         t.message_state: TopicRoute("message_state", "MessageState", True),
         t.daily_deltas: TopicRoute("daily_deltas", "DailyDelta", True),
-        t.requests: TopicRoute("requests", "SendRequest", False),
-        t.receipts: TopicRoute("receipts", "DeliveryReceipt", False),
-        t.inbound: TopicRoute("inbound", "InboundMessage", False),
-        t.surveys: TopicRoute("surveys", "SurveyResponse", False),
-        t.otp_feedback: TopicRoute("otp_feedback", "OtpFeedback", False),
-        t.clicks: TopicRoute("clicks", "UrlClick", False),
+        **{k.topic(t): TopicRoute(k.name, k.schema, False) for k in INPUT_KINDS},
         t.dead_letter: TopicRoute("dead_letter", "DeadLetter", False),
     }
 

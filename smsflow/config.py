@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from smsflow.input_kinds import INPUT_KINDS
+
 __all__ = ["Settings", "TopicNames", "load_settings"]
 
 
@@ -73,14 +75,7 @@ class TopicNames:
         return self._t("dead-letter")
 
     def inputs(self) -> list[str]:
-        return [
-            self.requests,
-            self.receipts,
-            self.inbound,
-            self.surveys,
-            self.otp_feedback,
-            self.clicks,
-        ]
+        return [k.topic(self) for k in INPUT_KINDS]
 
     def derived(self) -> list[str]:
         return [self.message_state, self.daily_deltas]

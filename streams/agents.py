@@ -25,6 +25,7 @@ from typing import Any
 
 from schemas import get_codec
 from smsflow.config import Settings
+from smsflow.input_kinds import INPUT_KINDS
 from streams.alignment import Alignment, install_alignment
 from streams.app import WorkerApp
 from streams.codec import JSON_CODEC, STATE_CODEC, from_micros, to_micros
@@ -37,19 +38,10 @@ from streams.pairing import PairMatcher
 from streams.retention import Retention
 from streams.topics import internal_topics
 
-__all__ = ["INPUT_KINDS", "Runtime", "install"]
+__all__ = ["Runtime", "install"]
 
 log = logging.getLogger("smsflow.streams")
 
-#: input topic attribute -> (event kind, Avro schema name)
-INPUT_KINDS = {
-    "requests": ("request", "SendRequest"),
-    "receipts": ("receipt", "DeliveryReceipt"),
-    "inbound": ("inbound", "InboundMessage"),
-    "surveys": ("survey", "SurveyResponse"),
-    "otp_feedback": ("otp", "OtpFeedback"),
-    "clicks": ("click", "UrlClick"),
-}
 #: an orphan control event is sent again only if the record is still held this long after: an
 #: acknowledged control record is read by the worker in its turn, so a re-send only covers a
 #: lost one. At 30 s a backlog amplified itself: in the 1M-message bench run 80k receipts were
@@ -70,7 +62,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
     rt = Runtime(partitions=n, retention=Retention(
         settings.state_retention_hours, grace_s=settings.state_retention_grace_seconds),
         alignment=Alignment(settings.alignment_seconds))
-    topics = Topics(kinds={getattr(settings.topics, a): kv for a, kv in INPUT_KINDS.items()},
+    topics = Topics(kinds={k.topic(settings.topics): (k.event, k.schema) for k in INPUT_KINDS},
                     control=names["control"], pairs=names["pairs"],
                     dead_letter=settings.topics.dead_letter)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}

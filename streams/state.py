@@ -53,6 +53,7 @@ from functools import lru_cache
 from typing import Any
 
 from smsflow.errors import ValidationError
+from smsflow.input_kinds import INPUT_KINDS
 from smsflow.numbers import classify
 from smsflow.operators import (
     OPERATOR_UNKNOWN,
@@ -75,14 +76,7 @@ __all__ = [
 
 KINDS = ("request", "receipt", "inbound", "survey", "otp", "click", "reply", "orphan")
 #: field of each input kind that carries its event time (stream time, first_event_at)
-EVENT_TIME_FIELD = {
-    "request": "submitted_at",
-    "receipt": "status_at",
-    "inbound": "received_at",
-    "survey": "survey_submitted_at",
-    "otp": "converted_at",
-    "click": "clicked_at",
-}
+EVENT_TIME_FIELD = {k.event: k.time_field for k in INPUT_KINDS}
 _FINAL_RANK = {"delivered": 0, "undelivered": 1, "rejected": 2}
 _STAGE_AT = {
     "queued": "queued_at",

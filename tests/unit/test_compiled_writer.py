@@ -17,13 +17,13 @@ from producers.simulator import SimConfig, simulate
 from schemas import SCHEMA_NAMES, SingleObjectCodec, load_schema
 from schemas.compiled_writer import compile_writer
 from smsflow.errors import SchemaError
-from streams.agents import INPUT_KINDS
+from smsflow.input_kinds import INPUT_KINDS
 from streams.codec import to_micros
 from streams.state import apply
 from tests.unit.avro_samples import sample_record
 
 SCHEMA_DIR = Path(__file__).parents[2] / "schemas" / "v1"
-KIND = {attr: kind for attr, (kind, _) in INPUT_KINDS.items()}
+KIND = {k.name: k.event for k in INPUT_KINDS}
 
 
 def reference(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
