@@ -33,7 +33,7 @@ def _register_optional() -> None:
         ("sinks.cli", None),
         ("producers.cli", None),
         ("producers.simulate_cli", None),
-        ("streams.cli", None),
+        ("smsflow.worker_cli", None),
         ("smsflow.run_cli", None),
         ("dashboard.cli", None),
         ("smsflow.deadletters_cli", None),

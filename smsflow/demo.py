@@ -22,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from smsflow.config import Settings, load_settings
 from smsflow.errors import SmsflowError
 from smsflow.ops_client import OpsClient
-from streams.topics import worker_topics
 
 __all__ = ["demo"]
 
@@ -38,7 +37,7 @@ def _busiest(truth: dict[str, Any]) -> str:
 
 def _wait_caught_up(settings: Settings, client: OpsClient, expected: int, timeout: float) -> None:
     inputs = settings.topics.inputs()
-    worked = worker_topics(settings)  # inputs + the worker's control and pairs topics
+    worked = settings.topics.worker_owned()  # inputs + the worker's control and pairs topics
     columns = (
         TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(),

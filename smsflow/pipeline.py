@@ -30,7 +30,6 @@ from smsflow.kafka_stats import KafkaStats
 from smsflow.ops import OpsState, create_ops_app
 from smsflow.supervisor import Child, smsflow_command
 from streams.deltas import group_id as deltas_group
-from streams.topics import worker_topics
 
 __all__ = ["PipelineOptions", "consumer_groups", "pid_file", "run_pipeline"]
 
@@ -53,7 +52,7 @@ def consumer_groups(settings: Settings) -> dict[str, list[str]]:
     """Consumer groups of the pipeline and the topics each commits (lag counts them all)."""
     p, t = settings.topic_prefix, settings.topics
     return {
-        f"{p}streams": worker_topics(settings),  # inputs + its control and pairs topics
+        f"{p}streams": settings.topics.worker_owned(),  # inputs + its control and pairs topics
         deltas_group(settings): [t.message_state],
         f"{p}clickhouse-sink": [*t.inputs(), *t.derived(), t.dead_letter],
     }

@@ -26,9 +26,10 @@ from typing import Any
 from schemas import get_codec
 from smsflow.config import Settings
 from smsflow.input_kinds import INPUT_KINDS
+from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment, install_alignment
 from streams.app import WorkerApp
-from streams.codec import JSON_CODEC, STATE_CODEC, from_micros, to_micros
+from streams.codec import JSON_CODEC, STATE_CODEC
 from streams.compat import aio_producer
 from streams.contribution import change_time
 from streams.feed import Batch, Feed
@@ -36,7 +37,6 @@ from streams.join import Runtime, Topics, UmidJoin
 from streams.outputs import Outputs, TableWriter
 from streams.pairing import PairMatcher
 from streams.retention import Retention
-from streams.topics import internal_topics
 
 __all__ = ["Runtime", "install"]
 
@@ -57,13 +57,12 @@ SEND_AHEAD = 2
 def install(app: WorkerApp, settings: Settings) -> Runtime:
     """Define tables, topics, the batch processor and timers on ``app``; its Runtime."""
     codec = get_codec(settings)
-    names = internal_topics(settings)
     n = settings.partitions
     rt = Runtime(partitions=n, retention=Retention(
         settings.state_retention_hours, grace_s=settings.state_retention_grace_seconds),
         alignment=Alignment(settings.alignment_seconds))
     topics = Topics(kinds={k.topic(settings.topics): (k.event, k.schema) for k in INPUT_KINDS},
-                    control=names["control"], pairs=names["pairs"],
+                    control=settings.topics.control, pairs=settings.topics.pairs,
                     dead_letter=settings.topics.dead_letter)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     owned = [*topics.kinds, topics.control, topics.pairs]
@@ -103,7 +102,8 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
     async def process(batches: list[Batch]) -> None:
         """Process queued batches with one set of producer batches for all their outputs."""
         consumer = app.consumer
-        out = Outputs(aio_producer(app))
+        ensure_rebuilt()  # before the first batch after a rebalance: the table holds just what
+        out = Outputs(aio_producer(app))  # was recovered, not every state processed since
         for w in writers:
             w.watch(out)
         done: list[tuple[Any, int]] = []
@@ -151,6 +151,11 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
                 return
             for tp, end in done:
                 feed.commits.add(tp, end, futures)
+            if futures and done and feed.queue.empty() and sends.empty():
+                # caught up: commit once these are acknowledged, not at the next interval
+                await asyncio.wait(futures)
+                if not feed.commits.failure:
+                    await app.consumer.commit()
 
     def rebuild() -> None:
         """After a rebalance: held records and stream time from the recovered table."""
@@ -170,12 +175,18 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
         log.info("rebuilt held=%d partitions_with_time=%d retained=%d", len(rt.held),
                  len(rt.stream_time), len(due))
 
-    @app.timer(interval=2.0)
-    async def orphan_scan() -> None:
+    def ensure_rebuilt() -> bool:
+        """Rebuild once per rebalance; False while the table is not complete (in recovery)."""
         if app.rebalancing or app.tables.recovery.in_recovery:
-            return  # the table is not complete before its recovery ends
+            return False
         if rt.rebuilt_at_rebalance != app.rebalancing_count:
             rebuild()
+        return True
+
+    @app.timer(interval=2.0)
+    async def orphan_scan() -> None:
+        if not ensure_rebuilt():
+            return
         now = time.monotonic()
         out = Outputs(aio_producer(app))
         ttl = dt.timedelta(seconds=settings.orphan_ttl_seconds)

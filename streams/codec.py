@@ -12,7 +12,6 @@ then stops recovery: the message-state topic is written only by this worker).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -21,30 +20,10 @@ from faust.serializers import codecs
 from schemas import Codec, get_codec
 from smsflow.config import Settings
 
-__all__ = [
-    "JSON_CODEC",
-    "STATE_CODEC",
-    "from_micros",
-    "register_codecs",
-    "to_micros",
-]
+__all__ = ["JSON_CODEC", "STATE_CODEC", "register_codecs"]
 
 STATE_CODEC = "smsflow-state"
 JSON_CODEC = "smsflow-json"
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def to_micros(t: dt.datetime) -> int:
-    """Exact integer microseconds since the epoch of an aware datetime."""
-    d = t - _EPOCH
-    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
-
-
-def from_micros(us: int) -> dt.datetime:
-    """Aware UTC datetime of integer microseconds since the epoch."""
-    return _EPOCH + dt.timedelta(microseconds=us)
-
-
 class _StateCodec(codecs.Codec):
     def __init__(self, codec: Codec) -> None:
         super().__init__()

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -44,6 +43,7 @@ from smsflow.config import Settings
 from smsflow.errors import SchemaError
 from smsflow.kafka_client import BATCH_FETCH, aiokafka_kwargs, start_client
 from streams.contribution import delta_rows
+from streams.outputs import Outputs
 
 __all__ = ["DeltaStats", "group_id", "run_deltas", "serve_deltas"]
 
@@ -78,6 +78,7 @@ async def run_deltas(
     stats = stats or DeltaStats()
     codec = get_codec(settings)
     topics = settings.topics
+    deltas_topic = topics.daily_deltas
     consumer = AIOKafkaConsumer(
         topics.message_state,
         bootstrap_servers=settings.kafka_bootstrap,
@@ -105,7 +106,7 @@ async def run_deltas(
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             if not batch:
                 continue
-            futures: list[asyncio.Future[Any]] = []
+            out = Outputs(producer)  # producer batches, not a future per row
             for tp, records in batch.items():
                 for r in records:
                     if r.value is None:
@@ -116,15 +117,13 @@ async def run_deltas(
                         stats.dead_letters += 1
                         rec = dead_letter("worker", e, topic=tp.topic, partition=tp.partition,
                                           offset=r.offset, key=r.key, payload=r.value)
-                        futures.append(await producer.send(
-                            topics.dead_letter, codec.encode("DeadLetter", rec), key=r.key))
+                        out.add_keyed(topics.dead_letter, r.key, codec.encode("DeadLetter", rec))
                         continue
                     stats.states += 1
-                    for row in delta_rows(state):
-                        futures.append(await producer.send(
-                            topics.daily_deltas, codec.encode("DailyDelta", row), key=r.key))
+                    for row in delta_rows(state):  # the state's partition: keyed by umid too
+                        out.add(deltas_topic, tp.partition, r.key, codec.encode("DailyDelta", row))
                         stats.rows += 1
-            await asyncio.gather(*futures)  # raises if any row was not written: no commit
+            await asyncio.gather(*await out.send())  # raises if a row was not written: no commit
             try:
                 await consumer.commit()
             except (CommitFailedError, KafkaError) as e:

@@ -25,8 +25,8 @@ from aiokafka.partitioner import murmur2
 from schemas import Codec
 from schemas.deadletter import dead_letter
 from smsflow.errors import SchemaError, SmsflowError, ValidationError
+from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment
-from streams.codec import from_micros, to_micros
 from streams.contribution import change_time
 from streams.outputs import Outputs, TableWriter
 from streams.replies import pair_key

@@ -26,7 +26,6 @@ from smsflow.privacy import Privacy, install_log_redaction
 from streams.agents import Runtime, install
 from streams.app import LOGGING_CONFIG, WorkerOptions, create_app
 from streams.deltas import DeltaStats, run_deltas
-from streams.topics import internal_topics
 
 __all__ = ["build_worker", "ensure_worker_topics", "run_worker"]
 
@@ -40,9 +39,10 @@ def ensure_worker_topics(settings: Settings) -> None:
 
     Raises :class:`InfraError` (one line) when the broker cannot be reached.
     """
+    t = settings.topics
     names: dict[str, dict[str, str]] = {
-        name: ({"cleanup.policy": "compact"} if role.endswith("changelog") else {})
-        for role, name in internal_topics(settings).items()
+        name: ({"cleanup.policy": "compact"} if name.endswith("changelog") else {})
+        for name in t.worker_internal()
     }
     try:
         ensure_topics(settings)

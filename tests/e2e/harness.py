@@ -24,7 +24,6 @@ from smsflow.config import Settings
 from smsflow.kafka_stats import KafkaStats
 from smsflow.ops_client import OpsClient
 from smsflow.pipeline import consumer_groups
-from streams.topics import worker_topics
 
 __all__ = ["Pipeline", "free_port", "settings_env"]
 
@@ -209,7 +208,7 @@ class Pipeline:
             await stats.start()
             try:
                 group = f"{self.settings.topic_prefix}streams"
-                return await stats.partition_lag(group, worker_topics(self.settings))
+                return await stats.partition_lag(group, self.settings.topics.worker_owned())
             finally:
                 await stats.stop()
 

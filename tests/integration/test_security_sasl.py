@@ -211,7 +211,7 @@ def test_faust_worker_through_sasl_scram(sasl_broker: Settings, tmp_path: Path) 
     log = settings.home / "worker.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from streams.cli import main; main()",
+            [sys.executable, "-c", "from smsflow.worker_cli import main; main()",
              "--datadir", str(settings.home / "worker"), "--no-web", "--store", "memory"],
             cwd=ROOT, env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

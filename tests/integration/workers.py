@@ -70,7 +70,7 @@ class WorkerProcess:
         self._log_offset = 0
 
     def start(self) -> WorkerProcess:
-        cmd = [sys.executable, "-c", "from streams.cli import main; main()",
+        cmd = [sys.executable, "-c", "from smsflow.worker_cli import main; main()",
                "--datadir", str(self.datadir), "--no-web", "--store", self.store,
                *([] if self.deltas else ["--no-deltas"])]
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -293,10 +293,7 @@ async def wait_caught_up(settings: Settings, *, timeout: float = 300.0,  # noqa:
                          stable_s: float = 6.0) -> None:
     """Wait until the worker group has committed every input, control and pair record and the
     deltas group every message-state record, and that stayed so for ``stable_s`` seconds."""
-    from streams.topics import internal_topics
-
-    names = internal_topics(settings)
-    worker_topics = [*settings.topics.inputs(), names["control"], names["pairs"]]
+    worker_topics = settings.topics.worker_owned()
     group = f"{settings.topic_prefix}streams"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

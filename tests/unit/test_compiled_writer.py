@@ -18,7 +18,7 @@ from schemas import SCHEMA_NAMES, SingleObjectCodec, load_schema
 from schemas.compiled_writer import compile_writer
 from smsflow.errors import SchemaError
 from smsflow.input_kinds import INPUT_KINDS
-from streams.codec import to_micros
+from smsflow.timestamps import to_micros
 from streams.state import apply
 from tests.unit.avro_samples import sample_record
 

@@ -18,7 +18,7 @@ import pytest
 
 from producers.simulator import SimConfig, simulate
 from schemas import get_codec
-from streams.codec import from_micros, to_micros
+from smsflow.timestamps import from_micros, to_micros
 from streams.contribution import KEY_FIELDS, contribution, delta_rows
 from streams.replies import merge_pair, pair_key, reply_targets
 from streams.state import apply

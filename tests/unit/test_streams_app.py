@@ -6,8 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 from smsflow.config import Settings
+from smsflow.timestamps import from_micros, to_micros
 from streams.app import WorkerOptions, create_app
-from streams.codec import from_micros, to_micros
 from streams.compat import WORKER_FETCH
 
 

@@ -1,7 +1,8 @@
 """``smsflow worker``: run one stream-processing worker in the foreground.
 
-:func:`main` runs the same command without the root CLI (``python -c "from streams.cli import
-main; main()" --datadir ...``), which test helpers use to start worker subprocesses.
+:func:`main` runs the same command without the root CLI (``python -c "from
+smsflow.worker_cli import main; main()" --datadir ...``), which test helpers use to start
+worker subprocesses.
 """
 
 from __future__ import annotations
