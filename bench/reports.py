@@ -25,10 +25,7 @@ from pathlib import Path
 from sinks.filters import Filters
 from sinks.migrate import migrate
 from sinks.reports import REPORTS, run_report
-try:
-    from sinks.rollup import refresh
-except ImportError:  # BASELINE-ONLY
-    refresh = None
+from sinks.rollup import refresh
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import load_settings
 
@@ -179,6 +176,8 @@ def main() -> None:
         "\n")[0])
     ap.add_argument("--messages", type=int, default=1_000_000, help="messages to load")
     ap.add_argument("--repeat", type=int, default=3, help="runs per report (median printed)")
+    ap.add_argument("--subaccount", default="SubAccount-3",
+                    help="also time every report filtered to it ('' skips that pass)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="use (and keep) this SMSFLOW_HOME; load only when it is empty")
     args = ap.parse_args()
@@ -193,13 +192,14 @@ def main() -> None:
         print(f"load {args.messages} messages {time.perf_counter() - t0:.1f} s "
               + " ".join(f"{k}={v:.1f}s" for k, v in spent.items()), flush=True)
     t0 = time.perf_counter()
-    rolled = refresh(ch, settings.rollup_open_days) if refresh else None
+    rolled = refresh(ch, settings.rollup_open_days)
     print(f"rollup refresh {time.perf_counter() - t0:.2f} s (through {rolled})", flush=True)
     for name, seconds in time_reports(ch, args.repeat, Filters()).items():
         print(f"report {name} {seconds:.3f}", flush=True)
-    filtered = Filters(subaccount="SubAccount-3")
-    for name, seconds in time_reports(ch, args.repeat, filtered).items():
-        print(f"report {name}[subaccount] {seconds:.3f}", flush=True)
+    if args.subaccount:
+        filtered = Filters(subaccount=args.subaccount)
+        for name, seconds in time_reports(ch, args.repeat, filtered).items():
+            print(f"report {name}[subaccount] {seconds:.3f}", flush=True)
     for table, rows, size in table_sizes(ch):
         print(f"table {table} {rows} {size}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
