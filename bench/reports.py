@@ -41,7 +41,8 @@ _ATTRS = f"""
     toUUID(concat(substring(h, 1, 8), '-', substring(h, 9, 4), '-4', substring(h, 14, 3),
                   '-8', substring(l, 2, 3), '-', substring(l, 5, 12))) AS umid,
     if(n % 12 = 5, 'INBOUND', 'OUTBOUND') AS direction,
-    {BASE} + toIntervalMicrosecond(intDiv(n * {DAYS * 86_400_000_000}, {{total:UInt64}}))
+    {BASE} + toIntervalMicrosecond(intDiv(toUInt128(n) * {DAYS * 86_400_000_000},
+                                          {{total:UInt64}}))
         AS at,
     toDate(at) AS day,
     concat('SubAccount-', toString(sipHash64(n, 1) % 20)) AS subaccount_id,
