@@ -1,8 +1,9 @@
 """The daily roll-up (``daily_rollup``, migration 0005): closed days pre-aggregated, exactly.
 
-A day is *closed* once it is at least ``open_days`` days older than the newest day seen in
+Sums of ``daily_deltas FINAL`` per day x subaccount x country x operator x currency. A day is
+*closed* once it is at least ``open_days`` days older than the newest day seen in
 ``daily_deltas``; ``daily_rollup_watermark.rolled_through`` is the last closed day. The
-``daily_stats`` view reads closed days from the roll-up and open days from the deltas.
+``daily_totals`` view reads closed days from the roll-up and open days from the deltas.
 
 :meth:`Rollup.update` runs after every flush that inserted deltas, before the Kafka commit:
 
@@ -30,7 +31,7 @@ _MEASURES = (
     "segments", "verification_sent", "verification_converted", "replies", "inbound",
     "survey_answered", "clicked", "cost",
 )
-_KEY = "day, subaccount_id, country, operator, origin, encoding, campaign_id, currency"
+_KEY = "day, subaccount_id, country, operator, currency"
 _RECOMPUTE = (
     f"INSERT INTO daily_rollup ({_KEY}, {', '.join(_MEASURES)}, computed_at) "
     f"SELECT {_KEY}, {', '.join(f'sum({m})' for m in _MEASURES)}, now64(6) "

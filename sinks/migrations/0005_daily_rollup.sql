@@ -1,8 +1,9 @@
 -- smsflow analytics schema, version 5: the daily roll-up (issue 18; exactness: sinks/README.md).
--- daily_rollup holds the groups of the old daily_stats view (sums over daily_deltas FINAL per
--- day and 7 dimensions) for the closed days, recomputed whole by the sink (sinks/rollup.py) for
--- every closed day a batch touched, from the deduplicated source: a replay or a duplicate
--- changes nothing it reads, so nothing it writes. Never summed on insert.
+-- daily_rollup holds the sums of daily_deltas FINAL per day x subaccount x country x operator x
+-- currency (what daily, dashboard and countries show and filter by) for the closed days,
+-- recomputed whole by the sink (sinks/rollup.py) for every closed day a batch touched, from
+-- the deduplicated source: a replay or a duplicate changes nothing it reads, so nothing it
+-- writes. Never summed on insert.
 -- A recompute replaces every group of its day: ReplacingMergeTree(computed_at), read FINAL.
 CREATE TABLE IF NOT EXISTS daily_rollup
 (
@@ -10,9 +11,6 @@ CREATE TABLE IF NOT EXISTS daily_rollup
     subaccount_id           String,
     country                 LowCardinality(String),
     operator                LowCardinality(String),
-    origin                  LowCardinality(String),
-    encoding                LowCardinality(String),
-    campaign_id             String,
     currency                LowCardinality(String),
     total                   Int64,
     received                Int64,
@@ -33,7 +31,7 @@ CREATE TABLE IF NOT EXISTS daily_rollup
 )
 ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(day)
-ORDER BY (day, subaccount_id, country, operator, origin, encoding, campaign_id, currency)
+ORDER BY (day, subaccount_id, country, operator, currency)
 ;
 -- Every day <= rolled_through is in daily_rollup (the largest row wins; it only grows).
 CREATE TABLE IF NOT EXISTS daily_rollup_watermark
@@ -45,18 +43,18 @@ CREATE TABLE IF NOT EXISTS daily_rollup_watermark
 ENGINE = ReplacingMergeTree(updated_at)
 ORDER BY id
 ;
--- The daily aggregate, same columns and groups as before: closed days from the roll-up, open
--- days (after the watermark) summed from the deduplicated deltas.
-CREATE OR REPLACE VIEW daily_stats AS
+-- The daily totals per day x subaccount x country x operator x currency: closed days from the
+-- roll-up, open days (after the watermark) summed from the deduplicated deltas.
+CREATE VIEW IF NOT EXISTS daily_totals AS
 SELECT
-    day, subaccount_id, country, operator, origin, encoding, campaign_id, currency,
+    day, subaccount_id, country, operator, currency,
     total, received, sent, delivered, undelivered, rejected, chargeable, segments,
     verification_sent, verification_converted, replies, inbound, survey_answered, clicked, cost
 FROM daily_rollup FINAL
 WHERE day <= (SELECT max(rolled_through) FROM daily_rollup_watermark)
 UNION ALL
 SELECT
-    day, subaccount_id, country, operator, origin, encoding, campaign_id, currency,
+    day, subaccount_id, country, operator, currency,
     sum(total) AS total,
     sum(received) AS received,
     sum(sent) AS sent,
@@ -74,4 +72,4 @@ SELECT
     sum(cost) AS cost
 FROM daily_deltas FINAL
 WHERE day > (SELECT max(rolled_through) FROM daily_rollup_watermark)
-GROUP BY day, subaccount_id, country, operator, origin, encoding, campaign_id, currency
+GROUP BY day, subaccount_id, country, operator, currency

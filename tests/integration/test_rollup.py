@@ -2,7 +2,7 @@
 
 A replay re-produces every derived record at new offsets and the sink consumes them in
 differently cut batches (new insert dedup tokens): only an idempotent recompute from
-``daily_deltas FINAL`` keeps ``daily_rollup`` and the ``daily_stats`` view exact; a roll-up
+``daily_deltas FINAL`` keeps ``daily_rollup`` and the ``daily_totals`` view exact; a roll-up
 that adds what batches insert would count every contribution twice.
 """
 
@@ -29,8 +29,8 @@ pytestmark = pytest.mark.integration
 
 _DAY_SUMS = ("SELECT day, sum(total), sum(sent), sum(delivered), sum(undelivered), sum(rejected),"
              " sum(received), sum(inbound), sum(cost) FROM {table} GROUP BY day ORDER BY day")
-_GROUPS = ("SELECT day, subaccount_id, country, operator, origin, encoding, campaign_id, "
-           "currency, sum(total), sum(sent), sum(delivered), sum(inbound), sum(cost) "
+_GROUPS = ("SELECT day, subaccount_id, country, operator, currency, sum(total), sum(sent), "
+           "sum(delivered), sum(received), sum(inbound), sum(segments), sum(cost) "
            "FROM {table} GROUP BY ALL ORDER BY ALL")
 
 
@@ -64,13 +64,13 @@ async def test_replayed_input_is_not_counted_twice_by_the_rollup(
         newest = ch.query("SELECT max(day) FROM daily_deltas").scalar()
         assert ch.query("SELECT max(rolled_through) FROM daily_rollup_watermark"
                         ).scalar() == newest
-        assert ch.query(_DAY_SUMS.format(table="daily_stats")).rows == _truth(sims)
+        assert ch.query(_DAY_SUMS.format(table="daily_totals")).rows == _truth(sims)
 
         # the replay: the same records again, consumed in batches cut differently
         await produce(settings, items)
         replay = settings.model_copy(update={"sink_batch_size": 5})
         await _drain(replay, ch)
-        assert ch.query(_DAY_SUMS.format(table="daily_stats")).rows == _truth(sims)
+        assert ch.query(_DAY_SUMS.format(table="daily_totals")).rows == _truth(sims)
         assert ch.query(_DAY_SUMS.format(table="daily_rollup FINAL")).rows == _truth(sims)
         assert ch.query(_GROUPS.format(table="daily_rollup FINAL")).rows == ch.query(
             _GROUPS.format(table="daily_deltas FINAL")).rows
@@ -93,6 +93,6 @@ async def test_open_days_are_read_from_the_deltas(
         rolled = ch.query("SELECT max(rolled_through) FROM daily_rollup_watermark").scalar()
         assert (newest - rolled).days == 1
         assert ch.query("SELECT max(day) FROM daily_rollup").scalar() == rolled
-        assert ch.query(_DAY_SUMS.format(table="daily_stats")).rows == _truth(sims)
+        assert ch.query(_DAY_SUMS.format(table="daily_totals")).rows == _truth(sims)
     finally:
         ch.command(f"DROP DATABASE IF EXISTS {ch.database}")
