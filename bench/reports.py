@@ -7,9 +7,10 @@ Loads ``--messages`` messages shaped like the simulator's output (30 days, 20 su
 ``daily_deltas`` rows (a version's contribution, its retraction and the next one) and ~3.3
 ``message_events`` rows) with ``INSERT ... SELECT FROM numbers()`` into chDB in a temporary
 SMSFLOW_HOME, applies the migrations, rolls the closed days up (``sinks.rollup.refresh``) and
-prints one line per report, ``report NAME QUERY_SECONDS`` (median of ``--repeat`` runs of
-``sinks.reports.run_report``, start-up excluded), then ``table NAME ROWS BYTES`` (active parts,
-on disk) and the peak RSS. Prints figures and asserts nothing.
+prints one line per report, ``report NAME QUERY_SECONDS cpu=CPU_SECONDS`` (medians of
+``--repeat`` runs of ``sinks.reports.run_report``, start-up excluded; CPU of the whole process,
+chDB's threads included: steadier than wall time on a busy machine), then
+``table NAME ROWS BYTES`` (active parts, on disk) and the peak RSS. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -150,18 +151,23 @@ def load(ch: ClickHouse, total: int) -> dict[str, float]:
     return spent
 
 
-def time_reports(ch: ClickHouse, repeat: int, filters: Filters) -> dict[str, float]:
+def time_reports(
+    ch: ClickHouse, repeat: int, filters: Filters
+) -> dict[str, tuple[float, float]]:
+    """Median wall seconds and median CPU seconds (every thread of this process: chDB runs
+    in it) of each report."""
     umid = str(ch.query("SELECT umid FROM messages LIMIT 1").scalar())
     out = {}
     for name in REPORTS:
         f = Filters(**{**filters.__dict__, "umid": umid}) if name in (
             "message", "timeline") else filters
-        samples = []
+        wall, cpu = [], []
         for _ in range(repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run_report(ch, name, f)
-            samples.append(time.perf_counter() - t0)
-        out[name] = statistics.median(samples)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        out[name] = (statistics.median(wall), statistics.median(cpu))
     return out
 
 
@@ -196,12 +202,12 @@ def main() -> None:
     t0 = time.perf_counter()
     rolled = refresh(ch, settings.rollup_open_days)
     print(f"rollup refresh {time.perf_counter() - t0:.2f} s (through {rolled})", flush=True)
-    for name, seconds in time_reports(ch, args.repeat, Filters()).items():
-        print(f"report {name} {seconds:.3f}", flush=True)
+    for name, (seconds, cpu) in time_reports(ch, args.repeat, Filters()).items():
+        print(f"report {name} {seconds:.3f} cpu={cpu:.3f}", flush=True)
     if args.subaccount:
         filtered = Filters(subaccount=args.subaccount)
-        for name, seconds in time_reports(ch, args.repeat, filtered).items():
-            print(f"report {name}[subaccount] {seconds:.3f}", flush=True)
+        for name, (seconds, cpu) in time_reports(ch, args.repeat, filtered).items():
+            print(f"report {name}[subaccount] {seconds:.3f} cpu={cpu:.3f}", flush=True)
     for table, rows, size in table_sizes(ch):
         print(f"table {table} {rows} {size}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
