@@ -152,13 +152,13 @@ def load(ch: ClickHouse, total: int) -> dict[str, float]:
 
 
 def time_reports(
-    ch: ClickHouse, repeat: int, filters: Filters
+    ch: ClickHouse, repeat: int, filters: Filters, names: list[str]
 ) -> dict[str, tuple[float, float]]:
     """Median wall seconds and median CPU seconds (every thread of this process: chDB runs
     in it) of each report."""
     umid = str(ch.query("SELECT umid FROM messages LIMIT 1").scalar())
     out = {}
-    for name in REPORTS:
+    for name in names:
         f = Filters(**{**filters.__dict__, "umid": umid}) if name in (
             "message", "timeline") else filters
         wall, cpu = [], []
@@ -186,9 +186,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per report (median printed)")
     ap.add_argument("--subaccount", default="SubAccount-3",
                     help="also time every report filtered to it ('' skips that pass)")
+    ap.add_argument("--reports", default=",".join(REPORTS),
+                    help="comma-separated reports to time (default: all)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="use (and keep) this SMSFLOW_HOME; load only when it is empty")
     args = ap.parse_args()
+    names = [n for n in args.reports.split(",") if n]
     home = args.keep or Path(tempfile.mkdtemp(prefix="bench-reports-"))
     os.environ["SMSFLOW_HOME"] = str(home)
     settings = load_settings()
@@ -202,11 +205,11 @@ def main() -> None:
     t0 = time.perf_counter()
     rolled = refresh(ch, settings.rollup_open_days)
     print(f"rollup refresh {time.perf_counter() - t0:.2f} s (through {rolled})", flush=True)
-    for name, (seconds, cpu) in time_reports(ch, args.repeat, Filters()).items():
+    for name, (seconds, cpu) in time_reports(ch, args.repeat, Filters(), names).items():
         print(f"report {name} {seconds:.3f} cpu={cpu:.3f}", flush=True)
     if args.subaccount:
         filtered = Filters(subaccount=args.subaccount)
-        for name, (seconds, cpu) in time_reports(ch, args.repeat, filtered).items():
+        for name, (seconds, cpu) in time_reports(ch, args.repeat, filtered, names).items():
             print(f"report {name}[subaccount] {seconds:.3f} cpu={cpu:.3f}", flush=True)
     for table, rows, size in table_sizes(ch):
         print(f"table {table} {rows} {size}")
