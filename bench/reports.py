@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -214,7 +215,10 @@ def main() -> None:
     for table, rows, size in table_sizes(ch):
         print(f"table {table} {rows} {size}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
-    print(f"home {home}")
+    if args.keep is None:
+        shutil.rmtree(home, ignore_errors=True)
+    else:
+        print(f"home {home}")
 
 
 if __name__ == "__main__":
