@@ -13,6 +13,7 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -21,11 +22,13 @@ from sinks.logline import configure_logging, line
 from sinks.migrate import applied_versions, available, migrate
 from sinks.render import FORMATS, to_csv, to_json, to_table, to_vertical_table
 from sinks.reports import Filters, run_report
-from sinks.sink import run_sink
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings, load_settings
 from smsflow.errors import ClickHouseError, ValidationError
-from smsflow.ops_client import OpsClient, running_pid
+from smsflow.pidfile import running_pid
+
+if TYPE_CHECKING:
+    from smsflow.ops_client import OpsClient
 
 __all__ = ["emit_report", "open_clickhouse", "register"]
 
@@ -96,6 +99,8 @@ def db_status() -> None:
 
 def _table_online(table: str, online: bool) -> None:
     """DETACH/ATTACH in the running pipeline (a detach lasts until ClickHouse restarts)."""
+    from smsflow.ops_client import OpsClient
+
     settings = load_settings()
     if not running_pid(settings) and not settings.clickhouse_url:
         raise ValidationError("no `smsflow run` runs here: detach/attach act on a running one")
@@ -132,6 +137,8 @@ def sink_run() -> None:
     On SIGTERM it flushes the pending batch, commits its offsets and exits 0. Exits 1 when
     Kafka cannot be reached or ClickHouse still refuses the pending batch at shutdown.
     """
+    from sinks.sink import run_sink
+
     configure_logging()
     settings = load_settings()
 
@@ -186,6 +193,8 @@ def _emit(name: str, filters: Filters, fmt: str) -> None:
     filters = replace(filters, reply_window_seconds=settings.reply_window_seconds)
     filters.params()  # bad filters fail here with the same one-line error either way
     if not settings.clickhouse_url and running_pid(settings):
+        from smsflow.ops_client import OpsClient
+
         client = OpsClient(settings)
         try:
             if fmt in ("csv", "json"):

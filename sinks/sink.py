@@ -8,6 +8,8 @@ Order of one cycle, the whole exactness argument:
 3. when the batch is full (``SMSFLOW_SINK_BATCH_SIZE`` records) or old
    (``SMSFLOW_SINK_BATCH_MS``), flush: dead letters are acknowledged by the broker, then every
    table is inserted with an insert dedup token; ClickHouse errors are retried with backoff;
+   then the closed days the deltas touched are recomputed in the daily roll-up
+   (:mod:`sinks.rollup`);
 4. only then commit the batch's offsets.
 
 A crash anywhere before 4 redelivers the batch; its rows are identity-keyed
@@ -31,6 +33,7 @@ from schemas.deadletter import dead_letter
 from sinks.logline import line
 from sinks.migrate import migrate
 from sinks.retention import apply_retention
+from sinks.rollup import Rollup
 from sinks.rows import TopicRoute, routes, rows_for_record
 from sinks.writer import Batch, BatchWriter
 from smsflow.clickhouse import ClickHouse, connect
@@ -92,7 +95,7 @@ class _Sink:
         self.privacy = Privacy.from_settings(settings)
         self.routes: dict[str, TopicRoute] = routes(settings)
         self.batch = Batch(settings.sink_batch_size, settings.sink_batch_ms / 1000)
-        self.writer = BatchWriter(ch)
+        self.writer = BatchWriter(ch, rollup=Rollup(ch, settings.rollup_open_days))
         self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
         self.stats = stats if stats is not None else SinkStats()
         self.consumer: AIOKafkaConsumer | None = None

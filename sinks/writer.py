@@ -4,8 +4,10 @@ Contract (commit order): the sink adds every consumed record's rows with :meth:`
 (and notes records that produced no row with :meth:`Batch.note`), calls :meth:`BatchWriter.flush`
 when :meth:`Batch.due` says so, and commits the Kafka offsets of :meth:`Batch.commit_offsets`
 only after ``flush`` returned. A flush inserts every table with an insert deduplication token
-derived from the batch's offset ranges; a ClickHouse error is retried with exponential backoff
-(the same batch, the same tokens), so an insert whose outcome was unknown is not stored twice.
+derived from the batch's offset ranges, then brings the daily roll-up up to date for the days
+the batch's deltas touched (:class:`sinks.rollup.Rollup`, idempotent); a ClickHouse error is
+retried with exponential backoff (the same batch, the same tokens), so an insert whose outcome
+was unknown is not stored twice and the roll-up is recomputed again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sinks.logline import line
+from sinks.rollup import Rollup
 from sinks.rows import TABLES, dedup_token
 from smsflow.clickhouse import ClickHouse
 from smsflow.errors import ClickHouseError, SinkError
@@ -92,20 +95,26 @@ class BatchWriter:
         *,
         backoff_initial: float = 0.2,
         backoff_max: float = 30.0,
+        rollup: Rollup | None = None,
     ) -> None:
         self.ch = ch
+        self.rollup = rollup
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.retries = 0
 
     def write(self, batch: Batch) -> dict[str, int]:
-        """One attempt: insert every table's rows with its dedup token (blocking)."""
+        """One attempt: insert every table's rows with its dedup token, then update the
+        roll-up for the days of the batch's deltas (blocking)."""
         stored: dict[str, int] = {}
         for table in TABLES:
             rows = batch.rows.get(table)
             if rows:
                 self.ch.insert(table, rows, dedup_token=dedup_token(table, batch.ranges))
                 stored[table] = len(rows)
+        deltas = batch.rows.get("daily_deltas")
+        if self.rollup is not None and deltas:
+            self.rollup.update({r["day"] for r in deltas})
         return stored
 
     async def flush(self, batch: Batch, stop: asyncio.Event | None = None) -> FlushResult:

@@ -2,58 +2,82 @@
 
 Every command loads settings once (environment, ``SMSFLOW_`` prefix) and turns an
 :class:`~smsflow.errors.SmsflowError` into a one-line ``error: ...`` on stderr and exit code 1.
+
+Start-up: :func:`main` imports only the module that registers the command given (``smsflow
+report`` never imports Kafka, FastAPI or httpx); ``--help``, an unknown name and ``app``
+(``from smsflow.cli import app``) register every module.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
 
 from smsflow.errors import SmsflowError
-from smsflow.infra_cli import app as infra_app
 
-__all__ = ["app", "main"]
+__all__ = ["build_app", "main"]  # and `app` (built on access: __getattr__)
 
-app = typer.Typer(
-    name="smsflow",
-    help="SMS platform events through Kafka (Avro) and Faust into ClickHouse.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(infra_app, name="infra")
+# module -> its top-level commands (each module exposes ``register(app)``, or ``app`` added
+# as a group under its one name)
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "smsflow.infra_cli": ("infra",),
+    "sinks.cli": ("db", "sink", "report"),
+    "producers.cli": ("produce", "webhooks"),
+    "producers.simulate_cli": ("simulate",),
+    "smsflow.worker_cli": ("worker", "deltas"),
+    "smsflow.run_cli": ("run", "stop", "sql", "demo"),
+    "dashboard.cli": ("dashboard",),
+    "smsflow.deadletters_cli": ("deadletters",),
+}
 
 
-def _register_optional() -> None:
-    """Sub-commands of the other packages (each module exposes ``app`` or ``register``)."""
-    import importlib
+def _root() -> None:
+    """SMS platform events through Kafka (Avro) and Faust into ClickHouse."""
 
-    for module, name in [
-        ("sinks.cli", None),
-        ("producers.cli", None),
-        ("producers.simulate_cli", None),
-        ("smsflow.worker_cli", None),
-        ("smsflow.run_cli", None),
-        ("dashboard.cli", None),
-        ("smsflow.deadletters_cli", None),
-    ]:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and module.startswith(e.name):
-                continue  # that package has no CLI yet
-            raise
+
+def _register(app: typer.Typer, module: str) -> None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            return  # that package has no CLI yet
+        raise
+    if hasattr(mod, "register"):
         mod.register(app)
-        del name
+    else:
+        app.add_typer(mod.app, name=COMMANDS[module][0])
 
 
-_register_optional()
+def build_app(command: str | None = None) -> typer.Typer:
+    """The root CLI with the module of ``command`` registered (every module when None or
+    unknown)."""
+    app = typer.Typer(
+        name="smsflow",
+        help="SMS platform events through Kafka (Avro) and Faust into ClickHouse.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(_root)  # a group even when one command is registered
+    owners = [m for m, names in COMMANDS.items() if command in names]
+    for module in owners or COMMANDS:
+        _register(app, module)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
+    args = sys.argv[1:]
     try:
-        app()
+        build_app(args[0] if args else None)()
     except SmsflowError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -198,6 +198,11 @@ class Settings(BaseSettings):
     sink_batch_ms: int = Field(
         default=500, ge=1, description="Sink: longest wait (ms) before flushing a partial batch."
     )
+    rollup_open_days: int = Field(
+        default=2, ge=0,
+        description="Sink: the newest N days of daily deltas stay open (read from the source);"
+        " older days are rolled up into daily_rollup.",
+    )
 
     # --- ports of our own services ------------------------------------------------------
     webhook_port: int = Field(default=8080, description="Webhook receiver HTTP port.")

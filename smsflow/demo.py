@@ -13,7 +13,7 @@ import asyncio
 import json
 import shutil
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from smsflow.config import Settings, load_settings
 from smsflow.errors import SmsflowError
-from smsflow.ops_client import OpsClient
+
+if TYPE_CHECKING:  # an HTTP client only when the demo runs (CLI start-up)
+    from smsflow.ops_client import OpsClient
 
 __all__ = ["demo"]
 
@@ -108,6 +110,8 @@ def demo(
     out.print(f"    ground truth in {truth_file} (events: smsflow simulate --out DIR)")
     out.print("4/5 producing the events to Kafka")
     asyncio.run(produce_events(settings, sim.events, progress=True))
+    from smsflow.ops_client import OpsClient
+
     client = OpsClient(settings)
     try:
         out.print("5/5 waiting until the pipeline has caught up")

@@ -5,7 +5,6 @@ Sends the ops token (``SMSFLOW_OPS_TOKEN`` or ``<home>/ops.token``) when one exi
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import httpx
@@ -14,23 +13,9 @@ from smsflow.clickhouse import Result
 from smsflow.config import Settings
 from smsflow.errors import SmsflowError
 from smsflow.http_guard import client_token, is_loopback
+from smsflow.pidfile import running_pid
 
 __all__ = ["OpsClient", "running_pid"]
-
-
-def running_pid(settings: Settings) -> int | None:
-    """Pid of the live ``smsflow run`` of this home directory, if any."""
-    path = settings.home / "run.pid"
-    try:
-        pid = int(path.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    try:
-        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
-    except OSError:
-        return None
-    return pid if "smsflow" in cmd and " run" in cmd else None
 
 
 class OpsClient:

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from smsflow.config import Settings, load_settings
 from smsflow.errors import InfraError
-from smsflow.ops_client import OpsClient, running_pid
+from smsflow.pidfile import running_pid
 
 __all__ = ["register", "start_background_run"]
 
@@ -66,6 +66,8 @@ def run(
 
 def start_background_run(settings: Settings, *, timeout: float = 180.0) -> int:
     """Start ``smsflow run`` detached (log in <home>/logs/run.log); wait until healthy."""
+    from smsflow.ops_client import OpsClient
+
     pid = running_pid(settings)
     client = OpsClient(settings)
     try:
@@ -125,6 +127,8 @@ def sql(
     settings = load_settings()
     text = sys.stdin.read() if query == "-" else query
     if running_pid(settings) and not settings.clickhouse_url:
+        from smsflow.ops_client import OpsClient
+
         client = OpsClient(settings)
         try:
             res = client.sql(text)

@@ -1,4 +1,6 @@
--- campaigns: per campaign (messages without a campaign are not listed).
+-- campaigns: per campaign (messages without a campaign are not listed). Sums the deduplicated
+-- deltas directly (no 8-column grouping first); `total != 0` per campaign x currency x day
+-- keeps the same days and sums (see countries.sql).
 SELECT
     campaign_id,
     currency,
@@ -13,12 +15,23 @@ SELECT
     sum(cost) AS cost
 FROM
 (
-    SELECT * FROM daily_stats
+    SELECT
+        campaign_id, currency, day,
+        sum(total) AS total,
+        sum(chargeable) AS chargeable,
+        sum(sent) AS sent,
+        sum(delivered) AS delivered,
+        sum(undelivered) AS undelivered,
+        sum(rejected) AS rejected,
+        sum(cost) AS cost
+    FROM daily_deltas FINAL
     WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
       AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
       AND ({country:String} = '' OR country = {country:String})
       AND ({operator:String} = '' OR operator = {operator:String})
-      AND campaign_id != '' AND total != 0
+      AND campaign_id != ''
+    GROUP BY campaign_id, currency, day
+    HAVING total != 0
 )
 GROUP BY campaign_id, currency
 ORDER BY campaign_id, currency

@@ -1,4 +1,5 @@
 -- clicks: short-URL clicks per message and link (message day and attributes for filtering).
+-- Only the clicked messages are read from messages (umid is its key).
 SELECT
     m.day AS day,
     m.subaccount_id AS subaccount_id,
@@ -13,6 +14,7 @@ FROM clicks AS c FINAL
 LEFT JOIN
 (
     SELECT umid, day, subaccount_id, destination, country, operator FROM messages FINAL
+    WHERE umid IN (SELECT umid FROM clicks)
 ) AS m ON m.umid = c.umid
 WHERE m.day BETWEEN {date_from:Date} AND {date_to:Date}
   AND ({subaccount:String} = '' OR m.subaccount_id = {subaccount:String})

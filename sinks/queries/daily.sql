@@ -1,5 +1,6 @@
 -- daily: the daily report per UTC day of the send request (late receipts update that day).
 -- One row per (day, currency); reports.py folds the currencies into one row per day.
+-- daily_totals: closed days from the roll-up (sinks/README.md "Daily roll-up").
 SELECT
     day,
     currency,
@@ -13,7 +14,7 @@ SELECT
     sum(cost) AS cost,
     sum(inbound) AS inbound,
     sum(segments) AS segments
-FROM daily_stats
+FROM daily_totals
 WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
   AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
   AND ({country:String} = '' OR country = {country:String})

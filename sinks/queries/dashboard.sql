@@ -7,7 +7,7 @@ SELECT
     sum(chargeable) AS chargeable,
     sum(delivered) AS delivered,
     sum(cost) AS cost
-FROM daily_stats
+FROM daily_totals
 WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
   AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
   AND ({country:String} = '' OR country = {country:String})

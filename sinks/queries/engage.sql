@@ -1,5 +1,7 @@
 -- engage: SMS Engage survey answers; respondents = distinct invitations (umids) answering.
 -- Filters apply to the invitation message (its day, subaccount, country, operator).
+-- survey_respondents is a window over the answers of the survey (one pass, no self-join);
+-- only the invitations that were answered are read from messages (umid is its key).
 WITH answered AS
 (
     SELECT r.survey_id AS survey_id, r.umid AS umid,
@@ -10,6 +12,7 @@ WITH answered AS
     LEFT JOIN
     (
         SELECT umid, day, subaccount_id, country, operator FROM messages FINAL
+        WHERE umid IN (SELECT umid FROM survey_responses)
     ) AS m ON m.umid = r.umid
     WHERE m.day BETWEEN {date_from:Date} AND {date_to:Date}
       AND ({subaccount:String} = '' OR m.subaccount_id = {subaccount:String})
@@ -22,11 +25,12 @@ SELECT
     question,
     answer,
     uniqExact(umid) AS respondents,
-    any(s.survey_respondents) AS survey_respondents
-FROM answered
-LEFT JOIN
+    any(survey_respondents) AS survey_respondents
+FROM
 (
-    SELECT survey_id, uniqExact(umid) AS survey_respondents FROM answered GROUP BY survey_id
-) AS s USING (survey_id)
+    SELECT survey_id, question_id, question, answer, umid,
+           uniqExact(umid) OVER (PARTITION BY survey_id) AS survey_respondents
+    FROM answered
+)
 GROUP BY survey_id, question_id, question, answer
 ORDER BY survey_id, question_id, respondents DESC, answer

@@ -7,6 +7,8 @@
 -- matched MOs whose text without whitespace, upper-cased, is a stop keyword (the sink stores
 -- that keyword in messages.opt_out: the text itself is not stored by default).
 -- Filters apply to the outbound message (day, subaccount, country, operator).
+-- The join hashes the inbound side (few) and streams the outbound one (many); the final
+-- LEFT JOIN hashes the replied outbounds only.
 WITH
 outbound AS
 (
@@ -35,8 +37,8 @@ matched AS
         max(o.submitted_at) AS submitted_at,
         any(mo.received_at) AS received_at,
         any(mo.opt_out) AS opt_out
-    FROM mo
-    INNER JOIN outbound AS o ON o.pair = mo.pair
+    FROM outbound AS o
+    INNER JOIN mo ON mo.pair = o.pair
     WHERE o.submitted_at <= mo.received_at
     GROUP BY mo.umid
     HAVING toUnixTimestamp64Micro(received_at) - toUnixTimestamp64Micro(submitted_at)
