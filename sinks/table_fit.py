@@ -55,7 +55,7 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "replies": ("Subaccount", "Sender", "Outbound", "Replied", "Reply Rate", "Opt-outs",
                 "Replies"),
     "deadletters": ("Component", "Reason", "Dead Letters", "Last Failed", "Topic"),
-    "alerts": ("Rule", "Key", "State", "Value", "Started", "Ended"),
+    "alerts": ("Rule", "Key", "State", "Value", "Started", "Ended", "Threshold", "Fired"),
 }
 _TEXT_MIN = 12  # text folds, but a column narrower than this is unreadable
 KEEP = 2  # a narrow terminal still shows the first two columns (the row's key)

@@ -37,6 +37,7 @@ def _register_optional() -> None:
         ("smsflow.run_cli", None),
         ("dashboard.cli", None),
         ("smsflow.deadletters_cli", None),
+        ("smsflow.alerts_cli", None),
     ]:
         try:
             mod = importlib.import_module(module)
