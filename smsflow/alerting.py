@@ -37,7 +37,7 @@ def watermark(ch: ClickHouse, grace_s: int) -> dt.datetime | None:
     return None if newest is None else newest - dt.timedelta(seconds=grace_s)
 
 
-@dataclass
+@dataclass(eq=False)  # registered with Prometheus: hashed by identity
 class Alerting:
     """Evaluates alerts on ``ch`` for ``settings``, remembers what it last saw for metrics."""
 

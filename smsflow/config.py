@@ -30,7 +30,7 @@ class AlertRules(BaseModel):
 
     interval_s: int = Field(default=900, ge=60, le=86400,
                             description="Seconds of event time between two evaluations.")
-    window_s: int = Field(default=3600, ge=60, le=86400,
+    window_s: int = Field(default=1800, ge=60, le=86400,
                           description="Window of the delivery, error and latency rules.")
     for_s: int = Field(default=0, ge=0, description="A true condition is pending this long "
                        "before it fires (0: fires at the first evaluation that sees it).")
