@@ -7,7 +7,7 @@ true, reading only (through :class:`~smsflow.read_only_sql.ReadOnly`). Rules (th
 - ``delivery_rate_operator`` / ``delivery_rate_country``: delivery rate (delivered before the
   window's end / submitted in it) of the window ending at ``t`` below ``(1 - delivery_drop)``
   times the same window's rate over the previous 7 days, both with ``delivery_min_volume``.
-- ``latency_p95``: submit->delivered p95 of messages delivered in the window above
+- ``latency_p95``: submit->delivered p95 of the window's messages delivered by ``t`` above
   ``latency_p95_s`` (``latency_min_samples`` samples).
 - ``receipts_pending``: percent of the messages submitted in the window ending 1 h before ``t``
   without a final receipt at ``t`` above ``pending_share``.

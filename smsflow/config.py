@@ -40,11 +40,12 @@ class AlertRules(BaseModel):
     delivery_min_volume: int = Field(
         default=100, ge=1, description="Messages needed in the window and in the baseline.")
     latency_p95_s: Decimal = Field(
-        default=Decimal(120), gt=0,
-        description="Submit->delivered p95 (nearest rank) of an operator above this.")
+        default=Decimal(180), gt=0,
+        description="Submit->delivered p95 (nearest rank) of an operator's window messages "
+        "delivered by its end above this.")
     latency_min_samples: int = Field(default=50, ge=1, description="Delivered messages needed.")
     pending_share: Decimal = Field(
-        default=Decimal(20), gt=0, le=100, description="Percent of an operator's messages "
+        default=Decimal(30), gt=0, le=100, description="Percent of an operator's messages "
         "submitted 1 h ago or more (in the window before that) still without a final receipt.")
     pending_min_volume: int = Field(default=100, ge=1, description="Messages needed.")
     error_jump: Decimal = Field(
