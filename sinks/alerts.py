@@ -14,7 +14,9 @@ true, reading only (through :class:`~smsflow.read_only_sql.ReadOnly`). Rules (th
 - ``error_code_share``: an error code's share of an operator's window messages at least
   ``error_jump`` points above its share over the previous 7 days (``error_min_count``).
 - ``dead_letters``: dead letters per minute over ``dead_letters_window_s`` above
-  ``dead_letters_per_min``.
+  ``dead_letters_per_min``. A dead letter's time is when it failed (``failed_at``, wall
+  clock), the only time an undecodable record has: live that is event time too; a replay of
+  old traffic sees it at the replay's time, not the traffic's.
 
 Every value is exact (Decimal percentages with 2 decimals, seconds with 6).
 """

@@ -115,6 +115,27 @@ function chart(id, labels, values, kind, maxValue = null, short = (label) => lab
   box.append(root);
 }
 
+// money in the currency's usual decimals (ISO 4217 minor units as the browser knows them),
+// rounded half-up on the decimal text itself (no float): 1913.02409780 EUR -> 1913.02
+function currencyDecimals(code) {
+  try {
+    return new Intl.NumberFormat("en", { style: "currency", currency: code })
+      .resolvedOptions().maximumFractionDigits;
+  } catch (e) { return 2; }
+}
+
+function roundMoney(text, code) {
+  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(String(text).trim());
+  if (!m) return String(text);
+  const places = currencyDecimals(code);
+  const frac = (m[3] || "").padEnd(places + 1, "0");
+  let scaled = BigInt(m[2] + frac.slice(0, places));
+  if (frac[places] >= "5") scaled += 1n;
+  let digits = scaled.toString().padStart(places + 1, "0");
+  if (places > 0) digits = `${digits.slice(0, -places)}.${digits.slice(-places)}`;
+  return `${m[1] && scaled !== 0n ? "-" : ""}${digits}`;
+}
+
 // ------------------------------------------------------------------ sections
 function renderDashboard(res) {
   const rows = res.rows;
@@ -124,7 +145,9 @@ function renderDashboard(res) {
   const cur = String(c("Currency")).split(";");
   $("tile-total").textContent = c("Total SMS");
   $("tile-rate").textContent = `${c("Delivery Rate")} %`;
-  $("tile-cost").textContent = cost.map((a, i) => `${a} ${cur[i] || ""}`.trim()).join(" + ");
+  $("tile-cost").textContent = cost.map((a, i) => `${roundMoney(a, cur[i] || "")} ${cur[i] || ""}`
+    .trim()).join(" + ");
+  $("tile-cost").title = cost.map((a, i) => `${a} ${cur[i] || ""}`.trim()).join(" + ");
   $("tile-countries").textContent = c("Destination Countries");
   const days = { columns: res.columns, rows: rows.slice(0, -1) };
   const labels = col(days, "Period");

@@ -13,7 +13,7 @@ import io
 import subprocess
 import time
 from collections import Counter, defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -43,7 +43,9 @@ def tiles_expected(truth: dict[str, Any], subaccount: str | None = None) -> dict
     return {
         "tile-total": str(total),
         "tile-rate": f"{expect.rate(delivered, total)} %",
-        "tile-cost": " + ".join(f"{cost[c]:.8f} {c}" for c in sorted(cost)),
+        # the currency's usual decimals (EUR 2), rounded half-up; the exact sum in the title
+        "tile-cost": " + ".join(
+            f"{cost[c].quantize(Decimal('0.01'), ROUND_HALF_UP)} {c}" for c in sorted(cost)),
         "tile-countries": str(len(countries)),
     }
 
@@ -86,6 +88,8 @@ def test_tiles_charts_and_tables_equal_truth(
     assert tiles(page) == tiles_expected(truth)
     assert tiles(page)["tile-total"] == str(truth["dashboard"]["total"])
     assert tiles(page)["tile-countries"] == str(truth["dashboard"]["countries"])
+    assert page.locator("#tile-cost").get_attribute("title") == " + ".join(
+        f"{v} {c}" for c, v in sorted(truth["dashboard"]["cost"].items()))  # full precision
     assert page.locator("#empty").is_hidden()
     assert page.locator("#error").is_hidden()
     assert table_rows(page, "#table-daily") == expect.daily(truth)
@@ -234,7 +238,7 @@ def test_empty_database_shows_the_empty_state(page: Any, empty_dashboard: Server
     wait_ready(page)
     assert page.locator("#empty").is_visible()
     assert tiles(page) == {
-        "tile-total": "0", "tile-rate": "0.00 %", "tile-cost": "0.00000000",
+        "tile-total": "0", "tile-rate": "0.00 %", "tile-cost": "0.00",
         "tile-countries": "0",
     }
     assert page.locator("#error").is_hidden()
