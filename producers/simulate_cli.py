@@ -30,8 +30,8 @@ def simulate_command(
         help="Share of destinations in ranges libphonenumber does not list (kept, flagged).",
     ),
     incident: list[str] = typer.Option(
-        [], "--incident", help="KIND:CC[/OPERATOR]@H+K, repeatable: collapse, latency or "
-        "errors for K hours from hour H (e.g. collapse:DE/Vodafone@36+2).",
+        [], "--incident", help="KIND:CC/OPERATOR@H+K (or KIND:CC@H+K), repeatable: collapse, "
+        "latency or errors for K hours from hour H (e.g. collapse:DE/Vodafone@36+2).",
     ),
     countries: str = typer.Option(
         "", "--countries", help="Only these destination countries (e.g. DE,GB)."

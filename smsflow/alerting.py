@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,11 +48,16 @@ class Alerting:
     evaluated: dt.datetime | None = None
     webhooks_failed: int = 0
     webhooks_sent: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one evaluation at a time
 
     def evaluate(
         self, until: dt.datetime | None = None, since: dt.datetime | None = None
     ) -> list[AlertState]:
         """Evaluate up to ``until`` (default: the watermark), notify, return transitions."""
+        with self.lock:
+            return self._evaluate(until, since)
+
+    def _evaluate(self, until: dt.datetime | None, since: dt.datetime | None) -> list[AlertState]:
         from smsflow.alert_webhook import send_alerts
 
         rules = self.settings.alert_rules
