@@ -3,8 +3,9 @@
 A table never splits a number, date or amount across lines: those cells do not wrap (only text
 such as an error message folds). By default a report shows its :data:`DEFAULT_COLUMNS` in
 priority order and, when the terminal is narrower than they need, drops the last ones until the
-table fits (the first :data:`KEEP` columns always stay); ``wide`` shows every column. CSV and
-JSON are not touched by this module: they keep all columns and full precision.
+table fits (the first :data:`KEEP` columns always stay); a caption counts the columns left out.
+``wide`` (and any table that is not a named report, e.g. ``smsflow sql``) shows every column.
+CSV and JSON are not touched by this module: they keep all columns and full precision.
 
 Money cells (:data:`MONEY_COLUMNS`, paired with the row's ``Currency``) are shown with the
 currency's usual decimals (ISO 4217 minor units from Babel's CLDR data: EUR 2, JPY 0, KWD 3),
@@ -114,6 +115,7 @@ class FittedTable:
         cur = self.columns.index("Currency") if "Currency" in self.columns else None
         self.rows = [self._texts(row, cur) for row in rows]
         order = DEFAULT_COLUMNS.get(report or "") if not wide else None
+        self.fit = order is not None  # only a known report's columns are cut (not `sql`)
         if order is None:
             self.order = list(range(len(self.columns)))
         else:
@@ -140,7 +142,9 @@ class FittedTable:
 
     def table(self, shown: Sequence[int]) -> Table:
         """The rich table of the columns ``shown`` (indexes, in the report's own order)."""
-        table = Table(title=self.title, show_lines=False)
+        hidden = len(self.columns) - len(shown)
+        caption = f"{hidden} more column{'s' * (hidden > 1)} with --wide" if hidden else None
+        table = Table(title=self.title, caption=caption, show_lines=False)
         for i in sorted(shown):
             numeric = self._numeric(i)
             table.add_column(
@@ -154,7 +158,7 @@ class FittedTable:
     def shown(self, console: Console, options: ConsoleOptions) -> list[int]:
         """The column indexes shown at ``options.max_width``."""
         shown = list(self.order)
-        if self.wide:
+        if not self.fit:
             return shown
         while len(shown) > KEEP and self.min_width(shown) > options.max_width:
             shown.pop()

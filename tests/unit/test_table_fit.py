@@ -74,3 +74,11 @@ def test_csv_keeps_full_precision_and_all_columns() -> None:
     csv = to_csv(_daily())
     assert csv.splitlines()[0].split(",") == DAILY_HEADER
     assert "1913.02409780;15000.00000000" in csv
+
+
+def test_caption_counts_hidden_columns_and_sql_tables_keep_all() -> None:
+    text = _render(to_table(_daily(), report="daily"))
+    assert "9 more columns with --wide" in text
+    assert "more column" not in _render(to_table(_daily(), report="daily", wide=True), 400)
+    plain = _render(to_table(_daily()), width=400)  # no report name: `smsflow sql`
+    assert "Cost per Part" in plain and "more column" not in plain
