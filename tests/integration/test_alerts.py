@@ -89,10 +89,9 @@ def incident_run(kafka_bootstrap: str, test_home: Path, chdb_path: Path,
     cfg = _config(INCIDENTS)
     settings, ch, _ = load_simulation(simulate(cfg), prefix="al", kafka_bootstrap=kafka_bootstrap,
                                       test_home=test_home, chdb_path=chdb_path)
-    print("KEEP", settings.chdb_path, ch.database)
     alerting = _replay(ch, settings, cfg, hook)
     yield ch, alerting, cfg
-    # ch.command(f"DROP DATABASE IF EXISTS {ch.database}")
+    ch.command(f"DROP DATABASE IF EXISTS {ch.database}")
 
 
 def test_each_incident_fires_within_one_interval_and_resolves(incident_run: Any) -> None:
@@ -101,7 +100,6 @@ def test_each_incident_fires_within_one_interval_and_resolves(incident_run: Any)
     want = expected_alerts(cfg.incidents, cfg.first_day, interval_s=rules.interval_s,
                            window_s=rules.window_s)
     got = _instances(ch)
-    print(json.dumps(got, default=str, indent=1))
     for w in want:
         mine = [a for a in got if (a["Rule"], a["Key"]) == (w["rule"], w["key"])]
         assert mine, (w, got)
