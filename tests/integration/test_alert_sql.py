@@ -4,6 +4,7 @@ latencies and pending counts; every condition's value and threshold to the cent.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -103,3 +104,38 @@ def test_state_over_instants(ch: ClickHouse) -> None:
     lat = rows[("latency_p95", "GB/EE")]
     # at 12:15 only the 27 messages submitted from 11:45 are in the window: < 50 samples
     assert (lat["State"], lat["Started"], lat["Ended"]) == ("resolved", T, T + 15 * 60 * S)
+
+
+def test_cli_evaluate_list_history(ch: ClickHouse, chdb_path: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from smsflow.cli import app
+
+    env = {"SMSFLOW_HOME": str(tmp_path), "SMSFLOW_CLICKHOUSE_PATH": str(chdb_path),
+           "SMSFLOW_CLICKHOUSE_DATABASE": ch.database}
+    runner = CliRunner()
+    ch.command("TRUNCATE TABLE alert_states")  # test_state_over_instants evaluated T already
+    since = (T - S).isoformat()
+    res = runner.invoke(app, ["alerts", "evaluate", "--since", since, "--at", T.isoformat()],
+                        env=env)
+    assert res.exit_code == 0, res.output
+    assert "6 alert transitions" in res.output
+    res = runner.invoke(app, ["alerts", "list", "--format", "csv"], env=env)
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0] == "Rule,Key,State,Value,Threshold,Started,Fired,Ended,Detail"
+    assert {ln.split(",")[1] for ln in lines[1:]} >= {"DE/Telekom", "FR/SFR"}
+    at = (T + dt.timedelta(minutes=15)).isoformat()
+    res = runner.invoke(app, ["alerts", "evaluate", "--since", since, "--at", at], env=env)
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["alerts", "list"], env=env)
+    assert res.exit_code == 0 and "DE/Telekom" not in res.output  # all resolved at 12:15
+    res = runner.invoke(app, ["alerts", "history", "--since", T.isoformat(), "--format",
+                              "json"], env=env)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    lat = next(r for r in rows if r["Key"] == "GB/EE")
+    assert (lat["State"], lat["Started"], lat["Ended"]) == (
+        "resolved", "2024-03-08T12:00:00.000000Z", "2024-03-08T12:15:00.000000Z")
+    res = runner.invoke(app, ["alerts", "history", "--since", "soon"], env=env)
+    assert res.exit_code == 1
