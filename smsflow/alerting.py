@@ -2,9 +2,9 @@
 
 ``smsflow run`` keeps :func:`run_alerts` going: every ``check_s`` seconds of wall time it
 evaluates the instants up to the event-time watermark (the newest submission in ClickHouse
-less ``alert_grace_s``), so alerts follow event time whether traffic is live or a replay of
-history. ``smsflow alerts evaluate`` does the same once (through ``run``'s ops API while it
-owns chDB).
+less ``alert_grace_s``; a backlog at most :data:`CATCH_UP_INSTANTS` instants per check), so
+alerts follow event time whether traffic is live or a replay of history. ``smsflow alerts
+evaluate`` does the same once (through ``run``'s ops API while it owns chDB).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from smsflow.clickhouse import ClickHouse
 from smsflow.config import Settings
 from smsflow.read_only_sql import ReadOnly
 
-__all__ = ["Alerting", "run_alerts", "watermark"]
+__all__ = ["CATCH_UP_INSTANTS", "Alerting", "run_alerts", "watermark"]
+
+CATCH_UP_INSTANTS = 16  # most instants one periodic check evaluates (spreads a backlog's load)
 
 log = logging.getLogger("smsflow.alerts")
 
@@ -65,6 +67,10 @@ class Alerting:
             until = watermark(self.ch, self.settings.alert_grace_s)
             if until is None:
                 return []
+            last = last_evaluated(self.ch) if since is None else None
+            if last is not None:  # a backlog is caught up a few instants per check
+                step = dt.timedelta(seconds=rules.interval_s * CATCH_UP_INSTANTS)
+                until = min(until, last + step)
         transitions = evaluate(self.ch, rules, until, since)
         if transitions and self.settings.alert_webhook_url:
             if send_alerts(self.settings, transitions):
