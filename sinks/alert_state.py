@@ -3,7 +3,7 @@
 An instance is identified by (rule, key, started_at); :func:`step` is the pure transition
 function from the open instances and the conditions found at instant ``t`` to the rows to
 write. :func:`evaluate` runs it at each instant, reading through the read-only path and
-writing ``alert_states`` (migration 0005). Rows carry event times only, so evaluating the same
+writing ``alert_states`` (migration 0006). Rows carry event times only, so evaluating the same
 history twice writes the same rows, which collapse (deduplicated by identity, latest
 ``evaluated_at`` wins).
 

@@ -1,4 +1,5 @@
--- smsflow analytics schema, version 5: alert states (issue 19, sinks/alerts.py).
+-- smsflow analytics schema, version 6: alert states (issue 19, sinks/alerts.py; 0005 is the
+-- daily rollup of issue 18).
 -- One row per alert instance, identity (rule, key, started_at): the instance's latest state
 -- is the row with the highest evaluated_at (ReplacingMergeTree, read with FINAL). Every time is
 -- event time (an evaluation instant), so evaluating the same history again writes the same
