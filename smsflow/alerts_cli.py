@@ -9,13 +9,16 @@ as instants come due. Rules and thresholds: :mod:`sinks.alerts`, ``infra/alerts.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from smsflow.clickhouse import Result
 from smsflow.config import load_settings
 from smsflow.errors import ValidationError
+
+if TYPE_CHECKING:  # heavy modules load inside the commands (CLI start-up)
+    from smsflow.clickhouse import Result
 
 __all__ = ["app", "register"]
 
@@ -89,6 +92,7 @@ def evaluate_(
     """Evaluate the alert rules at every due instant; print the transitions."""
     from sinks.cli import open_clickhouse, parse_time
     from smsflow.alerting import Alerting
+    from smsflow.clickhouse import Result
     from smsflow.ops_client import OpsClient, running_pid
 
     settings = load_settings()
