@@ -365,6 +365,11 @@ def test_quality_panels_equal_the_report_api(
     assert table_rows(page, "#table-alerts") == _cells(alerts)
     state = alerts["columns"].index("State")
     open_ = sum(1 for r in alerts["rows"] if r[state] != "resolved")
+    metrics = httpx.get(f"http://127.0.0.1:{pipeline.settings.health_port}/metrics",
+                        timeout=30).text
+    firing = [ln for ln in metrics.splitlines() if ln.startswith("smsflow_alert_firing{")]
+    assert len(firing) == open_  # one series per open alert, as the panel counts them
+    assert "smsflow_alert_evaluated_timestamp_seconds" in metrics
     assert page.locator("#alert-count").inner_text() == (
         f"({open_} open, {len(alerts['rows'])} in all)")
     # charts: one bar per API row, its title the API's number
