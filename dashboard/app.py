@@ -4,6 +4,7 @@
 - ``GET /api/reports/{name}?subaccount=&country=&operator=&from=&to=&limit=&format=json|csv``:
   a named report (``sinks.reports``) as ``{"columns", "types", "rows"}``, or as the CSV file
   ``smsflow report NAME --format csv`` prints (byte for byte).
+- ``GET /api/alerts?state=open|all``: alert instances as ``smsflow alerts history`` lists them.
 - ``GET /api/messages?q=``: messages whose umid, destination or clientMessageId equals ``q``.
 - ``GET /api/messages/{umid}``: every field of one message and its input-event timeline.
 
@@ -115,6 +116,17 @@ def create_app(source: ReportSource) -> FastAPI:
                 headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
             )
         return await asyncio.to_thread(source.report, name, f)
+
+    @app.get("/api/alerts")
+    async def alerts(
+        state: str = Query("all", description="open (pending or firing) or all."),
+    ) -> dict[str, Any]:
+        """Alert instances (``smsflow alerts history``), newest first."""
+        from sinks.alert_state import history_sql
+
+        if state not in ("open", "all"):
+            raise ValidationError(f"state must be open or all, got {state!r}")
+        return await asyncio.to_thread(source.sql, history_sql(open_only=state == "open"))
 
     @app.get("/api/messages")
     async def search(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, fields
 
+from producers.sim_incidents import Incident
 from smsflow.errors import ConfigError
 from smsflow.input_kinds import INPUT_KINDS, NAMES
 
@@ -57,6 +58,9 @@ class SimConfig:
     otp_duplicate_rate: float = 0.1  # feedback posted twice
     survey_response_rate: float = 0.3  # of delivered survey invitations
     click_rate: float = 0.2  # of delivered messages with a short URL
+    # incidents (issue 19: alert ground truth) and destinations limited to some countries
+    incidents: tuple[Incident, ...] = ()
+    countries: tuple[str, ...] = ()  # ISO codes of sim_world.COUNTRIES; () = all
 
     def __post_init__(self) -> None:
         if self.messages < 0:
@@ -72,6 +76,17 @@ class SimConfig:
                 v = getattr(self, f.name)
                 if not 0.0 <= v <= 1.0:
                     raise ConfigError(f"{f.name} must be between 0 and 1, not {v}")
+        from producers.sim_world import COUNTRY_BY_CODE, DELIVERY_ERRORS
+
+        for inc in self.incidents:
+            if inc.kind == "errors" and inc.error_code not in {e[0] for e in DELIVERY_ERRORS}:
+                raise ConfigError(f"incident error_code {inc.error_code} is not simulated "
+                                  f"(known: {', '.join(str(e[0]) for e in DELIVERY_ERRORS)})")
+
+        unknown = [c for c in self.countries if c not in COUNTRY_BY_CODE]
+        if unknown:
+            raise ConfigError(f"countries not simulated: {', '.join(unknown)} (known: "
+                              f"{', '.join(COUNTRY_BY_CODE)})")
         if self.reject_rate + self.stay_queued_rate + self.sent_only_rate + \
                 self.undelivered_rate > 1.0:
             raise ConfigError("reject, stay_queued, sent_only and undelivered rates exceed 1")

@@ -80,6 +80,10 @@ class _Outbound:
         self.cfg, self.rng, self.recipients, self.virtual = cfg, rng, recipients, virtual
         self.emitter, self.start_us, self.end_us = emitter, start_us, end_us
         self.cum_sa = list(itertools.accumulate(s.weight for s in SUBACCOUNTS))
+        self.countries = COUNTRIES if not cfg.countries else tuple(
+            c for c in COUNTRIES if c.code in cfg.countries)
+        self.cum_countries = (_CUM_COUNTRIES if not cfg.countries else
+                              list(itertools.accumulate(c.weight for c in self.countries)))
         self.counter = itertools.count(1)
 
     # ---- units: a single message, an HTTP batch or an MCS campaign batch --------------------
@@ -134,7 +138,7 @@ class _Outbound:
     # ---- one message ---------------------------------------------------------------------
     def message(self, u: _Unit, submitted: int) -> Plan:
         rng, cfg, sa = self.rng, self.cfg, u.sa
-        country: Country = _weighted(rng, COUNTRIES, _CUM_COUNTRIES)
+        country: Country = _weighted(rng, self.countries, self.cum_countries)
         flags: list[str] = []
         if cfg.unlisted_share and rng.random() < cfg.unlisted_share:  # no draw when off
             if country not in UNLISTED_COUNTRIES:
@@ -215,6 +219,16 @@ class _Outbound:
         q, s, u = cfg.stay_queued_rate, cfg.sent_only_rate, cfg.undelivered_rate
         outcome = ("queued" if x < q else "sent" if x < q + s else "undelivered"
                    if x < q + s + u else "delivered")
+        incidents = [i for i in cfg.incidents
+                     if i.hits(m.country, m.request_operator, plan.submitted_us, self.start_us)]
+        forced_error = None
+        for inc in incidents:  # no draw without an incident: incident-free runs are unchanged
+            if inc.kind == "collapse" and outcome == "delivered" and rng.random() < inc.share:
+                outcome = "undelivered"
+            elif inc.kind == "errors" and outcome in ("delivered", "undelivered") \
+                    and rng.random() < inc.share:
+                outcome = "undelivered"
+                forced_error = next(e for e in DELIVERY_ERRORS if e[0] == inc.error_code)
         if outcome == "queued":
             return None
         submitted = plan.submitted_us
@@ -226,6 +240,9 @@ class _Outbound:
             final = sent + between(rng, MINUTE, 6 * HOUR)
         else:
             final = sent + min(10 * MINUTE, int(rng.lognormvariate(math.log(4e6), 1.2)))
+        for inc in incidents:
+            if inc.kind == "latency":
+                final = max(final, submitted + inc.delay_s * SECOND + between(rng, 0, MINUTE))
         steps: list[tuple[str, int]] = []
         if outcome == "sent" or rng.random() < 0.9:  # some operators report only the outcome
             steps.append(("sent", sent))
@@ -240,7 +257,7 @@ class _Outbound:
         arrivals: list[int] = []
         records: list[dict[str, Any]] = []
         for state, at in steps:
-            rec = self.receipt_record(plan, state, at)
+            rec = self.receipt_record(plan, state, at, forced_error)
             if state == "sent" and rng.random() < cfg.unpriced_sent_rate:
                 rec["price_total"] = rec["price_per_sms"] = rec["currency"] = None
             else:
@@ -271,14 +288,15 @@ class _Outbound:
                     m.duplicate_receipts += 1
         return min(arrivals)
 
-    def receipt_record(self, plan: Plan, state: str, at: int) -> dict[str, Any]:
+    def receipt_record(self, plan: Plan, state: str, at: int,
+                       error: tuple[int, str, str] | None = None) -> dict[str, Any]:
         m, rcp = plan.truth, plan.recipient
         detail = error_code = error_message = None
         if state == "delivered":
             detail = "delivered_to_recipient" if rcp.country.handset_dlr else (
                 "delivered_to_operator")
         elif state == "undelivered":
-            error_code, error_message, detail = self.rng.choice(DELIVERY_ERRORS)
+            error_code, error_message, detail = error or self.rng.choice(DELIVERY_ERRORS)
         return {
             "umid": m.umid, "batch_id": m.batch_id, "client_message_id": m.client_message_id,
             "client_batch_id": m.client_batch_id, "subaccount_id": m.subaccount_id,

@@ -29,6 +29,13 @@ def simulate_command(
         0.0, "--unlisted-share",
         help="Share of destinations in ranges libphonenumber does not list (kept, flagged).",
     ),
+    incident: list[str] = typer.Option(
+        [], "--incident", help="KIND:CC/OPERATOR@H+K (or KIND:CC@H+K), repeatable: collapse, "
+        "latency or errors for K hours from hour H (e.g. collapse:DE/Vodafone@36+2).",
+    ),
+    countries: str = typer.Option(
+        "", "--countries", help="Only these destination countries (e.g. DE,GB)."
+    ),
 ) -> None:
     """Generate traffic over several days and the exact analytics it must produce.
 
@@ -42,8 +49,13 @@ def simulate_command(
     if out is None and not produce:
         raise ConfigError("nothing to do: give --out DIR and/or --produce")
     settings = load_settings() if produce else None
+    from producers.sim_incidents import parse_incident
+
     config = SimConfig(messages=messages, seed=seed, days=days, bad_records=bad_records,
-                       unlisted_share=unlisted_share)
+                       unlisted_share=unlisted_share,
+                       incidents=tuple(parse_incident(i) for i in incident),
+                       countries=tuple(c.strip().upper() for c in countries.split(",")
+                                       if c.strip()))
     t0 = time.monotonic()
     sim = simulate(config, progress=True)
     t_gen = time.monotonic() - t0

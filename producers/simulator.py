@@ -131,6 +131,12 @@ def simulate(config: SimConfig, *, progress: bool = False) -> Simulation:
         "stream_end": to_json_value(ts(stream_end)) if stream_end else None,
         "events": {k: kinds[k] for k in KINDS}, "orphans_generated": len(orphan_starts),
     }
+    if cfg.incidents:  # when each alert must fire: sim_incidents.expected_alerts
+        meta["incidents"] = [
+            {"kind": i.kind, "key": i.key(), "start_hour": i.start_hour, "hours": i.hours,
+             "share": i.share, "delay_s": i.delay_s, "error_code": i.error_code}
+            for i in cfg.incidents
+        ]
     invalid = {k: cfg.bad_records for k in KINDS}
     truth = compute_truth(messages, inbound, orphans=orphans, invalid=invalid, meta=meta)
     return Simulation(cfg, events, truth, messages, inbound, bad)

@@ -157,6 +157,9 @@ def sink_run() -> None:
 _TIMELINE_TITLE = "timeline (every input event in time order; duplicate = webhook retry)"
 _FROM = typer.Option(None, "--from", help="First UTC day (YYYY-MM-DD), inclusive.")
 _TO = typer.Option(None, "--to", help="Last UTC day (YYYY-MM-DD), inclusive.")
+_WIDE = typer.Option(
+    False, "--wide", help="Table: every column (default: the main ones that fit the terminal)."
+)
 
 
 def _day(value: str | None, flag: str) -> dt.date | None:
@@ -185,7 +188,7 @@ class _Remote:
         }
 
 
-def _emit(name: str, filters: Filters, fmt: str) -> None:
+def _emit(name: str, filters: Filters, fmt: str, wide: bool = False) -> None:
     if fmt not in FORMATS:
         raise ValidationError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     settings = load_settings()
@@ -206,9 +209,9 @@ def _emit(name: str, filters: Filters, fmt: str) -> None:
                     raise ValidationError(f"no message {filters.umid}")
                 out.print(to_vertical_table(result, title=f"message {filters.umid}"))
                 timeline = client.report("timeline", **_Remote.params(filters))
-                out.print(to_table(timeline, title=_TIMELINE_TITLE))
+                out.print(to_table(timeline, title=_TIMELINE_TITLE, wide=wide))
             else:
-                out.print(to_table(result, title=name))
+                out.print(to_table(result, title=name, report=name, wide=wide))
         finally:
             client.close()
         return
@@ -223,9 +226,9 @@ def _emit(name: str, filters: Filters, fmt: str) -> None:
             raise ValidationError(f"no message {filters.umid}")
         out.print(to_vertical_table(result, title=f"message {filters.umid}"))
         timeline = run_report(ch, "timeline", filters)
-        out.print(to_table(timeline, title=_TIMELINE_TITLE))
+        out.print(to_table(timeline, title=_TIMELINE_TITLE, wide=wide))
     else:
-        out.print(to_table(result, title=name))
+        out.print(to_table(result, title=name, report=name, wide=wide))
 
 
 emit_report = _emit  # for other report-like commands (smsflow deadletters)
@@ -254,12 +257,13 @@ def _make_report_command(name: str, doc: str) -> None:
         date_to: str = _TO,
         fmt: str = typer.Option("table", "--format", help="table, csv or json."),
         limit: int = typer.Option(1000, help="Most rows (logs only)."),
+        wide: bool = _WIDE,
     ) -> None:
         filters = Filters(
             subaccount=subaccount, country=country, operator=operator,
             date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"), limit=limit,
         )
-        _emit(name, filters, fmt)
+        _emit(name, filters, fmt, wide)
 
     command.__doc__ = doc
     report_app.command(name)(command)
@@ -274,6 +278,7 @@ def report_pending(
     date_to: str = _TO,
     at: str = typer.Option(None, "--at", help="Age messages at this time (ISO-8601; now)."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    wide: bool = _WIDE,
 ) -> None:
     """DLR coverage per operator: sent, with final receipt, coverage %, pending ones by age
     (< 1 h, 1-6 h, 6-24 h, 24-48 h, expired >= 48 h after submission), queued; then Total."""
@@ -282,7 +287,7 @@ def report_pending(
         date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"),
         at=parse_time(at, "--at"),
     )
-    _emit("pending", filters, fmt)
+    _emit("pending", filters, fmt, wide)
 
 
 for _name, _doc in [

@@ -1,8 +1,9 @@
 """Report output: rich table, CSV (header = the report's documented columns) or JSON.
 
-Cells are rendered exactly: Decimals as written (rates with 2 decimals, money with 8), dates
-``YYYY-MM-DD``, timestamps ISO-8601 UTC with microseconds and ``Z``, ``None`` as empty
-(CSV/table) or ``null`` (JSON).
+CSV and JSON cells are rendered exactly: Decimals as written (rates with 2 decimals, money
+with 8), dates ``YYYY-MM-DD``, timestamps ISO-8601 UTC with microseconds and ``Z``, ``None``
+as empty (CSV/table) or ``null`` (JSON). Tables (:func:`to_table`) show the columns that fit the
+terminal and money in the currency's usual decimals (:mod:`sinks.table_fit`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from rich.table import Table
 
+from sinks.table_fit import FittedTable
 from smsflow.clickhouse import Result
 
 __all__ = ["FORMATS", "cell", "to_csv", "to_json", "to_table", "to_vertical_table"]
@@ -68,15 +70,14 @@ def to_json(result: Result) -> str:
     )
 
 
-def to_table(result: Result, title: str | None = None) -> Table:
-    """A rich table; numeric columns right-aligned."""
-    table = Table(title=title, show_lines=False)
-    for name, typ in zip(result.columns, result.types, strict=True):
-        numeric = typ.startswith(("Int", "UInt", "Decimal", "Float"))
-        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
-    for row in result.rows:
-        table.add_row(*[cell(v) for v in row])
-    return table
+def to_table(
+    result: Result, title: str | None = None, *, report: str | None = None, wide: bool = False
+) -> FittedTable:
+    """A rich renderable table for a terminal (:mod:`sinks.table_fit`): numbers right-aligned
+    and never split across lines, money in the currency's usual decimals; ``report``'s default
+    columns that fit the width, or every column when ``wide``."""
+    return FittedTable(result.columns, result.types, result.rows, title=title,
+                       report=report, wide=wide)
 
 
 def to_vertical_table(result: Result, title: str | None = None) -> Table:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "smsflow.run_cli": ("run", "stop", "sql", "demo"),
     "dashboard.cli": ("dashboard",),
     "smsflow.deadletters_cli": ("deadletters",),
+    "smsflow.alerts_cli": ("alerts",),
 }
 
 

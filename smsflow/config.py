@@ -8,16 +8,58 @@ as the common convention for pointing tools at an existing broker.
 from __future__ import annotations
 
 import os
+import tomllib
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smsflow.input_kinds import INPUT_KINDS
 
-__all__ = ["Settings", "TopicNames", "load_settings"]
+__all__ = ["AlertRules", "Settings", "TopicNames", "load_settings"]
+
+
+class AlertRules(BaseModel):
+    """Alert thresholds (issue 19), read from the TOML file ``alerts_file`` (top-level keys
+    named as these fields; a missing key keeps its default). ``infra/alerts.toml`` lists every
+    key with its default. Rules run over event time (:mod:`sinks.alerts`), at instants
+    ``interval_s`` apart, on the window of ``window_s`` seconds ending at the instant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    interval_s: int = Field(default=900, ge=60, le=86400,
+                            description="Seconds of event time between two evaluations.")
+    window_s: int = Field(default=1800, ge=60, le=86400,
+                          description="Window of the delivery, error and latency rules.")
+    for_s: int = Field(default=0, ge=0, description="A true condition is pending this long "
+                       "before it fires (0: fires at the first evaluation that sees it).")
+    delivery_drop: Decimal = Field(
+        default=Decimal("0.25"), gt=0, lt=1, description="Delivery rate of an operator or "
+        "country below (1 - this) x its rate in the same window of the previous 7 days.")
+    delivery_min_volume: int = Field(
+        default=100, ge=1, description="Messages needed in the window and in the baseline.")
+    latency_p95_s: Decimal = Field(
+        default=Decimal(180), gt=0,
+        description="Submit->delivered p95 (nearest rank) of an operator's window messages "
+        "delivered by its end above this.")
+    latency_min_samples: int = Field(default=50, ge=1, description="Delivered messages needed.")
+    pending_share: Decimal = Field(
+        default=Decimal(30), gt=0, le=100, description="Percent of an operator's messages "
+        "submitted 1 h ago or more (in the window before that) still without a final receipt.")
+    pending_min_volume: int = Field(default=100, ge=1, description="Messages needed.")
+    error_jump: Decimal = Field(
+        default=Decimal(10), gt=0, le=100, description="Percentage points an error code's "
+        "share of an operator's messages rose above its share in the previous 7 days.")
+    error_min_count: int = Field(default=20, ge=1, description="Messages with the code needed.")
+    dead_letters_per_min: Decimal = Field(
+        default=Decimal(10), gt=0,
+        description="Dead letters per minute over dead_letters_window_s.",
+    )
+    dead_letters_window_s: int = Field(default=300, ge=60, le=3600,
+                                       description="Window of the dead-letter rule.")
 
 
 class TopicNames:
@@ -271,6 +313,24 @@ class Settings(BaseSettings):
         "0 = read every partition as fast as Faust serves it.",
     )
 
+    # --- alerts (sinks/alerts.py) -----------------------------------------------------------
+    alerts_file: Path | None = Field(
+        default=None, description="TOML file of alert thresholds (AlertRules); unset = defaults."
+    )
+    alert_grace_s: int = Field(
+        default=300, ge=0, description="`run` evaluates alerts up to the newest submission's "
+        "event time less this (late receipts land meanwhile).",
+    )
+    alert_check_s: float = Field(
+        default=30, gt=0, description="`run` looks for alert instants to evaluate this often."
+    )
+    alert_webhook_url: str = Field(
+        default="", description="POST alert transitions here as signed JSON; empty = none."
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key signing the alert webhook (as the receiver's)."
+    )
+
     # --- privacy and retention --------------------------------------------------------------
     store_text: bool = Field(
         default=False,
@@ -330,6 +390,17 @@ class Settings(BaseSettings):
         if self.kafka_sasl_scram and self.kafka_security_protocol == "SASL_PLAINTEXT":
             return f"127.0.0.1:{self.kafka_sasl_port}"  # the local broker's SCRAM listener
         return f"127.0.0.1:{self.kafka_port}"
+
+    @cached_property
+    def alert_rules(self) -> AlertRules:
+        """Thresholds from ``alerts_file`` (defaults when unset); ValueError when malformed."""
+        if self.alerts_file is None:
+            return AlertRules()
+        try:
+            data = tomllib.loads(self.alerts_file.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ValueError(f"cannot read alerts_file {self.alerts_file}: {e}") from e
+        return AlertRules(**data)
 
     @property
     def chdb_path(self) -> Path:

@@ -121,8 +121,8 @@ def demo(
         daily = client.report("daily", subaccount=busiest)
     finally:
         client.close()
-    out.print(to_table(dash, title="Dashboard (all subaccounts)"))
-    out.print(to_table(daily, title=f"Daily report: {busiest}"))
+    out.print(to_table(dash, title="Dashboard (all subaccounts)", report="dashboard"))
+    out.print(to_table(daily, title=f"Daily report: {busiest}", report="daily"))
     total = sim.truth["dashboard"]["total"]
     got = _dashboard_total(dash)
     verdict = "[green]equals[/]" if got == total else "[red]DIFFERS FROM[/]"

@@ -15,6 +15,8 @@ come through this API. It listens on SMSFLOW_OPS_HOST (127.0.0.1).
   read-only (``smsflow.read_only_sql``), 400 with the reason for anything else.
 - ``POST /api/db/detach`` / ``/api/db/attach`` with ``{"table": NAME}``: take a table offline
   and back (maintenance, fault tests); only with the bearer token.
+- ``POST /api/alerts/evaluate`` with ``{"until": ISO, "since": ISO}`` (both optional):
+  evaluate alert rules now (``smsflow alerts evaluate``); only with the bearer token.
 - ``/dashboard/``: the analytics web dashboard (package ``dashboard``) over this process's data.
 
 Every request passes :class:`~smsflow.http_guard.HttpGuard` (Host, Origin, JSON, token).
@@ -82,6 +84,7 @@ class OpsState:
     kafka: KafkaStats | None = None
     last_offsets: dict[str, Any] = field(default_factory=dict)
     dead_letter_counts: list[tuple[str, str, str, int]] = field(default_factory=list)
+    alerting: Any = None  # smsflow.alerting.Alerting, when run evaluates alerts
 
 
 class _Collector:
@@ -154,6 +157,8 @@ def create_ops_app(state: OpsState) -> FastAPI:
     policy = GuardPolicy.for_server(state.settings, state.settings.ops_host)
     app.add_middleware(HttpGuard, policy=policy)
     state.registry.register(_Collector(state))  # type: ignore[arg-type]
+    if state.alerting is not None:
+        state.registry.register(state.alerting)
 
     async def refresh_offsets() -> None:
         if state.kafka is None:
@@ -271,6 +276,30 @@ def create_ops_app(state: OpsState) -> FastAPI:
         except SmsflowError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
         return JSONResponse({"table": table, "done": action})
+
+    @app.post("/api/alerts/evaluate")
+    async def alerts_evaluate(request: Request) -> JSONResponse:
+        """Evaluate alerts now (``{"until": ISO, "since": ISO}``, both optional); with the
+        token (it writes alert state)."""
+        if "authorization" not in request.headers:
+            return JSONResponse({"error": "this needs the bearer token"}, status_code=401)
+        if state.alerting is None:
+            return JSONResponse({"error": "alerts are not evaluated here"}, status_code=400)
+        body = await _json_body(request)
+        body = body if isinstance(body, dict) else {}
+        try:
+            times = {k: dt.datetime.fromisoformat(body[k]) if body.get(k) else None
+                     for k in ("until", "since")}
+        except (TypeError, ValueError):
+            return JSONResponse({"error": "until/since want ISO-8601 times"}, status_code=400)
+        try:
+            done = await asyncio.to_thread(state.alerting.evaluate, times["until"],
+                                           times["since"])
+        except SmsflowError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse({"transitions": [[jsonable(v) for v in (
+            t.rule, t.key, t.state, t.value, t.threshold, t.started_at, t.fired_at, t.ended_at,
+        )] for t in done]})
 
     _mount_dashboard(app, state)
     return app

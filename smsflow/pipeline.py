@@ -6,6 +6,7 @@ runs in it as a task, the ops API (health, metrics, reports, SQL) serves from it
 (``smsflow worker --no-deltas``) and the deltas loop (``smsflow deltas``, message-state ->
 daily-delta rows) run as child processes that are restarted if they die (and die with this
 process); the deltas loop has a process of its own so that it does not take the worker's core.
+Alert rules are evaluated in it as they come due in event time (:mod:`smsflow.alerting`).
 SIGTERM or Ctrl-C: the receiver stops taking requests, the worker stops and commits, the deltas
 loop finishes its batch, the sink flushes and commits, and the process exits 0.
 """
@@ -71,6 +72,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     from producers.webhooks import create_app as create_receiver
     from sinks.migrate import migrate
     from sinks.sink import SinkStats, run_sink
+    from smsflow.alerting import Alerting, run_alerts
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,6 +104,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     ] if options.worker else []
     children = [*workers, *deltas]
     sink_stats = SinkStats()
+    alerting = Alerting(settings, ch)
     state = OpsState(
         settings=settings,
         ch=ch,
@@ -109,6 +112,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         sink_stats=sink_stats,
         worker_restarts=lambda: sum(w.restarts for w in workers),
         kafka=kafka,
+        alerting=alerting,
     )
     for w in children:
         state.components[w.name] = lambda w=w: {  # type: ignore[misc]
@@ -136,6 +140,10 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         state.components["receiver"] = lambda: {
             "running": not tasks["receiver"].done(), "port": settings.webhook_port
         }
+    alerts_stop = asyncio.Event()
+    tasks["alerts"] = asyncio.create_task(
+        run_alerts(alerting, alerts_stop, settings.alert_check_s), name="alerts"
+    )
     ops_server = _server(create_ops_app(state), settings.ops_host, settings.health_port)
     tasks["ops"] = asyncio.create_task(ops_server.serve(), name="ops")
     for w in children:
@@ -165,6 +173,9 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
             await producer.stop()
     await asyncio.gather(*(w.stop() for w in workers))
     await asyncio.gather(*(d.stop() for d in deltas))
+    alerts_stop.set()
+    with contextlib.suppress(Exception):
+        await tasks["alerts"]
     sink_stop.set()
     if "sink" in tasks:
         try:

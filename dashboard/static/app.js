@@ -80,7 +80,7 @@ function svg(tag, attrs = {}, text = null) {
 
 function firstAmount(v) { return Number(String(v).split(";")[0]) || 0; }
 
-function chart(id, labels, values, kind, maxValue = null) {
+function chart(id, labels, values, kind, maxValue = null, short = (label) => label.slice(5)) {
   const box = $(id);
   box.replaceChildren();
   if (!labels.length) { box.append(el("p", { class: "muted" }, "No data.")); return; }
@@ -108,11 +108,32 @@ function chart(id, labels, values, kind, maxValue = null) {
       points.push(`${x + step / 2},${y(nums[i])}`);
     }
     if (labels.length <= 16 || i % Math.ceil(labels.length / 8) === 0) {
-      root.append(svg("text", { x: x + 1, y: H - 6 }, label.slice(5)));
+      root.append(svg("text", { x: x + 1, y: H - 6 }, short(label)));
     }
   });
   if (points.length) root.prepend(svg("polyline", { class: "line", points: points.join(" ") }));
   box.append(root);
+}
+
+// money in the currency's usual decimals (ISO 4217 minor units as the browser knows them),
+// rounded half-up on the decimal text itself (no float): 1913.02409780 EUR -> 1913.02
+function currencyDecimals(code) {
+  try {
+    return new Intl.NumberFormat("en", { style: "currency", currency: code })
+      .resolvedOptions().maximumFractionDigits;
+  } catch (e) { return 2; }
+}
+
+function roundMoney(text, code) {
+  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(String(text).trim());
+  if (!m) return String(text);
+  const places = currencyDecimals(code);
+  const frac = (m[3] || "").padEnd(places + 1, "0");
+  let scaled = BigInt(m[2] + frac.slice(0, places));
+  if (frac[places] >= "5") scaled += 1n;
+  let digits = scaled.toString().padStart(places + 1, "0");
+  if (places > 0) digits = `${digits.slice(0, -places)}.${digits.slice(-places)}`;
+  return `${m[1] && scaled !== 0n ? "-" : ""}${digits}`;
 }
 
 // ------------------------------------------------------------------ sections
@@ -124,7 +145,9 @@ function renderDashboard(res) {
   const cur = String(c("Currency")).split(";");
   $("tile-total").textContent = c("Total SMS");
   $("tile-rate").textContent = `${c("Delivery Rate")} %`;
-  $("tile-cost").textContent = cost.map((a, i) => `${a} ${cur[i] || ""}`.trim()).join(" + ");
+  $("tile-cost").textContent = cost.map((a, i) => `${roundMoney(a, cur[i] || "")} ${cur[i] || ""}`
+    .trim()).join(" + ");
+  $("tile-cost").title = cost.map((a, i) => `${a} ${cur[i] || ""}`.trim()).join(" + ");
   $("tile-countries").textContent = c("Destination Countries");
   const days = { columns: res.columns, rows: rows.slice(0, -1) };
   const labels = col(days, "Period");
@@ -184,6 +207,49 @@ async function search(ev) {
   } catch (e) { showError(e.message); }
 }
 
+// ------------------------------------------------------------------ delivery quality
+const asIs = (label) => label;
+
+function renderLatency(res) {
+  renderTable("table-latency", res);
+  const dates = col(res, "Date");
+  const last = dates.length ? dates[dates.length - 1] : "";
+  const day = { columns: res.columns, rows: res.rows.filter((r, i) => dates[i] === last) };
+  $("latency-day").textContent = last || "no data";
+  const labels = day.rows.map((r) => `${r[1]}/${r[2]}`);
+  const p95 = col(day, "Submit-Delivered p95 (s)").map((v) => v ?? 0);
+  chart("chart-latency", labels, p95, "bar", null, asIs);
+}
+
+function renderPending(res) {
+  renderTable("table-pending", res);
+  const ops = { columns: res.columns, rows: res.rows.slice(0, -1) };  // without Total
+  chart("chart-coverage", col(ops, "Operator"), col(ops, "DLR Coverage"), "bar", 100, asIs);
+}
+
+function renderErrors(res) {
+  renderTable("table-errors", res);
+  const top = [...res.rows].sort((a, b) => b[5] - a[5]).slice(0, 12);
+  chart("chart-errors", top.map((r) => `${r[1]} ${r[3] ?? ""}`.trim()), top.map((r) => r[5]),
+    "bar", null, asIs);
+}
+
+function renderReplies(res) {
+  renderTable("table-replies", res);
+  chart("chart-replies", res.rows.map((r) => `${r[0]}/${r[1]}`), col(res, "Reply Rate"), "bar",
+    100, asIs);
+}
+
+function renderAlerts(res) {
+  const state = res.columns.indexOf("State");
+  const open = res.rows.filter((r) => r[state] !== "resolved").length;
+  $("alert-count").textContent = `(${open} open, ${res.rows.length} in all)`;
+  renderTable("table-alerts", res);
+  $("table-alerts").querySelectorAll("tbody tr").forEach((tr, i) => {
+    tr.classList.add(`alert-${res.rows[i][state]}`);
+  });
+}
+
 // ------------------------------------------------------------------ loading
 async function load() {
   const f = currentFilters();
@@ -192,11 +258,14 @@ async function load() {
   $("loading").hidden = false;
   document.body.dataset.state = "loading";
   try {
-    const names = ["dashboard", "daily", "countries", "campaigns", "conversions"];
-    const [dash, daily, countries, campaigns, conversions, logs, dead] = await Promise.all([
+    const names = ["dashboard", "daily", "countries", "campaigns", "conversions", "latency",
+      "pending", "errors", "replies"];
+    const [dash, daily, countries, campaigns, conversions, latency, pending, errors, replies,
+      logs, dead, alerts] = await Promise.all([
       ...names.map((n) => api(`api/reports/${n}${query(f)}`)),
       api(`api/reports/logs${query(f, { limit: 200 })}`),
       api("api/reports/deadletters"),  // failures are not messages: the filters do not apply
+      api("api/alerts"),  // alerts are not filtered either
     ]);
     showError("");
     $("content").hidden = false;
@@ -210,6 +279,11 @@ async function load() {
     $("search-status").textContent = `Message log: ${logs.rows.length} message(s), oldest first (at most 200)`;
     renderLog(logs);
     renderTable("table-deadletters", dead);
+    renderLatency(latency);
+    renderPending(pending);
+    renderErrors(errors);
+    renderReplies(replies);
+    renderAlerts(alerts);
     document.body.dataset.state = "ready";
   } catch (e) {
     $("empty").hidden = true;

@@ -36,6 +36,10 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BROWSER_MESSAGES = 2000
+# alert thresholds for 2000 messages over 3 days (the alerts panel needs some alerts to show)
+BROWSER_ALERTS = ("interval_s = 3600\nwindow_s = 3600\ndelivery_min_volume = 5\n"
+                  "latency_min_samples = 5\npending_min_volume = 5\nerror_min_count = 2\n"
+                  "error_jump = \"5\"\nlatency_p95_s = \"30\"\n")
 
 
 def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
@@ -87,7 +91,10 @@ def start_dashboard(settings: Settings, log: Path, timeout: float = 60.0) -> Ser
 
 def _settings(kafka_bootstrap: str, home: Path) -> Settings:
     tag = uuid.uuid4().hex[:10]
+    alerts_file = home / f"browser-{tag}.alerts.toml"
+    alerts_file.write_text(BROWSER_ALERTS)
     s = Settings(
+        alerts_file=alerts_file,
         home=home / f"browser-{tag}",
         bootstrap_servers=kafka_bootstrap,
         topic_prefix=f"b{tag}.",

@@ -13,7 +13,7 @@ import io
 import subprocess
 import time
 from collections import Counter, defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -43,7 +43,9 @@ def tiles_expected(truth: dict[str, Any], subaccount: str | None = None) -> dict
     return {
         "tile-total": str(total),
         "tile-rate": f"{expect.rate(delivered, total)} %",
-        "tile-cost": " + ".join(f"{cost[c]:.8f} {c}" for c in sorted(cost)),
+        # the currency's usual decimals (EUR 2), rounded half-up; the exact sum in the title
+        "tile-cost": " + ".join(
+            f"{cost[c].quantize(Decimal('0.01'), ROUND_HALF_UP)} {c}" for c in sorted(cost)),
         "tile-countries": str(len(countries)),
     }
 
@@ -86,6 +88,8 @@ def test_tiles_charts_and_tables_equal_truth(
     assert tiles(page) == tiles_expected(truth)
     assert tiles(page)["tile-total"] == str(truth["dashboard"]["total"])
     assert tiles(page)["tile-countries"] == str(truth["dashboard"]["countries"])
+    assert page.locator("#tile-cost").get_attribute("title") == " + ".join(
+        f"{v} {c}" for c, v in sorted(truth["dashboard"]["cost"].items()))  # full precision
     assert page.locator("#empty").is_hidden()
     assert page.locator("#error").is_hidden()
     assert table_rows(page, "#table-daily") == expect.daily(truth)
@@ -234,7 +238,7 @@ def test_empty_database_shows_the_empty_state(page: Any, empty_dashboard: Server
     wait_ready(page)
     assert page.locator("#empty").is_visible()
     assert tiles(page) == {
-        "tile-total": "0", "tile-rate": "0.00 %", "tile-cost": "0.00000000",
+        "tile-total": "0", "tile-rate": "0.00 %", "tile-cost": "0.00",
         "tile-countries": "0",
     }
     assert page.locator("#error").is_hidden()
@@ -322,3 +326,78 @@ def test_dead_letter_panel_equals_report_cli_and_metrics(
     assert "failed again after a replay" in second
     time.sleep(3)
     assert _dead_letter_counts(p) == again
+
+
+# ------------------------------------------------------------- delivery-quality panels (19)
+def _cells(res: dict[str, Any]) -> list[list[str]]:
+    """API rows as the page's tables show them (null as empty)."""
+    return [["" if v is None else str(v) for v in row] for row in res["rows"]]
+
+
+def _titles(page: Any, chart: str) -> list[str]:
+    return page.eval_on_selector_all(f"#{chart} rect title", "ts => ts.map(t => t.textContent)")
+
+
+def _wait_alerts(p: Pipeline, dashboard: Server, sim: Simulation) -> dict[str, Any]:
+    """Re-evaluate the whole span now that everything landed (run's alerts file: low
+    thresholds), then the alert instances the dashboard's API lists."""
+    first = dt.datetime.combine(sim.config.first_day, dt.time(), tzinfo=dt.UTC)
+    until = first + dt.timedelta(days=sim.config.days, hours=12)
+    resp = p.client._post("/api/alerts/evaluate", {"since": first.isoformat(),
+                                                   "until": until.isoformat()})
+    assert "transitions" in resp
+    res = httpx.get(dashboard.url + "api/alerts", timeout=30).json()
+    assert res["rows"], "the low thresholds of the browser tests raise some alerts"
+    return res
+
+
+def test_quality_panels_equal_the_report_api(
+    page: Any, pipeline: Pipeline, dashboard: Server, sim: Simulation
+) -> None:
+    alerts = _wait_alerts(pipeline, dashboard, sim)
+    api = {n: httpx.get(f"{dashboard.url}api/reports/{n}", timeout=60).json()
+           for n in ("latency", "pending", "errors", "replies")}
+    page.goto(dashboard.url)
+    wait_ready(page)
+    for name in ("latency", "pending", "errors", "replies"):
+        assert api[name]["rows"], name
+        assert table_rows(page, f"#table-{name}") == _cells(api[name]), name
+    assert table_rows(page, "#table-alerts") == _cells(alerts)
+    state = alerts["columns"].index("State")
+    open_ = sum(1 for r in alerts["rows"] if r[state] != "resolved")
+    metrics = httpx.get(f"http://127.0.0.1:{pipeline.settings.health_port}/metrics",
+                        timeout=30).text
+    firing = [ln for ln in metrics.splitlines() if ln.startswith("smsflow_alert_firing{")]
+    assert len(firing) == open_  # one series per open alert, as the panel counts them
+    assert "smsflow_alert_evaluated_timestamp_seconds" in metrics
+    assert page.locator("#alert-count").inner_text() == (
+        f"({open_} open, {len(alerts['rows'])} in all)")
+    # charts: one bar per API row, its title the API's number
+    pend = api["pending"]
+    assert _titles(page, "chart-coverage") == [f"{r[0]}: {r[3]}" for r in pend["rows"][:-1]]
+    lat = api["latency"]
+    last = lat["rows"][-1][0]
+    p95 = lat["columns"].index("Submit-Delivered p95 (s)")
+    assert _titles(page, "chart-latency") == [
+        f"{r[1]}/{r[2]}: {r[p95] if r[p95] is not None else 0}"
+        for r in lat["rows"] if r[0] == last]
+    rep = api["replies"]
+    assert _titles(page, "chart-replies") == [f"{r[0]}/{r[1]}: {r[4]}" for r in rep["rows"]]
+    err = sorted(api["errors"]["rows"], key=lambda r: -r[5])[:12]
+    assert sorted(_titles(page, "chart-errors")) == sorted(
+        f"{r[1]} {r[3] if r[3] is not None else ''}".strip() + f": {r[5]}" for r in err)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-quality.png"), full_page=True)
+
+
+def test_quality_panels_follow_the_filters(
+    page: Any, dashboard: Server, sim: Simulation
+) -> None:
+    country = "DE"
+    want = {n: httpx.get(f"{dashboard.url}api/reports/{n}?country={country}", timeout=60).json()
+            for n in ("latency", "pending", "errors")}
+    page.goto(f"{dashboard.url}?country={country}&period=all")
+    wait_ready(page)
+    for name, res in want.items():
+        assert res["rows"], name
+        assert table_rows(page, f"#table-{name}") == _cells(res), name
+    assert {r[1] for r in table_rows(page, "#table-latency")} == {country}

@@ -163,6 +163,9 @@ def test_token_file_and_wrong_token(ops: Any) -> None:
     assert client.post("/api/db/detach", json={"table": "x; DROP"}, headers=auth
                        ).status_code == 400
     assert client.post("/api/db/drop", json={"table": "clicks"}, headers=auth).status_code == 400
+    # evaluating alerts writes alert state: the token too (and this state has no evaluator)
+    assert client.post("/api/alerts/evaluate", json={}).status_code == 401
+    assert client.post("/api/alerts/evaluate", json={}, headers=auth).status_code == 400
 
 
 def test_non_loopback_needs_a_token(clickhouse: ClickHouse, tmp_path: Path) -> None:

@@ -228,9 +228,15 @@ async def test_cli_prints_the_documented_csv_and_json(
         "Date": "2024-01-02", "Verification Sent": 1, "Converted": 1,
         "Conversion Rate": "100.00", "Cost": "0.04465920", "Currency": "EUR",
     }]
-    res = runner.invoke(app, ["report", "countries"], env={**env, "COLUMNS": "200"})
+    res = runner.invoke(app, ["report", "countries", "--wide"], env={**env, "COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    assert "│ SG      │ StarHub  │     2 │" in res.output and "0.04465920" in res.output
+    assert "│ SG      │ StarHub  │     2 │" in res.output and "Average Parts" in res.output
+    # tables show money in the currency's usual decimals (EUR 2); CSV above keeps all 8
+    assert "│ 0.04 │ EUR " in res.output and "0.04465920" not in res.output
+    res = runner.invoke(app, ["report", "countries"], env={**env, "COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80
+    assert "more columns with --wide" in res.output
     res = runner.invoke(app, ["report", "message", loaded[2][0].umid], env=env)
     assert res.exit_code == 0, res.output
     assert "delivered" in res.output and "timeline" in res.output
