@@ -33,6 +33,7 @@ def _register_optional() -> None:
         ("sinks.cli", None),
         ("producers.cli", None),
         ("producers.simulate_cli", None),
+        ("producers.smpp_cli", None),
         ("streams.cli", None),
         ("smsflow.run_cli", None),
         ("dashboard.cli", None),
