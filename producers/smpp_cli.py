@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import typer
 import uvloop
@@ -62,5 +64,28 @@ async def _run(settings: Settings) -> None:
     logging.getLogger(__name__).info("SMPP bridge stopped: %s", bridge.stats.as_dict())
 
 
+
+
+def smsc(
+    port: int = typer.Option(2775, help="Plain SMPP port."),
+    control_port: int = typer.Option(..., help="Control port (JSON lines, 127.0.0.1)."),
+    tls_port: int | None = typer.Option(None, help="TLS 1.3 SMPP port (needs --cert/--key)."),
+    cert: Path | None = typer.Option(None, help="TLS certificate chain (PEM)."),
+    key: Path | None = typer.Option(None, help="TLS private key (PEM)."),
+    host: str = typer.Option("127.0.0.1", help="Address of the SMPP ports."),
+) -> None:
+    """Run the test SMSC (smpp34's SMPP server) for the simulator and tests.
+
+    Deliveries pushed through the control port go to the bound ESMEs as
+    deliver_sm (round robin, retried on another bind when a session drops).
+    See producers/sim_smsc.py for the control protocol.
+    """
+    from producers.sim_smsc import run_smsc
+
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(run_smsc(host, port, control_port, tls_port=tls_port, cert=cert, key=key))
+
+
 def register(app: typer.Typer) -> None:
     app.command("smpp")(smpp)
+    app.command("smsc")(smsc)

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import gsm0338  # noqa: F401  (registers the gsm03.38 codec)
 import smpp34
 
 from producers.dlr_status import MESSAGE_STATES, status_of
