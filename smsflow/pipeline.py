@@ -6,8 +6,10 @@ runs in it as a task, the ops API (health, metrics, reports, SQL) serves from it
 (``smsflow worker --no-deltas``) and the deltas loop (``smsflow deltas``, message-state ->
 daily-delta rows) run as child processes that are restarted if they die (and die with this
 process); the deltas loop has a process of its own so that it does not take the worker's core.
-SIGTERM or Ctrl-C: the receiver stops taking requests, the worker stops and commits, the deltas
-loop finishes its batch, the sink flushes and commits, and the process exits 0.
+With SMSFLOW_SMPP_HOST set, the SMPP bridge (producers/smpp_bridge.py) runs in it too.
+SIGTERM or Ctrl-C: the receiver stops taking requests (the SMPP binds unbind), the worker stops
+and commits, the deltas loop finishes its batch, the sink flushes and commits, and the process
+exits 0.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
 async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     """Run until SIGTERM/SIGINT; return the exit code (0 after a clean stop)."""
     from producers.send import SendProducer
+    from producers.smpp_bridge import SmppBridge, smpp_enabled
     from producers.webhooks import create_app as create_receiver
     from sinks.migrate import migrate
     from sinks.sink import SinkStats, run_sink
@@ -137,6 +140,15 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         state.components["receiver"] = lambda: {
             "running": not tasks["receiver"].done(), "port": settings.webhook_port
         }
+    smpp_stop = asyncio.Event()
+    if smpp_enabled(settings):  # the SMPP bridge: its own producer, unbinds at stop
+        smpp_producer = SendProducer(settings, client_id="smsflow-smpp")
+        await smpp_producer.start()
+        bridge = SmppBridge(settings, smpp_producer)
+        tasks["smpp"] = asyncio.create_task(bridge.run(smpp_stop), name="smpp")
+        state.components["smpp"] = lambda: {
+            "running": not tasks["smpp"].done(), **bridge.stats.as_dict()
+        }
     ops_server = _server(create_ops_app(state), settings.ops_host, settings.health_port)
     tasks["ops"] = asyncio.create_task(ops_server.serve(), name="ops")
     for w in children:
@@ -149,7 +161,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     code = 0
     stop_task = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait(
-        [stop_task, *[t for n, t in tasks.items() if n in ("sink", "ops", "receiver")]],
+        [stop_task, *[t for n, t in tasks.items() if n in ("sink", "ops", "receiver", "smpp")]],
         return_when=asyncio.FIRST_COMPLETED,
     )
     for t in done:
@@ -164,6 +176,11 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
             await tasks["receiver"]
         if producer is not None:
             await producer.stop()
+    if "smpp" in tasks:
+        smpp_stop.set()
+        with contextlib.suppress(Exception):
+            await tasks["smpp"]
+        await smpp_producer.stop()
     await asyncio.gather(*(w.stop() for w in workers))
     await asyncio.gather(*(d.stop() for d in deltas))
     sink_stop.set()
