@@ -32,7 +32,7 @@ from aiosmpplib.protocol import SmppMessage
 from aiosmpplib.retrytimer import SimpleExponentialBackoff
 
 from producers.send import SendProducer, umid_key
-from producers.smpp_compat import RawDeliverSm, TlsEsme
+from producers.smpp_compat import TlsEsme
 from producers.smpp_pdu import PduError, parse_deliver_sm, redacted_pdu
 from smsflow.config import Settings
 from smsflow.errors import ConfigError, SchemaError, SmsflowError
@@ -69,7 +69,7 @@ class BridgeStats:
 
 
 class _Hook(AbstractHook):  # type: ignore[misc]
-    """Turns each deliver_sm into a record; returns (so the response goes out) after the ack."""
+    """Follows the bind state (deliver_sm go to :meth:`SmppBridge.handle`, not here)."""
 
     def __init__(self, bridge: SmppBridge, name: str) -> None:
         self.bridge = bridge
@@ -86,9 +86,7 @@ class _Hook(AbstractHook):  # type: ignore[misc]
     async def received(
         self, smpp_message: SmppMessage | None, pdu: bytes, client_id: str
     ) -> None:
-        if isinstance(smpp_message, RawDeliverSm):
-            await self.bridge.handle(pdu)
-        elif smpp_message is not None and type(smpp_message).__name__.endswith("Resp"):
+        if smpp_message is not None and type(smpp_message).__name__.endswith("Resp"):
             if type(smpp_message).__name__.startswith("Bind"):
                 self.bridge.stats.binds[self.name] = smpp_message.command_status == 0
 
@@ -143,6 +141,8 @@ class SmppBridge:
                 log_handler=handler,
                 log_metadata={"bind": name},
                 ssl_context=self._ssl(),
+                on_deliver=self.handle,
+                window=s.smpp_window,
             )
         except ValueError as e:  # aiosmpplib checks lengths: system_id <= 15, password <= 8
             raise ConfigError(f"SMPP settings: {e}") from None
@@ -202,6 +202,8 @@ class SmppBridge:
 
     async def close(self, tasks: list[asyncio.Task[None]]) -> None:
         async def one(esme: TlsEsme, task: asyncio.Task[None]) -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(esme.drain(), 10)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(esme.stop(), 5)
             if not task.done():

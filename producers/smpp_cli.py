@@ -58,7 +58,7 @@ async def _run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with SendProducer(settings, client_id="smsflow-smpp") as producer:
+    async with SendProducer(settings, client_id="smsflow-smpp", linger_ms=5) as producer:
         bridge = SmppBridge(settings, producer)
         await bridge.run(stop)
     logging.getLogger(__name__).info("SMPP bridge stopped: %s", bridge.stats.as_dict())

@@ -5,10 +5,11 @@ back-off timer, unbind on stop, and it answers a request only after ``hook.recei
 Two things are changed here:
 
 * ``deliver_sm`` is not parsed by aiosmpplib (its parser reads vendor TLVs as ASCII and answers
-  ``generic_nack`` for binary ones such as ``network_error_code``): the raw PDU goes to the hook,
-  which decodes it with :mod:`smpp34` and returns after the broker's ack, so the
-  ``deliver_sm_resp`` aiosmpplib then sends follows the ack. An exception of the hook
-  (``ConnectionError``) drops the connection without a response: the SMSC re-delivers.
+  ``generic_nack`` for binary ones such as ``network_error_code``), and not answered by its
+  receive loop one at a time: the raw PDU goes to ``on_deliver`` (which decodes it with
+  :mod:`smpp34` and returns after the broker's ack), up to ``window`` at once, and its
+  ``deliver_sm_resp`` follows. ``ConnectionError`` drops the connection without a response: the
+  SMSC re-delivers.
 * ``connect`` can open TLS (aiosmpplib 0.7 opens plain TCP only).
 """
 
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from typing import Any
 
 from aiosmpplib import ESME
 from aiosmpplib.esme import _NETWORK_BUFFER_LIMIT  # type: ignore[attr-defined]
-from aiosmpplib.protocol import MESSAGE_TYPE_MAP, SmppMessage
+from aiosmpplib.protocol import MESSAGE_TYPE_MAP, DeliverSmResp, SmppMessage
 from aiosmpplib.state import (
     COMMAND_RESPONSE_MAP,
     SmppCommand,
@@ -30,7 +32,7 @@ from aiosmpplib.state import (
     SmppSessionState,
 )
 
-__all__ = ["RawDeliverSm", "TlsEsme"]
+__all__ = ["TlsEsme"]
 
 AIOSMPPLIB_VERSION = version("aiosmpplib")
 if AIOSMPPLIB_VERSION != "0.7.4":  # pragma: no cover - guarded upgrade
@@ -40,29 +42,61 @@ if AIOSMPPLIB_VERSION != "0.7.4":  # pragma: no cover - guarded upgrade
     )
 
 
-class RawDeliverSm(SmppMessage):  # type: ignore[misc]
-    """Stands for a deliver_sm handed to the hook as raw bytes (aiosmpplib answers it with
-    ``deliver_sm_resp`` after the hook returns)."""
-
-    @property
-    def smpp_command(self) -> SmppCommand:
-        return SmppCommand.DELIVER_SM
-
-    def pdu(self) -> bytes:  # never sent
-        raise NotImplementedError
-
-
 class TlsEsme(ESME):  # type: ignore[misc]
-    """An aiosmpplib ESME that can bind over TLS and leaves deliver_sm to its hook."""
+    """An aiosmpplib ESME that can bind over TLS and hands each deliver_sm to ``on_deliver``.
 
-    def __init__(self, *args: Any, ssl_context: ssl.SSLContext | None = None, **kw: Any) -> None:
+    Up to ``window`` deliver_sm are handled at once (the receive loop stops reading while the
+    window is full); each one's ``deliver_sm_resp`` goes out on the connection it came in on
+    when ``on_deliver`` returned, in completion order. ``ConnectionError`` from ``on_deliver``
+    closes that connection without a response (aiosmpplib then reconnects with its back-off);
+    a response whose connection is gone is not sent (the SMSC re-delivers).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        on_deliver: Callable[[bytes], Awaitable[None]],
+        window: int = 64,
+        ssl_context: ssl.SSLContext | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(*args, **kw)
         self._ssl_context = ssl_context
+        self._on_deliver = on_deliver
+        self._window = asyncio.Semaphore(window)
+        self._inflight: set[asyncio.Task[None]] = set()
 
     async def _handle_request(self, pdu: bytes, header: Any) -> SmppMessage | None:
-        if header.smpp_command == SmppCommand.DELIVER_SM:
-            return RawDeliverSm(header.sequence_num)
-        return await super()._handle_request(pdu, header)
+        if header.smpp_command != SmppCommand.DELIVER_SM:
+            return await super()._handle_request(pdu, header)
+        await self._window.acquire()
+        task = asyncio.create_task(self._deliver(pdu, header.sequence_num, self._writer))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return None  # aiosmpplib sends nothing for None: _deliver answers
+
+    async def _deliver(self, pdu: bytes, sequence_num: int, writer: Any) -> None:
+        try:
+            await self._on_deliver(pdu)
+        except ConnectionError:
+            if writer is not None and writer is self._writer:
+                writer.close()  # the receive loop fails and aiosmpplib reconnects
+            return
+        finally:
+            self._window.release()
+        if writer is None or writer is not self._writer or writer.is_closing():
+            return
+        try:
+            writer.write(DeliverSmResp(sequence_num).pdu())
+            async with self._drain_lock:
+                await writer.drain()
+        except OSError:
+            pass
+
+    async def drain(self) -> None:
+        """Wait for the deliver_sm in hand (before unbinding)."""
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def connect(self) -> None:
         """aiosmpplib 0.7.4 ``ESME.connect`` with ``ssl=`` on the connection (same steps); a

@@ -217,6 +217,9 @@ class Settings(BaseSettings):
         default="receiver", description="Bind as receiver or transceiver."
     )
     smpp_binds: int = Field(default=4, ge=1, le=64, description="Concurrent binds.")
+    smpp_window: int = Field(
+        default=64, ge=1, le=1024, description="deliver_sm handled at once per bind."
+    )
     smpp_enquire_link_s: float = Field(
         default=30.0, gt=0, description="Idle seconds before an enquire_link keep-alive."
     )

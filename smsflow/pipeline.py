@@ -142,7 +142,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         }
     smpp_stop = asyncio.Event()
     if smpp_enabled(settings):  # the SMPP bridge: its own producer, unbinds at stop
-        smpp_producer = SendProducer(settings, client_id="smsflow-smpp")
+        smpp_producer = SendProducer(settings, client_id="smsflow-smpp", linger_ms=5)
         await smpp_producer.start()
         bridge = SmppBridge(settings, smpp_producer)
         tasks["smpp"] = asyncio.create_task(bridge.run(smpp_stop), name="smpp")
