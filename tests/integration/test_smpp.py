@@ -159,6 +159,20 @@ async def test_receipts_text_tlv_both_ids_and_dates(running: Running) -> None:
         assert before <= r["received_at"] <= dt.datetime.now(UTC)
 
 
+async def test_no_response_before_the_broker_acknowledged(running: Running) -> None:
+    """Kafka not taking records: no deliver_sm_resp (the bind drops, the SMSC keeps
+    re-delivering); once it takes them again the receipt is answered and on the topic."""
+    await running.bridge.producer.stop()
+    rec = _receipt("delivered")
+    answer = asyncio.create_task(running.control.deliver(receipt_spec(rec)))
+    done, _ = await asyncio.wait([answer], timeout=3)
+    assert not done and running.bridge.stats.not_acked >= 1
+    await running.bridge.producer.start()
+    assert await asyncio.wait_for(answer, 30) == 0
+    got = await _records(running.settings, running.settings.topics.receipts, 1)
+    assert got[rec["umid"]]["state"] == "delivered"
+
+
 async def test_mo_gsm7_ucs2_latin1(running: Running) -> None:
     texts = [
         ("Hello @ £5 {ok} €", "GSM7", None, 1),
