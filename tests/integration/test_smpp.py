@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -302,3 +304,31 @@ async def _count(settings: Settings) -> int:
     from tests.integration.kafka_records import count_records
 
     return await count_records(settings, settings.topics.receipts)
+
+
+async def test_smsflow_smpp_process_binds_takes_receipts_and_unbinds_on_sigterm(
+    smsc: SmscProcess, four_binds: Settings
+) -> None:
+    """The CLI as a user runs it: ``smsflow smpp`` with settings from the environment."""
+    from tests.e2e.harness import settings_env
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "smsflow", "smpp", env=settings_env(four_binds),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    control = await SmscControl.connect(smsc.control_port)
+    try:
+        async with asyncio.timeout(60):
+            await control.wait_binds(4)
+        recs = [_receipt("delivered") for _ in range(20)]
+        assert await control.deliver_all([receipt_spec(r) for r in recs]) == [0] * 20
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert await control.binds() == 0  # every bind unbound (the SMSC saw it)
+        got = await _records(four_binds, four_binds.topics.receipts, 20)
+        assert set(got) == {r["umid"] for r in recs}
+    finally:
+        await control.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
