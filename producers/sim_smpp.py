@@ -17,7 +17,7 @@ import gsm0338  # noqa: F401  (registers the gsm03.38 codec)
 
 from producers.dlr_status import MESSAGE_STATES, smpp_stat
 
-__all__ = ["mo_spec", "receipt_spec", "smpp_id"]
+__all__ = ["SMPP_KINDS", "deliver_over_smpp", "mo_spec", "receipt_spec", "smpp_id"]
 
 _STATE_NUMBER = {word: n for n, word in MESSAGE_STATES.items()}
 
@@ -104,3 +104,31 @@ def mo_spec(rec: dict[str, Any], *, data_coding: int | None = None) -> dict[str,
         "short_message": rec["body"].encode(codec).hex(),
         "tlvs": [[0x1502, rec["umid"].encode().hex()]],
     }
+
+
+SMPP_KINDS = ("receipts", "inbound")
+
+
+async def deliver_over_smpp(
+    control_port: int, events: list[tuple[str, str, dict[str, Any]]], *, window: int = 256
+) -> dict[str, int]:
+    """Deliver the receipt and MO events (in order, ``window`` unanswered at most) through the
+    test SMSC's control port; the count per kind answered with status 0. What SMPP cannot
+    carry (prices, batch/client ids, subaccount, receipt detail of delivered messages,
+    sub-second status times) does not reach the bridge."""
+    from producers.sim_smsc import SmscControl
+
+    control = await SmscControl.connect(control_port)
+    try:
+        specs = [
+            receipt_spec(rec) if kind == "receipts" else mo_spec(rec)
+            for kind, _, rec in events if kind in SMPP_KINDS
+        ]
+        kinds = [kind for kind, _, _ in events if kind in SMPP_KINDS]
+        statuses = await control.deliver_all(specs, window)
+    finally:
+        await control.close()
+    out = dict.fromkeys(SMPP_KINDS, 0)
+    for kind, status in zip(kinds, statuses, strict=True):
+        out[kind] += status == 0
+    return out

@@ -199,7 +199,7 @@ def _receipt(pdu: Any, tlvs: dict[int, bytes], now: dt.datetime) -> dict[str, An
         "client_batch_id": None,
         "subaccount_id": None,
         # a receipt comes from the handset: its source is the message's destination
-        "source": pdu.destination_addr or None,
+        "source": _address(pdu.destination_addr, pdu.dest_addr_ton) or None,
         "destination": _address(pdu.source_addr, pdu.source_addr_ton) or None,
         "state": status.state,
         "detail": status.detail,
