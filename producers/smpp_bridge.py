@@ -23,12 +23,10 @@ import datetime as dt
 import logging
 import ssl
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiosmpplib import BindMode
-from aiosmpplib.hook import AbstractHook
-from aiosmpplib.protocol import SmppMessage
 from aiosmpplib.retrytimer import SimpleExponentialBackoff
 
 from producers.send import SendProducer, umid_key
@@ -56,7 +54,6 @@ class BridgeStats:
     inbound: int = 0
     dead_letters: int = 0
     not_acked: int = 0
-    binds: dict[str, bool] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,31 +61,7 @@ class BridgeStats:
             "inbound": self.inbound,
             "dead_letters": self.dead_letters,
             "not_acked": self.not_acked,
-            "bound": sum(self.binds.values()),
         }
-
-
-class _Hook(AbstractHook):  # type: ignore[misc]
-    """Follows the bind state (deliver_sm go to :meth:`SmppBridge.handle`, not here)."""
-
-    def __init__(self, bridge: SmppBridge, name: str) -> None:
-        self.bridge = bridge
-        self.name = name
-
-    async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
-        return None
-
-    async def send_error(
-        self, smpp_message: SmppMessage, error: Exception, client_id: str
-    ) -> None:
-        return None
-
-    async def received(
-        self, smpp_message: SmppMessage | None, pdu: bytes, client_id: str
-    ) -> None:
-        if smpp_message is not None and type(smpp_message).__name__.endswith("Resp"):
-            if type(smpp_message).__name__.startswith("Bind"):
-                self.bridge.stats.binds[self.name] = smpp_message.command_status == 0
 
 
 class SmppBridge:
@@ -136,7 +109,6 @@ class SmppBridge:
                 retry_timer=SimpleExponentialBackoff(
                     s.smpp_reconnect_min_ms, s.smpp_reconnect_doublings
                 ),
-                hook=_Hook(self, name),
                 log_level=logging.WARNING,
                 log_handler=handler,
                 log_metadata={"bind": name},
@@ -152,9 +124,14 @@ class SmppBridge:
         ``ConnectionError`` so no response goes out."""
         topics = self.settings.topics
         try:
-            event = parse_deliver_sm(
-                raw, now=dt.datetime.now(dt.UTC), subaccount_id=self.subaccount_id
-            )
+            try:
+                event = parse_deliver_sm(
+                    raw, now=dt.datetime.now(dt.UTC), subaccount_id=self.subaccount_id
+                )
+            except PduError:
+                raise
+            except Exception as e:  # nothing in a PDU may stop the bind: dead-letter it
+                raise PduError(f"unreadable deliver_sm: {e!r}") from None
             topic = topics.receipts if event.schema == "DeliveryReceipt" else topics.inbound
             await self.producer.send(
                 topic, event.schema, umid_key(event.record["umid"]), event.record
@@ -212,5 +189,8 @@ class SmppBridge:
                 await task
 
         await asyncio.gather(*(one(e, t) for e, t in zip(self._esmes, tasks, strict=True)))
-        for name in self.stats.binds:
-            self.stats.binds[name] = False
+
+    def status(self) -> dict[str, Any]:
+        """Counters and the number of binds bound now (``smsflow run``'s ``smpp`` component)."""
+        bound = sum(e.session_state == e.bind_mode.session_state for e in self._esmes)
+        return {**self.stats.as_dict(), "binds": len(self._esmes), "bound": bound}

@@ -61,7 +61,7 @@ async def _run(settings: Settings) -> None:
     async with SendProducer(settings, client_id="smsflow-smpp", linger_ms=5) as producer:
         bridge = SmppBridge(settings, producer)
         await bridge.run(stop)
-    logging.getLogger(__name__).info("SMPP bridge stopped: %s", bridge.stats.as_dict())
+    logging.getLogger(__name__).info("SMPP bridge stopped: %s", bridge.status())
 
 
 

@@ -147,7 +147,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         bridge = SmppBridge(settings, smpp_producer)
         tasks["smpp"] = asyncio.create_task(bridge.run(smpp_stop), name="smpp")
         state.components["smpp"] = lambda: {
-            "running": not tasks["smpp"].done(), **bridge.stats.as_dict()
+            "running": not tasks["smpp"].done(), **bridge.status()
         }
     ops_server = _server(create_ops_app(state), settings.ops_host, settings.health_port)
     tasks["ops"] = asyncio.create_task(ops_server.serve(), name="ops")
