@@ -114,6 +114,19 @@ def test_receipts_half_webhook_half_smpp_worker_sigkilled(
         assert result["smpp"]["receipts"] == len(smpp) and result["hooks"] == len(hooks)
         p.wait_caught_up(int(sim.truth["messages"]))
 
+        # every receipt landed once, by either channel, with its state, error code and MCC/MNC
+        def landed(u: str, state: str, code: Any, mcc: Any, mnc: Any) -> tuple[Any, ...]:
+            smpp_read = by_smpp(str(u)) and state == "read"
+            return (str(u), "delivered" if smpp_read else state, code, mcc or "", mnc or "")
+
+        got = sorted(landed(*r) for r in p.sql(
+            "SELECT umid, state, error_code, JSONExtractString(payload, 'mcc'),"
+            " JSONExtractString(payload, 'mnc') FROM message_events FINAL"
+            " WHERE kind = 'DeliveryReceipt'"))
+        want = sorted(landed(u, r["state"], r["error_code"], r["mcc"], r["mnc"])
+                      for _, u, r in receipts)
+        assert len(got) == len(want) and got == want
+
         truth = []
         for m in sim.messages:
             if by_smpp(m.umid) and m.state == "read":  # SMPP says DELIVRD for a read message
