@@ -1,10 +1,11 @@
 """e2e: receipts half by webhook (HTTP to the receiver of ``smsflow run``), half by SMPP (the test
 SMSC process -> the SMPP binds of ``smsflow run``), the worker SIGKILLed once.
 
-Every message's state and outcome and the daily counts equal the ground truth; where SMPP
-cannot carry a fact (``read``: a receipt's stat is DELIVRD), the truth of the messages whose
-receipts went by SMPP says what the platform's SMPP channel says (delivered, no read time).
-Prices and sub-second times are not compared here: SMPP receipts carry neither.
+Every receipt lands once (state, error code, MCC/MNC); every message's state and outcome, the
+daily counts and the errors and replies reports equal the ground truth. Where SMPP cannot carry
+a fact (``read``: a receipt's stat is DELIVRD), the truth of the messages whose receipts went
+by SMPP says what the SMPP channel says (delivered, no read time). Costs, latency and the other
+reports are not compared: SMPP receipts carry no price and no sub-second time.
 """
 
 from __future__ import annotations
@@ -144,6 +145,8 @@ def test_receipts_half_webhook_half_smpp_worker_sigkilled(
         cols = (0, 1, 2, 4, 5, 6, 7)  # date, total, sent, delivered, undelivered, rejected, rcvd
         assert [[r[i] for i in cols] for r in p.report_csv("daily")] == [
             [r[i] for i in cols] for r in expect.daily(sim.truth)]
+        assert p.report_csv("errors") == expect.errors(sim.truth)
+        assert p.report_csv("replies") == expect.replies(sim.truth)
         assert p.stop() == 0, p.tail()
     finally:
         smsc.stop()
