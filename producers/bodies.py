@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from producers.dlr_status import complete_status
 from producers.fields import Umid, UtcDatetime, describe_errors, umid_str
 from schemas.codec import money
 from smsflow.config import TopicNames
@@ -93,6 +94,9 @@ class DlrBody(_Model):
 
     def record(self, now: dt.datetime) -> dict[str, Any]:
         p, price = self.payload, self.payload.price or Price()
+        st = complete_status(
+            p.status.state, p.status.detail, p.status.errorCode, p.status.errorMessage
+        )
         return {
             "umid": p.umid,
             "batch_id": p.batchId,
@@ -101,11 +105,11 @@ class DlrBody(_Model):
             "subaccount_id": p.subAccountId,
             "source": p.source,
             "destination": p.destination,
-            "state": p.status.state,
-            "detail": p.status.detail,
+            "state": st.state,
+            "detail": st.detail,
             "status_at": p.status.timestamp,
-            "error_code": p.status.errorCode,
-            "error_message": p.status.errorMessage,
+            "error_code": st.error_code,
+            "error_message": st.error_message,
             "price_total": price.total,
             "price_per_sms": price.perSms,
             "currency": price.currency,

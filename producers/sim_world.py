@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import phonenumbers
 
+from producers.dlr_status import PLATFORM_ERRORS
 from producers.phone import NumberInfo, parse_destination
 from producers.sim_config import SimConfig
 from smsflow.errors import ValidationError
@@ -140,14 +141,9 @@ SUBACCOUNTS: tuple[Subaccount, ...] = (
                0.10, 0.15, 0.20, 0.20, 0.12),
 )
 
-# (errorCode, errorMessage, detail) of undelivered receipts
-DELIVERY_ERRORS: tuple[tuple[int, str, str], ...] = (
-    (1, "Unknown subscriber", "undelivered_to_recipient"),
-    (11, "Absent subscriber (handset switched off)", "undelivered_to_recipient"),
-    (13, "Roaming not allowed", "undelivered_to_recipient"),
-    (21, "SMS memory capacity exceeded", "undelivered_to_recipient"),
-    (34, "Filtered by operator (spam)", "rejected_by_operator"),
-    (36, "Destination barred by operator", "rejected_by_operator"),
+# (errorCode, errorMessage, detail) of undelivered receipts: the shared table
+DELIVERY_ERRORS: tuple[tuple[int, str, str], ...] = tuple(
+    (e.code, e.message, e.detail) for e in PLATFORM_ERRORS.values()
 )
 REJECT_REASONS: tuple[str, ...] = (
     "Insufficient credit",

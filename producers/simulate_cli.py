@@ -25,6 +25,11 @@ def simulate_command(
     bad_records: int = typer.Option(
         0, "--bad-records", help="Invalid records appended per input kind (dead-letter tests)."
     ),
+    smpp_control: int | None = typer.Option(
+        None, "--smpp-control", metavar="PORT",
+        help="With --produce: receipts and MO go over SMPP via the test SMSC (smsflow smsc) "
+        "with this control port, to the bound smsflow smpp bridge.",
+    ),
     unlisted_share: float = typer.Option(
         0.0, "--unlisted-share",
         help="Share of destinations in ranges libphonenumber does not list (kept, flagged).",
@@ -40,7 +45,8 @@ def simulate_command(
     """Generate traffic over several days and the exact analytics it must produce.
 
     Writes OUT/events/<kind>.jsonl (delivery order), OUT/truth.json, OUT/messages.jsonl and
-    OUT/inbound.jsonl; with --produce also sends every event to the input topics (key = umid).
+    OUT/inbound.jsonl; with --produce also sends every event to the input topics (key = umid),
+    with --smpp-control receipts and MO as deliver_sm through the test SMSC instead.
     Fails with a one-line error for bad options, an unwritable OUT or an unreachable broker.
     """
     from producers.simulator import SimConfig, produce_events, simulate, write_simulation
@@ -78,7 +84,13 @@ def simulate_command(
         err.print(f"wrote {out}/events, truth.json, messages.jsonl in {time.monotonic() - t1:.1f}s")
     if settings is not None:
         t2 = time.monotonic()
-        produced = asyncio.run(produce_events(settings, sim.events, bad=sim.bad, progress=True))
+        from producers.sim_smpp import SMPP_KINDS, deliver_over_smpp
+
+        direct = [e for e in sim.events if smpp_control is None or e[0] not in SMPP_KINDS]
+        produced = asyncio.run(produce_events(settings, direct, bad=sim.bad, progress=True))
+        if smpp_control is not None:
+            over = asyncio.run(deliver_over_smpp(smpp_control, sim.events))
+            produced.update({f"{k} (SMPP)": v for k, v in over.items()})
         err.print(
             f"produced {sum(produced.values())} records to {settings.kafka_bootstrap} in "
             f"{time.monotonic() - t2:.1f}s: " + ", ".join(f"{k} {v}" for k, v in produced.items())

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "sinks.cli": ("db", "sink", "report"),
     "producers.cli": ("produce", "webhooks"),
     "producers.simulate_cli": ("simulate",),
+    "producers.smpp_cli": ("smpp", "smsc"),
     "smsflow.worker_cli": ("worker", "deltas"),
     "smsflow.run_cli": ("run", "stop", "sql", "demo"),
     "dashboard.cli": ("dashboard",),

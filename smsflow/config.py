@@ -271,6 +271,41 @@ class Settings(BaseSettings):
     webhook_rate_burst: int = Field(
         default=500, ge=1, description="Receiver rate limit: bucket size (burst)."
     )
+    # --- SMPP receiver bridge (producers/smpp_bridge.py): on when smpp_host is set -------
+    smpp_host: str = Field(default="", description="SMSC host of the SMPP binds; empty = off.")
+    smpp_port: int = Field(default=2775, description="SMSC port (platform: 2775, TLS 2776).")
+    smpp_tls: bool = Field(default=False, description="Bind over TLS (the platform's 2776).")
+    smpp_tls_cafile: Path | None = Field(
+        default=None, description="CA bundle (PEM) of the SMSC certificate; default system CAs."
+    )
+    smpp_system_id: str = Field(default="", description="SMPP system_id (user name).")
+    smpp_password: SecretStr | None = Field(default=None, description="SMPP bind password.")
+    smpp_password_file: Path | None = Field(
+        default=None, description="File holding the SMPP password (read when unset)."
+    )
+    smpp_system_type: str = Field(default="", description="SMPP system_type of the binds.")
+    smpp_bind_type: Literal["receiver", "transceiver"] = Field(
+        default="receiver", description="Bind as receiver or transceiver."
+    )
+    smpp_binds: int = Field(default=4, ge=1, le=64, description="Concurrent binds.")
+    smpp_window: int = Field(
+        default=64, ge=1, le=1024, description="deliver_sm handled at once per bind."
+    )
+    smpp_enquire_link_s: float = Field(
+        default=30.0, gt=0, description="Idle seconds before an enquire_link keep-alive."
+    )
+    smpp_timeout_s: float = Field(
+        default=30.0, gt=0, description="Connect / bind / enquire_link response timeout (s)."
+    )
+    smpp_reconnect_min_ms: int = Field(
+        default=500, ge=1, description="First reconnect delay (ms); doubled per failed attempt."
+    )
+    smpp_reconnect_doublings: int = Field(
+        default=6, ge=0, description="Most doublings of the reconnect delay (6: 32 x min)."
+    )
+    smpp_subaccount_id: str = Field(
+        default="", description="subaccount_id of MO records (SMPP has none); default system_id."
+    )
     worker_web_port: int = Field(default=6066, description="Faust worker web port.")
     health_port: int = Field(default=8081, description="Health/metrics/query port of `run`.")
     ops_host: str = Field(
@@ -365,7 +400,7 @@ class Settings(BaseSettings):
             return data
         for name in (
             "kafka_sasl_password", "kafka_ssl_key_password", "webhook_hmac_secret",
-            "phone_hash_secret",
+            "phone_hash_secret", "smpp_password",
         ):
             path = data.get(f"{name}_file")
             if path and not data.get(name):

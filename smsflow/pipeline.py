@@ -7,8 +7,10 @@ runs in it as a task, the ops API (health, metrics, reports, SQL) serves from it
 daily-delta rows) run as child processes that are restarted if they die (and die with this
 process); the deltas loop has a process of its own so that it does not take the worker's core.
 Alert rules are evaluated in it as they come due in event time (:mod:`smsflow.alerting`).
-SIGTERM or Ctrl-C: the receiver stops taking requests, the worker stops and commits, the deltas
-loop finishes its batch, the sink flushes and commits, and the process exits 0.
+With SMSFLOW_SMPP_HOST set, the SMPP bridge (producers/smpp_bridge.py) runs in it too.
+SIGTERM or Ctrl-C: the receiver stops taking requests (the SMPP binds unbind), the worker stops
+and commits, the deltas loop finishes its batch, the sink flushes and commits, and the process
+exits 0.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
 async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     """Run until SIGTERM/SIGINT; return the exit code (0 after a clean stop)."""
     from producers.send import SendProducer
+    from producers.smpp_bridge import SmppBridge, smpp_enabled
     from producers.webhooks import create_app as create_receiver
     from sinks.migrate import migrate
     from sinks.sink import SinkStats, run_sink
@@ -144,6 +147,15 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     tasks["alerts"] = asyncio.create_task(
         run_alerts(alerting, alerts_stop, settings.alert_check_s), name="alerts"
     )
+    smpp_stop = asyncio.Event()
+    if smpp_enabled(settings):  # the SMPP bridge: its own producer, unbinds at stop
+        smpp_producer = SendProducer(settings, client_id="smsflow-smpp", linger_ms=5)
+        await smpp_producer.start()
+        bridge = SmppBridge(settings, smpp_producer)
+        tasks["smpp"] = asyncio.create_task(bridge.run(smpp_stop), name="smpp")
+        state.components["smpp"] = lambda: {
+            "running": not tasks["smpp"].done(), **bridge.status()
+        }
     ops_server = _server(create_ops_app(state), settings.ops_host, settings.health_port)
     tasks["ops"] = asyncio.create_task(ops_server.serve(), name="ops")
     for w in children:
@@ -156,7 +168,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     code = 0
     stop_task = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait(
-        [stop_task, *[t for n, t in tasks.items() if n in ("sink", "ops", "receiver")]],
+        [stop_task, *[t for n, t in tasks.items() if n in ("sink", "ops", "receiver", "smpp")]],
         return_when=asyncio.FIRST_COMPLETED,
     )
     for t in done:
@@ -171,6 +183,11 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
             await tasks["receiver"]
         if producer is not None:
             await producer.stop()
+    if "smpp" in tasks:
+        smpp_stop.set()
+        with contextlib.suppress(Exception):
+            await tasks["smpp"]
+        await smpp_producer.stop()
     await asyncio.gather(*(w.stop() for w in workers))
     await asyncio.gather(*(d.stop() for d in deltas))
     alerts_stop.set()
