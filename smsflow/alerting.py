@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,11 +108,22 @@ class Alerting:
         yield hooks
 
 
-async def run_alerts(alerting: Alerting, stop: asyncio.Event, check_s: float) -> None:
-    """Evaluate every ``check_s`` seconds until ``stop``; a failure is logged, never fatal."""
+async def run_alerts(alerting: Alerting, stop: asyncio.Event, check_s: float,
+                     backlog: Callable[[], Awaitable[int]] | None = None) -> None:
+    """Evaluate every ``check_s`` seconds until ``stop``; a failure is logged, never fatal.
+
+    ``backlog``: records the pipeline's consumer groups have not committed yet. While it is
+    ``alert_backlog_records`` or more nothing is evaluated: in a backlog the landed data is
+    incomplete (receipts still behind their requests), and an instant evaluated then would be
+    judged on half its events and stay judged so."""
+    limit = alerting.settings.alert_backlog_records
     while not stop.is_set():
         try:
-            await asyncio.to_thread(alerting.evaluate)
+            behind = await backlog() if backlog is not None else 0
+            if behind < limit:
+                await asyncio.to_thread(alerting.evaluate)
+            else:
+                log.info("alerts wait: the pipeline is %d records behind", behind)
         except Exception as e:  # ClickHouse away, table detached: try again next time
             log.warning("alert evaluation failed: %r", e)
         try:

@@ -359,6 +359,11 @@ class Settings(BaseSettings):
     alert_check_s: float = Field(
         default=30, gt=0, description="`run` looks for alert instants to evaluate this often."
     )
+    alert_backlog_records: int = Field(
+        default=10_000, ge=1, description="`run` evaluates no alert while its consumer groups "
+        "are this many records behind or more: the data of a backlog is incomplete (receipts "
+        "behind their requests) and would raise alerts the traffic does not justify.",
+    )
     alert_webhook_url: str = Field(
         default="", description="POST alert transitions here as signed JSON; empty = none."
     )

@@ -144,8 +144,13 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
             "running": not tasks["receiver"].done(), "port": settings.webhook_port
         }
     alerts_stop = asyncio.Event()
+    watched = sorted({t for topics in state.groups.values() for t in topics})
+
+    async def backlog() -> int:
+        return sum((await kafka.read(watched, state.groups)).lag.values())
+
     tasks["alerts"] = asyncio.create_task(
-        run_alerts(alerting, alerts_stop, settings.alert_check_s), name="alerts"
+        run_alerts(alerting, alerts_stop, settings.alert_check_s, backlog), name="alerts"
     )
     smpp_stop = asyncio.Event()
     if smpp_enabled(settings):  # the SMPP bridge: its own producer, unbinds at stop
