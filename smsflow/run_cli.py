@@ -109,9 +109,10 @@ def stop(
     else:
         print("smsflow run was not running")
     if broker:
-        from infra.broker import Broker
+        from infra.broker import local_clusters
 
-        print("kafka stopped" if Broker(settings).down() else "kafka was not running")
+        stopped = [c.down() for c in local_clusters(settings)]
+        print("kafka stopped" if any(stopped) else "kafka was not running")
 
 
 def sql(
