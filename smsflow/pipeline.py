@@ -105,7 +105,9 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
 
     (await check_topics(settings)).raise_on_errors()  # e.g. co-partitioned counts differ
     ch: ClickHouse = connect(settings)
-    await asyncio.to_thread(migrate, ch)
+    if settings.clickhouse_cluster and not settings.clickhouse_url:
+        raise InfraError("SMSFLOW_CLICKHOUSE_CLUSTER needs a server (SMSFLOW_CLICKHOUSE_URL)")
+    await asyncio.to_thread(migrate, ch, cluster=settings.clickhouse_cluster)
     kafka = KafkaStats(settings)
     try:
         await kafka.start()
