@@ -139,8 +139,9 @@ def test_broker_sigkilled_mid_stream_and_restarted(
     produce(p, sim_small.events[third:2 * third])  # RF 3 / min ISR 2: writes go on
     wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > 0)
     time.sleep(5)  # the pipeline works on two brokers for a while
-    cluster.node(2).up(timeout=120)
+    back = cluster.node(2).start()  # restarted while the last third is produced
     produce(p, sim_small.events[2 * third:])
+    cluster.node(2).wait_started(back, timeout=120)
     p.wait_caught_up(int(sim_small.truth["messages"]))
     _no_dead_letters(p)
     run_to_truth(p, sim_small)
@@ -153,14 +154,16 @@ def test_broker_sigkilled_while_the_sink_commits(
     p.start()
     produce(p, sim_small.events)
     total = int(sim_small.truth["messages"])
-    wait_until(p, lambda prog: 0 < (prog.get("messages_landed") or 0) < total // 2)
+    landed = wait_until(
+        p, lambda prog: 0 < (prog.get("messages_landed") or 0) < total // 2
+    )["messages_landed"]
     group = f"{p.settings.topic_prefix}clickhouse-sink"
     node = asyncio.run(_coordinator(p.settings, group))  # the broker taking the sink's commits
     _sigkill(cluster, node)
-    landed = p.progress().get("messages_landed") or 0
     wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > landed, timeout=120)
-    cluster.node(node).up(timeout=120)
+    back = cluster.node(node).start()
     p.wait_caught_up(total)
+    cluster.node(node).wait_started(back, timeout=120)
     _no_dead_letters(p)
     run_to_truth(p, sim_small)
 
@@ -208,7 +211,7 @@ def _stable_assignment(
 
 def test_three_workers_one_sigkilled(sim_small: Simulation, pipeline_factory: Any) -> None:
     # the killed worker comes back only after the group has moved its partitions
-    p = pipeline_factory(workers=3, restart_backoff_seconds=40)
+    p = pipeline_factory(workers=3, restart_backoff_seconds=20)
     p.start()
     half = len(sim_small.events) // 2
     produce(p, sim_small.events[:half])
