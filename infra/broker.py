@@ -32,7 +32,7 @@ from pathlib import Path
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 
-__all__ = ["Broker", "BrokerStatus", "ensure_jars", "find_java"]
+__all__ = ["Broker", "BrokerStatus", "Cluster", "ensure_jars", "find_java", "local_clusters"]
 
 POM = Path(__file__).parent / "kafka" / "pom.xml"
 MAIN_CLASS = "kafka.Kafka"
@@ -78,6 +78,10 @@ def ensure_jars(settings: Settings, *, quiet: bool = True) -> Path:
         raise InfraError(f"Maven ran but kafka_2.13-{settings.kafka_version}.jar is missing")
     marker.write_text(settings.kafka_version)
     return lib
+
+
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -126,13 +130,34 @@ class BrokerStatus:
 
 
 class Broker:
-    """A single-node KRaft broker on 127.0.0.1 owned by this project directory."""
+    """A KRaft node (broker and controller) on 127.0.0.1 owned by this project directory.
+
+    Alone (the default) it is a single-node cluster in ``<home>/kafka`` on ``kafka_port`` /
+    ``kafka_controller_port``; :class:`Cluster` makes several, each with its ``node_id``, ports,
+    directory and the shared list of controller voters.
+    """
 
     host = "127.0.0.1"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        node_id: int = 1,
+        ports: tuple[int, int] | None = None,
+        voters: str | None = None,
+        directory: Path | None = None,
+        cluster_size: int = 1,
+    ) -> None:
         self.settings = settings
-        self.dir = (settings.home / "kafka").resolve()
+        self.node_id = node_id
+        self.client_port, self.controller_port = ports or (
+            settings.kafka_port, settings.kafka_controller_port
+        )
+        self.voters = voters or f"{node_id}@{self.host}:{self.controller_port}"
+        self.cluster_size = cluster_size
+        self.cluster_id: str | None = None  # a Cluster sets one id for all its nodes
+        self.dir = (directory or settings.home / "kafka").resolve()
         self.data_dir = self.dir / "data"
         self.props = self.dir / "server.properties"
         self.log4j = self.dir / "log4j.properties"
@@ -141,7 +166,7 @@ class Broker:
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.settings.kafka_port}"
+        return f"{self.host}:{self.client_port}"
 
     # ----------------------------------------------------------------------------- state
     def pid(self) -> int | None:
@@ -159,7 +184,7 @@ class Broker:
             running=pid is not None,
             pid=pid,
             bootstrap=self.bootstrap,
-            answering=pid is not None and port_open(self.host, self.settings.kafka_port),
+            answering=pid is not None and port_open(self.host, self.client_port),
             log_file=self.log_file,
         )
 
@@ -197,25 +222,27 @@ class Broker:
     def _write_config(self) -> None:
         s = self.settings
         self.dir.mkdir(parents=True, exist_ok=True)
+        internal_rf = str(min(3, self.cluster_size))
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{self.host}:{s.kafka_controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters,
             "listeners": (
-                f"PLAINTEXT://{self.host}:{s.kafka_port},"
-                f"CONTROLLER://{self.host}:{s.kafka_controller_port}"
+                f"PLAINTEXT://{self.host}:{self.client_port},"
+                f"CONTROLLER://{self.host}:{self.controller_port}"
             ),
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{s.kafka_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.client_port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.data_dir),
             "num.partitions": str(s.partitions),
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": internal_rf,
             "offsets.topic.num.partitions": "12",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": internal_rf,
+            "transaction.state.log.min.isr": str(min(2, self.cluster_size)),
+            "default.replication.factor": internal_rf,
             "group.initial.rebalance.delay.ms": "0",
             "log.retention.hours": "168",
             "log.cleaner.enable": "true",
@@ -248,7 +275,7 @@ class Broker:
     def _format(self, java: str, lib: Path) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = self.cluster_id or new_cluster_id()
         # "--cluster-id=ID", not "-t ID": one id in 64 starts with "-" and the tool's argument
         # parser then takes it for an option (CI failed on it once)
         args = ["format", f"--cluster-id={cluster_id}", "-c", str(self.props)]
@@ -285,12 +312,15 @@ class Broker:
     # ----------------------------------------------------------------------------- actions
     def up(self, *, timeout: float = 60.0) -> BrokerStatus:
         """Start the broker unless it already runs; wait until it answers."""
-        st = self.status()
-        if st.running:
-            self._wait_answering(timeout)
-            return self.status()
+        proc = self.start()
+        return self.wait_started(proc, timeout=timeout)
+
+    def start(self) -> subprocess.Popen[bytes] | None:
+        """Spawn the broker process (None when it already runs); do not wait for it."""
+        if self.status().running:
+            return None
         java = find_java()
-        ports = [self.settings.kafka_port, self.settings.kafka_controller_port]
+        ports = [self.client_port, self.controller_port]
         if self.settings.kafka_sasl_scram:
             ports.append(self.settings.kafka_sasl_port)
         for port in ports:
@@ -313,6 +343,15 @@ class Broker:
         )
         out.close()
         self.pid_file.write_text(str(proc.pid))
+        return proc
+
+    def wait_started(
+        self, proc: subprocess.Popen[bytes] | None, *, timeout: float = 60.0
+    ) -> BrokerStatus:
+        """Wait until the broker spawned by :meth:`start` logged its start and answers."""
+        if proc is None:
+            self._wait_answering(timeout)
+            return self.status()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -320,8 +359,8 @@ class Broker:
                     f"Kafka broker exited with code {proc.returncode} at start; "
                     f"see {self.dir / 'broker.stdout'} and {self.log_file}"
                 )
-            if port_open(self.host, self.settings.kafka_port) and self._started_logged():
-                self._ensure_scram_user(java, lib)
+            if port_open(self.host, self.client_port) and self._started_logged():
+                self._ensure_scram_user(find_java(), ensure_jars(self.settings))
                 return self.status()
             time.sleep(0.2)
         raise InfraError(f"Kafka broker did not answer within {timeout:.0f}s; see {self.log_file}")
@@ -338,7 +377,7 @@ class Broker:
 
     def _wait_answering(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while not port_open(self.host, self.settings.kafka_port):
+        while not port_open(self.host, self.client_port):
             if time.monotonic() > deadline:
                 raise InfraError(f"Kafka broker did not answer within {timeout:.0f}s")
             time.sleep(0.2)
@@ -367,3 +406,78 @@ class Broker:
         if self.pid() is not None:
             raise InfraError("refusing to wipe a running broker's data; run `smsflow infra down`")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Cluster:
+    """``kafka_brokers`` local KRaft nodes, each broker and controller (3 nodes: 3 voters).
+
+    One node is exactly :class:`Broker` as before (``<home>/kafka``); several live in
+    ``<home>/kafka-cluster/node-<id>`` on the ports of ``Settings.local_broker_ports()``, share
+    one cluster id, and replicate the internal topics ``min(3, n)`` times (min ISR 2).
+    """
+
+    def __init__(self, settings: Settings, brokers: int | None = None) -> None:
+        n = brokers or settings.kafka_brokers
+        if brokers and brokers != settings.kafka_brokers:
+            settings = settings.model_copy(update={"kafka_brokers": brokers})
+        self.settings = settings
+        if n == 1:
+            self.dir = (settings.home / "kafka").resolve()
+            self.nodes = [Broker(settings)]
+            return
+        if settings.kafka_sasl_scram:
+            raise InfraError("the local SCRAM listener is for one broker; unset "
+                             "SMSFLOW_KAFKA_SASL_SCRAM or SMSFLOW_KAFKA_BROKERS")
+        self.dir = (settings.home / "kafka-cluster").resolve()
+        ports = settings.local_broker_ports()
+        voters = ",".join(f"{i + 1}@{Broker.host}:{c}" for i, (_, c) in enumerate(ports))
+        self.nodes = [
+            Broker(settings, node_id=i + 1, ports=p, voters=voters,
+                   directory=self.dir / f"node-{i + 1}", cluster_size=n)
+            for i, p in enumerate(ports)
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(b.bootstrap for b in self.nodes)
+
+    def node(self, node_id: int) -> Broker:
+        return self.nodes[node_id - 1]
+
+    def up(self, *, timeout: float = 120.0) -> list[BrokerStatus]:
+        """Start every node that is down (all at once: a quorum needs a majority of voters)
+        and wait until each answers."""
+        if len(self.nodes) > 1:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            id_file = self.dir / "cluster.id"
+            if not id_file.exists():
+                id_file.write_text(new_cluster_id())
+            for b in self.nodes:
+                b.cluster_id = id_file.read_text().strip()
+        procs = [b.start() for b in self.nodes]
+        return [b.wait_started(p, timeout=timeout) for b, p in zip(self.nodes, procs, strict=True)]
+
+    def status(self) -> list[BrokerStatus]:
+        return [b.status() for b in self.nodes]
+
+    def down(self, *, kill: bool = False) -> bool:
+        """Stop every node; True if any was running."""
+        return any([b.down(kill=kill) for b in self.nodes])
+
+    def wipe(self) -> None:
+        for b in self.nodes:
+            b.wipe()
+        if len(self.nodes) > 1:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def local_clusters(settings: Settings) -> list[Cluster]:
+    """The single broker and a cluster recorded under <home>/kafka-cluster (for ``down``)."""
+    found = [Cluster(settings, 1)]
+    recorded = settings.home / "kafka-cluster"
+    n = len(list(recorded.glob("node-*"))) if recorded.is_dir() else 0
+    if n > 1:
+        found.append(Cluster(settings, n))
+    elif settings.kafka_brokers > 1:
+        found.append(Cluster(settings))
+    return found

@@ -1,43 +1,100 @@
-"""Create the project's topics idempotently (input, derived, dead-letter)."""
+"""The project's topics: the plan (partitions, replication, configs), creation, and a check of
+an existing cluster against the plan.
+
+Every topic gets ``SMSFLOW_PARTITIONS`` partitions and the profile's replication
+(``Settings.topic_replication`` / ``topic_min_isr``: local RF 1 / min ISR 1, production RF 3 /
+min ISR 2; producers always write with acks=all). The worker joins by umid across its inputs,
+its state changelog and its internal topics, so those are *co-partitioned*: their partition
+counts must be equal (and equal ``SMSFLOW_PARTITIONS``, which the worker assumes). A cluster
+that breaks that is refused with :class:`~smsflow.errors.InfraError` naming each topic.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 from smsflow.kafka_client import aiokafka_kwargs, describe_failure
+from streams.topics import internal_topics
 
-__all__ = ["create_topics", "ensure_topics", "topic_configs"]
+__all__ = [
+    "PlannedTopic",
+    "TopicCheck",
+    "check_topics",
+    "co_partitioned",
+    "create_topics",
+    "ensure_topics",
+    "topic_configs",
+    "topic_plan",
+]
+
+
+@dataclass(frozen=True)
+class PlannedTopic:
+    name: str
+    partitions: int
+    replication: int
+    configs: dict[str, str]
+    co_partitioned: bool
+
+
+@dataclass
+class TopicCheck:
+    """An existing cluster against the plan: ``errors`` refuse a start, ``warnings`` do not."""
+
+    brokers: int = 0
+    existing: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (parts, RF)
+    missing: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def raise_on_errors(self) -> None:
+        if self.errors:
+            raise InfraError("topics do not fit the plan: " + "; ".join(self.errors))
+
+
+def co_partitioned(settings: Settings) -> list[str]:
+    """Topics the worker joins by umid: inputs, message-state and its internal topics."""
+    return [*settings.topics.inputs(), settings.topics.message_state,
+            *internal_topics(settings).values()]
 
 
 def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
-    """Per-topic configs: the state topic is compacted, the dead-letter topic has its retention."""
+    """Per-topic configs: the state topic is compacted, the dead-letter topic has its retention,
+    the worker's changelogs are compacted; every topic has the profile's min.insync.replicas."""
     t = settings.topics
-    configs: dict[str, dict[str, str]] = {name: {} for name in t.all()}
+    isr = {"min.insync.replicas": str(settings.topic_min_isr)}
+    configs: dict[str, dict[str, str]] = {name: dict(isr) for name in t.all()}
     for name in t.compacted():
         configs[name] = {
+            **isr,
             "cleanup.policy": "compact",
             # keep every version for a day so downstream readers that lag still see each change
             "min.compaction.lag.ms": str(24 * 3600 * 1000),
         }
-    configs[t.dead_letter] = {"retention.ms": str(settings.dead_letter_retention_ms)}
+    configs[t.dead_letter] = {**isr, "retention.ms": str(settings.dead_letter_retention_ms)}
+    for role, name in internal_topics(settings).items():
+        configs[name] = {**isr, **({"cleanup.policy": "compact"}
+                                   if role.endswith("changelog") else {})}
     return configs
 
 
-async def create_topics(
-    settings: Settings,
-    names: dict[str, dict[str, str]] | None = None,
-    *,
-    partitions: int | None = None,
-    timeout: float = 30.0,  # noqa: ASYNC109 - also the admin client's request timeout
-) -> list[str]:
-    """Create missing topics; return the names created. Existing topics are left alone."""
-    wanted = names if names is not None else topic_configs(settings)
-    nparts = partitions or settings.partitions
+def topic_plan(settings: Settings) -> list[PlannedTopic]:
+    """Every topic smsflow creates, with partitions, replication and configs."""
+    co = set(co_partitioned(settings))
+    return [
+        PlannedTopic(name, settings.partitions, settings.topic_replication, cfg, name in co)
+        for name, cfg in topic_configs(settings).items()
+    ]
+
+
+async def _admin(settings: Settings, timeout: float) -> AIOKafkaAdminClient:  # noqa: ASYNC109
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout * 1000),
         **aiokafka_kwargs(settings),
@@ -47,19 +104,111 @@ async def create_topics(
     except (KafkaError, OSError, TimeoutError) as e:
         await admin.close()
         raise InfraError(await describe_failure(settings, e)) from e
+    return admin
+
+
+async def _check(settings: Settings, admin: AIOKafkaAdminClient) -> TopicCheck:
+    plan = {t.name: t for t in topic_plan(settings)}
+    check = TopicCheck(brokers=len((await admin.describe_cluster()).get("brokers", [])))
+    for desc in await admin.describe_topics(list(plan)):
+        parts = desc.get("partitions") or []
+        if desc.get("error_code") or not parts:
+            continue
+        check.existing[desc["topic"]] = (len(parts), min(len(p["replicas"]) for p in parts))
+    check.missing = [n for n in plan if n not in check.existing]
+    counts = {n: check.existing[n][0] for n in co_partitioned(settings) if n in check.existing}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{n}={c}" for n, c in counts.items())
+        check.errors.append(
+            f"co-partitioned topics (joined by umid) have different partition counts: {listed}"
+        )
+    elif counts and (n := next(iter(counts.values()))) != settings.partitions:
+        check.errors.append(
+            f"co-partitioned topics have {n} partitions but SMSFLOW_PARTITIONS="
+            f"{settings.partitions}; set SMSFLOW_PARTITIONS={n} or use another SMSFLOW_TOPIC_PREFIX"
+        )
+    if check.brokers and settings.topic_replication > check.brokers:
+        check.errors.append(
+            f"replication factor {settings.topic_replication} needs {settings.topic_replication}"
+            f" brokers, the cluster has {check.brokers} (SMSFLOW_REPLICATION_FACTOR, "
+            "SMSFLOW_KAFKA_PROFILE)"
+        )
+    low = [n for n, (_, rf) in check.existing.items() if rf < settings.topic_replication]
+    if low:
+        check.warnings.append(
+            f"{len(low)} topic(s) have fewer replicas than {settings.topic_replication}: "
+            f"{', '.join(low)} (raise it with kafka-reassign-partitions)"
+        )
+    if check.existing:
+        res = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n, {"min.insync.replicas": None})
+             for n in check.existing]
+        )
+        odd = [
+            f"{name}={isr}"
+            for resp in res
+            for _code, _msg, _type, name, entries in resp.resources
+            if (isr := {e[0]: e[1] for e in entries}.get("min.insync.replicas")) is not None
+            and str(isr) != plan[name].configs["min.insync.replicas"]
+        ]
+        if odd:
+            check.warnings.append(
+                f"min.insync.replicas differs from the plan's {settings.topic_min_isr}: "
+                + ", ".join(odd)
+            )
+    return check
+
+
+async def check_topics(settings: Settings, timeout: float = 30.0) -> TopicCheck:  # noqa: ASYNC109
+    """Compare the cluster's topics with :func:`topic_plan` (creates nothing)."""
+    admin = await _admin(settings, timeout)
     try:
+        return await _check(settings, admin)
+    finally:
+        await admin.close()
+
+
+async def create_topics(
+    settings: Settings,
+    names: dict[str, dict[str, str]] | None = None,
+    *,
+    partitions: int | None = None,
+    timeout: float = 30.0,  # noqa: ASYNC109 - also the admin client's request timeout
+) -> list[str]:
+    """Create missing topics; return the names created. Existing topics are left alone.
+
+    Without ``names`` (the whole plan) the cluster is checked first: co-partitioned topics
+    whose partition counts differ, or more replicas than brokers, raise :class:`InfraError`.
+    """
+    wanted = names if names is not None else topic_configs(settings)
+    nparts = partitions or settings.partitions
+    admin = await _admin(settings, timeout)
+    try:
+        if names is None and partitions is None:
+            (await _check(settings, admin)).raise_on_errors()
         existing = set(await admin.list_topics())
         missing = [n for n in wanted if n not in existing]
         if missing:
             new = [
-                NewTopic(name=n, num_partitions=nparts, replication_factor=1,
-                         topic_configs=wanted[n])
+                NewTopic(name=n, num_partitions=nparts,
+                         replication_factor=settings.topic_replication,
+                         topic_configs={"min.insync.replicas": str(settings.topic_min_isr),
+                                        **wanted[n]})
                 for n in missing
             ]
             try:
-                await admin.create_topics(new, timeout_ms=int(timeout * 1000))
+                resp = await admin.create_topics(new, timeout_ms=int(timeout * 1000))
             except TopicAlreadyExistsError:
-                pass
+                resp = None
+            except KafkaError as e:
+                raise InfraError(f"creating topics failed: {e!r}") from e
+            failed = [
+                f"{err[0]}: {err[2] if len(err) > 2 and err[2] else f'error {err[1]}'}"
+                for err in (getattr(resp, "topic_errors", None) or [])
+                if err[1] not in (0, TopicAlreadyExistsError.errno)
+            ]
+            if failed:
+                raise InfraError("creating topics failed: " + "; ".join(failed))
         # wait until metadata shows every topic (creation is asynchronous on the controller)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -73,10 +73,30 @@ def open_clickhouse(settings: Settings) -> ClickHouse:
 
 # --------------------------------------------------------------------------------- db
 @db_app.command("migrate")
-def db_migrate() -> None:
+def db_migrate(
+    print_only: bool = typer.Option(
+        False, "--print", help="Print every statement as it would run (ON CLUSTER with "
+        "SMSFLOW_CLICKHOUSE_CLUSTER); run nothing.",
+    ),
+) -> None:
     """Apply the missing DDL migrations (idempotent); print what was applied."""
-    ch = open_clickhouse(load_settings())
-    done = migrate(ch)
+    settings = load_settings()
+    if print_only:
+        from sinks.migrate import planned_statements
+
+        ch = connect(settings.model_copy(update={"clickhouse_url": None})) \
+            if settings.clickhouse_cluster and not settings.clickhouse_url \
+            else open_clickhouse(settings)
+        for m in available():
+            print(f"-- {m.version:04d}_{m.name}")
+            for st in m.statements():
+                for stmt in planned_statements(ch, st, settings.clickhouse_cluster):
+                    print(f"{stmt}\n;")
+        return
+    if settings.clickhouse_cluster and not settings.clickhouse_url:
+        raise ValidationError("SMSFLOW_CLICKHOUSE_CLUSTER needs a server (SMSFLOW_CLICKHOUSE_URL)")
+    ch = open_clickhouse(settings)
+    done = migrate(ch, cluster=settings.clickhouse_cluster)
     for m in done:
         print(f"applied {m.version:04d}_{m.name}")
     print(f"schema current ({len(available())} migrations, {len(done)} applied now)")

@@ -13,10 +13,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from sinks.cluster_ddl import cluster_statements
 from smsflow.clickhouse import ClickHouse
 from smsflow.errors import ClickHouseError
 
-__all__ = ["Migration", "applied_versions", "available", "migrate", "split_statements"]
+__all__ = [
+    "Migration", "applied_versions", "available", "canonical_sql", "migrate",
+    "planned_statements", "split_statements",
+]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -77,21 +81,42 @@ def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-def applied_versions(ch: ClickHouse) -> dict[int, dt.datetime]:
+def canonical_sql(ch: ClickHouse, statement: str) -> str:
+    """The engine's one-line form of ``statement`` (parsed, not run)."""
+    return str(ch.query(  # hex: no escaping rules of parameter values to get wrong
+        "SELECT formatQuerySingleLine(unhex({q:String}))", {"q": statement.encode().hex()}
+    ).scalar())
+
+
+def planned_statements(ch: ClickHouse, statement: str, cluster: str | None) -> list[str]:
+    """``statement`` as it runs: itself on one node, rewritten ON CLUSTER in cluster mode."""
+    if not cluster:
+        return [statement]
+    return cluster_statements(statement, cluster, ch.database, lambda s: canonical_sql(ch, s))
+
+
+def applied_versions(ch: ClickHouse, cluster: str | None = None) -> dict[int, dt.datetime]:
     """Applied migration versions with their time (creates the ledger table if missing)."""
-    ch.command(_LEDGER)
+    for stmt in planned_statements(ch, _LEDGER, cluster):
+        ch.command(stmt)
     res = ch.query("SELECT version, applied_at FROM schema_migrations FINAL ORDER BY version")
     return {int(v): at for v, at in res.rows}
 
 
-def migrate(ch: ClickHouse, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Apply the missing migrations in order; return those applied now (empty when current)."""
-    done = applied_versions(ch)
+def migrate(
+    ch: ClickHouse, directory: Path = MIGRATIONS_DIR, cluster: str | None = None
+) -> list[Migration]:
+    """Apply the missing migrations in order; return those applied now (empty when current).
+
+    With ``cluster`` (``SMSFLOW_CLICKHOUSE_CLUSTER``) every statement runs ON CLUSTER with
+    Replicated engines and Distributed tables (:mod:`sinks.cluster_ddl`).
+    """
+    done = applied_versions(ch, cluster)
     applied: list[Migration] = []
     for mig in available(directory):
         if mig.version in done:
             continue
-        for stmt in mig.statements():
+        for stmt in (s for st in mig.statements() for s in planned_statements(ch, st, cluster)):
             try:
                 ch.command(stmt)
             except ClickHouseError as e:

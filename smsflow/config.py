@@ -185,6 +185,22 @@ class Settings(BaseSettings):
     kafka_heap: str = Field(default="1g", description="Local broker JVM heap (-Xmx).")
     topic_prefix: str = Field(default="sms.", description="Prefix of every topic name.")
     partitions: int = Field(default=6, ge=1, description="Partitions per topic.")
+    kafka_profile: Literal["local", "production"] = Field(
+        default="local",
+        description="Topic defaults: local (RF 1, min ISR 1) or production (RF 3, min ISR 2); "
+        "every producer writes with acks=all either way.",
+    )
+    replication_factor: int | None = Field(
+        default=None, ge=1, description="Replicas per topic; default from kafka_profile."
+    )
+    min_insync_replicas: int | None = Field(
+        default=None, ge=1, description="Topic min.insync.replicas; default from kafka_profile."
+    )
+    kafka_brokers: int = Field(
+        default=1, ge=1, le=9, description="Local brokers (`infra up --brokers`): client ports "
+        "kafka_port.., controller ports kafka_controller_port.. (shifted past the client ports "
+        "when they would overlap).",
+    )
     dead_letter_retention_ms: int = Field(
         default=14 * 24 * 3600 * 1000, description="Retention of the dead-letter topic."
     )
@@ -229,6 +245,10 @@ class Settings(BaseSettings):
         default=None, description="chDB data directory; default <home>/clickhouse."
     )
     clickhouse_database: str = Field(default="smsflow", description="ClickHouse database.")
+    clickhouse_cluster: str | None = Field(
+        default=None, description="ClickHouse cluster name: migrations run ON CLUSTER with "
+        "Replicated* engines and Distributed tables sharded by umid; unset = one node.",
+    )
     clickhouse_password: SecretStr | None = Field(
         default=None, description="ClickHouse password when not given in the URL."
     )
@@ -306,7 +326,13 @@ class Settings(BaseSettings):
     smpp_subaccount_id: str = Field(
         default="", description="subaccount_id of MO records (SMPP has none); default system_id."
     )
-    worker_web_port: int = Field(default=6066, description="Faust worker web port.")
+    worker_web_port: int = Field(
+        default=6066, description="Faust worker web port (worker i of `run --workers`: +i)."
+    )
+    restart_backoff_seconds: float = Field(
+        default=1.0, gt=0, description="`run`: first wait before restarting a child that died "
+        "(doubles up to 30 s while it keeps dying within 30 s).",
+    )
     health_port: int = Field(default=8081, description="Health/metrics/query port of `run`.")
     ops_host: str = Field(
         default="127.0.0.1", description="Interface of the ops API of `run` (else a token)."
@@ -420,6 +446,29 @@ class Settings(BaseSettings):
         return TopicNames(self.topic_prefix)
 
     @property
+    def topic_replication(self) -> int:
+        """Replication factor of the topics smsflow creates."""
+        if self.replication_factor is not None:
+            return self.replication_factor
+        return 3 if self.kafka_profile == "production" else 1
+
+    @property
+    def topic_min_isr(self) -> int:
+        """min.insync.replicas of the topics smsflow creates (never above the replicas)."""
+        if self.min_insync_replicas is not None:
+            return self.min_insync_replicas
+        return min(2 if self.kafka_profile == "production" else 1, self.topic_replication)
+
+    def local_broker_ports(self) -> list[tuple[int, int]]:
+        """(client, controller) port of each local broker node (``kafka_brokers`` of them)."""
+        n = self.kafka_brokers
+        clients = [self.kafka_port + i for i in range(n)]
+        ctrl0 = self.kafka_controller_port
+        if n > 1 and set(clients) & {ctrl0 + i for i in range(n)}:
+            ctrl0 = max(clients) + 1
+        return [(c, ctrl0 + i) for i, c in enumerate(clients)]
+
+    @property
     def kafka_bootstrap(self) -> str:
         """Bootstrap servers to connect to (explicit setting, else the local broker)."""
         if self.bootstrap_servers:
@@ -429,7 +478,7 @@ class Settings(BaseSettings):
             return env
         if self.kafka_sasl_scram and self.kafka_security_protocol == "SASL_PLAINTEXT":
             return f"127.0.0.1:{self.kafka_sasl_port}"  # the local broker's SCRAM listener
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{c}" for c, _ in self.local_broker_ports())
 
     @cached_property
     def alert_rules(self) -> AlertRules:

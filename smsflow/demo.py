@@ -84,7 +84,7 @@ def demo(
     timeout: float = typer.Option(1800, help="Seconds to wait for the pipeline to catch up."),
 ) -> None:
     """Start everything, simulate traffic, wait until it landed, print the reports."""
-    from infra.broker import Broker
+    from infra.broker import Cluster
     from infra.topics import ensure_topics
     from producers.sim_config import SimConfig
     from producers.sim_produce import produce_events
@@ -97,7 +97,8 @@ def demo(
     t0 = time.monotonic()
     out.rule("[bold]smsflow demo")
     out.print("1/5 Kafka: starting the local broker (jars fetched with Maven on first use)")
-    out.print("    " + Broker(settings).up().line())
+    for st in Cluster(settings).up():  # SMSFLOW_KAFKA_BROKERS nodes (default one)
+        out.print("    " + st.line())
     ensure_topics(settings)
     out.print("2/5 pipeline: worker + sink (chDB) + webhook receiver + ops API")
     pid = start_background_run(settings)

@@ -34,7 +34,9 @@ from smsflow.ops import OpsState, create_ops_app
 from smsflow.supervisor import Child, smsflow_command
 from streams.deltas import group_id as deltas_group
 
-__all__ = ["PipelineOptions", "consumer_groups", "pid_file", "run_pipeline"]
+__all__ = ["PipelineOptions", "consumer_groups", "default_workers", "pid_file", "run_pipeline"]
+
+WORKER_MEMORY_MIB = 1024  # a worker's RSS stays under ~600 MiB with retention (README)
 
 log = logging.getLogger("smsflow.run")
 
@@ -45,6 +47,27 @@ class PipelineOptions:
     sink: bool = True
     receiver: bool = True
     workers: int = 1
+    worker_web: bool = False  # worker i serves Faust's web on SMSFLOW_WORKER_WEB_PORT + i
+
+
+def default_workers(settings: Settings) -> int:
+    """Workers that fit this host: one per core the process may use, less one for the sink,
+    deltas loop and broker; at most one per partition and per GiB of available memory."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        avail_mib = int(next(ln.split()[1] for ln in meminfo.splitlines()
+                             if ln.startswith("MemAvailable:"))) // 1024
+    except (OSError, StopIteration, ValueError):
+        avail_mib = WORKER_MEMORY_MIB
+    return max(1, min(settings.partitions, cores - 1, avail_mib // WORKER_MEMORY_MIB))
+
+
+def _worker_argv(settings: Settings, i: int, web: bool) -> list[str]:
+    web_args = ["--web-port", str(settings.worker_web_port + i)] if web else ["--no-web"]
+    return smsflow_command(
+        "worker", *web_args, "--no-deltas", "--datadir", str(settings.home / f"worker-{i}")
+    )
 
 
 def pid_file(settings: Settings) -> Path:
@@ -82,8 +105,13 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    from infra.topics import check_topics
+
+    (await check_topics(settings)).raise_on_errors()  # e.g. co-partitioned counts differ
     ch: ClickHouse = connect(settings)
-    await asyncio.to_thread(migrate, ch)
+    if settings.clickhouse_cluster and not settings.clickhouse_url:
+        raise InfraError("SMSFLOW_CLICKHOUSE_CLUSTER needs a server (SMSFLOW_CLICKHOUSE_URL)")
+    await asyncio.to_thread(migrate, ch, cluster=settings.clickhouse_cluster)
     kafka = KafkaStats(settings)
     try:
         await kafka.start()
@@ -94,16 +122,15 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     workers = [
         Child(
             name=f"worker-{i}",
-            argv=smsflow_command(
-                "worker", "--no-web", "--no-deltas", "--datadir",
-                str(settings.home / f"worker-{i}"),
-            ),
+            argv=_worker_argv(settings, i, options.worker_web),
             log_file=logs / f"worker-{i}.log",
+            first_backoff=settings.restart_backoff_seconds,
         )
         for i in range(options.workers if options.worker else 0)
     ]
     deltas = [
-        Child(name="deltas", argv=smsflow_command("deltas"), log_file=logs / "deltas.log")
+        Child(name="deltas", argv=smsflow_command("deltas"), log_file=logs / "deltas.log",
+              first_backoff=settings.restart_backoff_seconds)
     ] if options.worker else []
     children = [*workers, *deltas]
     sink_stats = SinkStats()

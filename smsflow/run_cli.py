@@ -24,7 +24,14 @@ err = Console(stderr=True)
 
 
 def run(
-    workers: int = typer.Option(1, min=1, help="Faust worker processes to supervise."),
+    workers: int = typer.Option(
+        None, min=1, help="Faust worker processes (default: what fits the host: cores - 1, "
+        "at most one per partition and GiB of free memory).",
+    ),
+    worker_web: bool = typer.Option(
+        False, "--worker-web",
+        help="Serve each worker's Faust web on SMSFLOW_WORKER_WEB_PORT + its index.",
+    ),
     no_receiver: bool = typer.Option(False, "--no-receiver", help="Do not serve webhooks."),
 ) -> None:
     """Run worker, sink, webhook receiver and ops API (health, metrics, reports) together.
@@ -34,7 +41,7 @@ def run(
     /health, /metrics, /api/reports/NAME, /api/sql); off loopback only with a
     token (SMSFLOW_OPS_TOKEN or <home>/ops.token).
     """
-    from smsflow.pipeline import PipelineOptions, run_pipeline
+    from smsflow.pipeline import PipelineOptions, default_workers, run_pipeline
     from smsflow.privacy import Privacy, install_log_redaction
 
     settings = load_settings()
@@ -51,7 +58,9 @@ def run(
     from smsflow.http_guard import GuardPolicy
 
     GuardPolicy.for_server(settings, settings.ops_host)  # no token off loopback: stop here
-    opts = PipelineOptions(workers=workers, receiver=not no_receiver)
+    opts = PipelineOptions(workers=workers or default_workers(settings),
+                           receiver=not no_receiver, worker_web=worker_web)
+    logging.getLogger("smsflow.run").info("workers: %d", opts.workers)
     code = asyncio.run(run_pipeline(settings, opts))
     # chDB's engine can crash in its own atexit teardown after a clean stop; everything is
     # flushed and committed by now, so close it explicitly and leave without atexit hooks.
@@ -111,9 +120,10 @@ def stop(
     else:
         print("smsflow run was not running")
     if broker:
-        from infra.broker import Broker
+        from infra.broker import local_clusters
 
-        print("kafka stopped" if Broker(settings).down() else "kafka was not running")
+        stopped = [c.down() for c in local_clusters(settings)]
+        print("kafka stopped" if any(stopped) else "kafka was not running")
 
 
 def sql(

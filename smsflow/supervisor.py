@@ -43,6 +43,7 @@ class Child:
     argv: list[str]
     log_file: Path
     env: dict[str, str] = field(default_factory=dict)
+    first_backoff: float = 1.0  # seconds before the first restart (SMSFLOW_RESTART_BACKOFF_SECONDS)
     restarts: int = 0
     proc: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
@@ -71,7 +72,7 @@ class Child:
 
     async def watch(self) -> None:
         """Restart the child whenever it exits, until :meth:`stop` is called."""
-        backoff = 1.0
+        backoff = self.first_backoff
         while not self._stopping:
             if self.proc is None:
                 await self.start()
@@ -81,7 +82,7 @@ class Child:
                 return
             self.restarts += 1
             ran = time.monotonic() - self.started_at
-            backoff = 1.0 if ran > 30 else min(backoff * 2, 30.0)
+            backoff = self.first_backoff if ran > 30 else min(backoff * 2, 30.0)
             log.warning(
                 "%s exited with %s after %.1fs; restart %d in %.0fs",
                 self.name, code, ran, self.restarts, backoff,

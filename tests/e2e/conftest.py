@@ -31,7 +31,7 @@ def sim_bad() -> Simulation:
 def pipeline_factory(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Pipeline]]:
     started: list[Pipeline] = []
 
-    def factory(**overrides: object) -> Pipeline:
+    def factory(workers: int = 1, **overrides: object) -> Pipeline:
         values: dict[str, object] = {
             "clickhouse_path": None,  # <home>/clickhouse: the pipeline's own chDB
             "clickhouse_database": "smsflow",
@@ -41,7 +41,7 @@ def pipeline_factory(make_settings: Callable[..., Settings]) -> Iterator[Callabl
             "sink_batch_ms": 500,
         }
         values.update(overrides)
-        p = Pipeline(make_settings(**values))
+        p = Pipeline(make_settings(**values), workers=workers)
         started.append(p)
         return p
 

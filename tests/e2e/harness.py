@@ -68,8 +68,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class Pipeline:
     """One ``smsflow run`` process group for a test."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, workers: int = 1) -> None:
         self.settings = settings
+        self.workers = workers  # `run --workers N` (explicit: the default depends on the host)
         self.env = settings_env(settings)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = settings.home / "run.log"
@@ -80,8 +81,8 @@ class Pipeline:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as fh:
             self.proc = subprocess.Popen(
-                [*SMSFLOW, "run"], env=self.env, stdout=fh, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                [*SMSFLOW, "run", "--workers", str(self.workers)], env=self.env, stdout=fh,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while True:
