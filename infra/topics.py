@@ -21,7 +21,6 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 from smsflow.kafka_client import aiokafka_kwargs, describe_failure
-from streams.topics import internal_topics
 
 __all__ = [
     "PlannedTopic",
@@ -62,7 +61,7 @@ class TopicCheck:
 def co_partitioned(settings: Settings) -> list[str]:
     """Topics the worker joins by umid: inputs, message-state and its internal topics."""
     return [*settings.topics.inputs(), settings.topics.message_state,
-            *internal_topics(settings).values()]
+            *settings.topics.worker_internal()]
 
 
 def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
@@ -79,9 +78,9 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
             "min.compaction.lag.ms": str(24 * 3600 * 1000),
         }
     configs[t.dead_letter] = {**isr, "retention.ms": str(settings.dead_letter_retention_ms)}
-    for role, name in internal_topics(settings).items():
+    for name in t.worker_internal():
         configs[name] = {**isr, **({"cleanup.policy": "compact"}
-                                   if role.endswith("changelog") else {})}
+                                   if name.endswith("changelog") else {})}
     return configs
 
 

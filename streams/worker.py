@@ -19,7 +19,7 @@ from pathlib import Path
 
 import faust
 
-from infra.topics import create_topics, ensure_topics
+from infra.topics import ensure_topics
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 from smsflow.privacy import Privacy, install_log_redaction
@@ -35,18 +35,12 @@ CLEAN_MARKER = "clean-shutdown"
 
 
 def ensure_worker_topics(settings: Settings) -> None:
-    """Create the project topics and the worker's internal topics when missing (idempotent).
-
-    Raises :class:`InfraError` (one line) when the broker cannot be reached.
+    """Create the project topics and the worker's internal topics when missing (idempotent;
+    ``infra.topics`` plans both). Raises :class:`InfraError` (one line) when the broker cannot
+    be reached or the topics do not fit the plan.
     """
-    t = settings.topics
-    names: dict[str, dict[str, str]] = {
-        name: ({"cleanup.policy": "compact"} if name.endswith("changelog") else {})
-        for name in t.worker_internal()
-    }
     try:
         ensure_topics(settings)
-        asyncio.run(create_topics(settings, names))
     except InfraError:
         raise
     except Exception as e:  # aiokafka raises many types when the broker is not there
