@@ -240,6 +240,9 @@ function renderPending(res) {
   renderTable("table-pending", res);
   const ops = { columns: res.columns, rows: res.rows.slice(0, -1) };  // without Total
   chart("chart-coverage", col(ops, "Operator"), col(ops, "DLR Coverage"), "bar", 100, asIs);
+  const ages = ["< 1 h", "1-6 h", "6-24 h", "24-48 h", "Expired"];
+  const total = res.rows[res.rows.length - 1];  // the Total row: pending receipts by age
+  chart("chart-ageing", ages, ages.map((a) => total[res.columns.indexOf(a)]), "bar", null, asIs);
 }
 
 function renderErrors(res) {
@@ -251,8 +254,9 @@ function renderErrors(res) {
 
 function renderReplies(res) {
   renderTable("table-replies", res);
-  chart("chart-replies", res.rows.map((r) => `${r[0]}/${r[1]}`), col(res, "Reply Rate"), "bar",
-    100, asIs);
+  const labels = res.rows.map((r) => `${r[0]}/${r[1]}`);
+  chart("chart-replies", labels, col(res, "Reply Rate"), "bar", 100, asIs);
+  chart("chart-optouts", labels, col(res, "Opt-outs"), "bar", null, asIs);
 }
 
 function renderAlerts(res) {

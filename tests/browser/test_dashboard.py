@@ -487,8 +487,15 @@ def test_quality_panels_equal_the_report_api(
     assert _titles(page, "chart-latency") == [
         f"{r[1]}/{r[2]}: {r[p95] if r[p95] is not None else 0}"
         for r in lat["rows"] if r[0] == last]
+    ages = ["< 1 h", "1-6 h", "6-24 h", "24-48 h", "Expired"]
+    total = dict(zip(pend["columns"], pend["rows"][-1], strict=True))
+    assert pend["rows"][-1][0] == "Total"
+    assert _titles(page, "chart-ageing") == [f"{a}: {total[a]}" for a in ages]
     rep = api["replies"]
     assert _titles(page, "chart-replies") == [f"{r[0]}/{r[1]}: {r[4]}" for r in rep["rows"]]
+    optouts = rep["columns"].index("Opt-outs")
+    assert _titles(page, "chart-optouts") == [
+        f"{r[0]}/{r[1]}: {r[optouts]}" for r in rep["rows"]]
     err = sorted(api["errors"]["rows"], key=lambda r: -r[5])[:12]
     assert sorted(_titles(page, "chart-errors")) == sorted(
         f"{r[1]} {r[3] if r[3] is not None else ''}".strip() + f": {r[5]}" for r in err)
