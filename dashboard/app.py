@@ -2,10 +2,14 @@
 
 - ``GET /api/meta``: data source and filter choices (subaccounts, countries, operators, days).
 - ``GET /api/reports/{name}?subaccount=&country=&operator=&from=&to=&limit=&format=json|csv``:
-  a named report (``sinks.reports``) as ``{"columns", "types", "rows"}``, or as the CSV file
-  ``smsflow report NAME --format csv`` prints (byte for byte).
+  a named report (``sinks.reports``) as ``{"columns", "types", "rows", "money"}``, or as the
+  CSV file ``smsflow report NAME --format csv`` prints (byte for byte). Rows keep money exact
+  (8 decimals); ``money`` (``null`` without money columns) names the money columns, their
+  currency column and each currency's usual decimals, for tables and tiles to round half-up to
+  the digits ``smsflow report`` shows in a terminal.
 - ``GET /api/alerts?state=open|all``: alert instances as ``smsflow alerts history`` lists them.
-- ``GET /api/messages?q=``: messages whose umid, destination or clientMessageId equals ``q``.
+- ``GET /api/messages?q=``: messages whose umid, destination or clientMessageId equals ``q``
+  (with ``money`` as for reports).
 - ``GET /api/messages/{umid}``: every field of one message and its input-event timeline.
 
 Bad filter values answer 400 ``{"error": reason}``; an unknown umid 404; a data source that
@@ -24,7 +28,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from dashboard.queries import OPTIONS_SQL, parse_filters, search_sql
+from dashboard.queries import OPTIONS_SQL, money_info, parse_filters, search_sql
 from dashboard.source import ReportSource
 from sinks.reports import REPORTS, Filters
 from smsflow.errors import SmsflowError, ValidationError
@@ -115,7 +119,8 @@ def create_app(source: ReportSource) -> FastAPI:
                 text.encode(), media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
             )
-        return await asyncio.to_thread(source.report, name, f)
+        res = await asyncio.to_thread(source.report, name, f)
+        return {**res, "money": money_info(res)}
 
     @app.get("/api/alerts")
     async def alerts(
@@ -133,7 +138,8 @@ def create_app(source: ReportSource) -> FastAPI:
         q: str = Query("", description="umid, destination number or clientMessageId."),
     ) -> dict[str, Any]:
         """Messages whose umid, destination or clientMessageId equals ``q`` (at most 100)."""
-        return await asyncio.to_thread(source.sql, search_sql(q))
+        res = await asyncio.to_thread(source.sql, search_sql(q))
+        return {**res, "money": money_info(res)}
 
     @app.get("/api/messages/{umid}", response_model=None)
     async def message(umid: str) -> dict[str, Any] | JSONResponse:

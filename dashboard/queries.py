@@ -11,11 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from typing import Any
 
 from sinks.reports import Filters
+from sinks.table_fit import MONEY_COLUMNS, currency_decimals
 from smsflow.errors import ValidationError
 
-__all__ = ["MAX_LIMIT", "OPTIONS_SQL", "parse_filters", "search_sql", "sql_literal"]
+__all__ = [
+    "MAX_LIMIT", "OPTIONS_SQL", "money_info", "parse_filters", "search_sql", "sql_literal",
+]
 
 MAX_LIMIT = 100_000
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
@@ -118,3 +122,25 @@ WHERE {umid_clause}destination IN ({dest}) OR client_message_id = {sql_literal(t
 ORDER BY at, message_id
 LIMIT {int(limit)}
 """
+
+
+_MONEY = {c.lower() for c in MONEY_COLUMNS}
+
+
+def money_info(res: dict[str, Any]) -> dict[str, Any] | None:
+    """How the page shows a result's money: its money columns, their currency column and the
+    usual decimals of every currency in the rows (``{"EUR": 2, "JPY": 0, "KWD": 3}``).
+
+    The decimals are the terminal's (:func:`sinks.table_fit.currency_decimals`, Babel's CLDR
+    data), so a table cell on the page has the same digits as in ``smsflow report``. ``None``
+    when the result has no money column or no currency column. Cells stay exact in ``rows``.
+    """
+    columns = list(res["columns"])
+    cur = next((c for c in columns if c.lower() == "currency"), None)
+    money = [c for c in columns if c.lower() in _MONEY]
+    if cur is None or not money:
+        return None
+    i = columns.index(cur)
+    codes = {code for row in res["rows"] if row[i] for code in str(row[i]).split(";")}
+    return {"columns": money, "currency": cur,
+            "decimals": {code: currency_decimals(code) for code in sorted(codes)}}

@@ -52,11 +52,19 @@ function renderTable(target, res, { onRow = null } = {}) {
     return;
   }
   const numeric = (res.types || []).map((t) => NUMERIC.test(t));
+  const money = res.money || null;  // money columns shown rounded, the exact value as a tooltip
+  const isMoney = res.columns.map((c) => Boolean(money && money.columns.includes(c)));
+  const cur = money ? res.columns.indexOf(money.currency) : -1;
   const head = el("tr", {}, ...res.columns.map((c) => el("th", {}, c)));
   const body = el("tbody");
+  const td = (v, j, row) => {
+    const text = v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+    if (!isMoney[j] || !text) return el("td", numeric[j] ? { class: "num" } : {}, text);
+    return el("td", { class: "num money", title: text },
+      moneyText(text, row[cur], money.decimals));
+  };
   res.rows.forEach((row, i) => {
-    const tr = el("tr", {}, ...row.map((v, j) => el("td", numeric[j] ? { class: "num" } : {},
-      v === null ? "" : typeof v === "object" ? JSON.stringify(v) : v)));
+    const tr = el("tr", {}, ...row.map((v, j) => td(v, j, row)));
     if (onRow) tr.addEventListener("click", () => onRow(row, i));
     body.append(tr);
   });
@@ -115,25 +123,31 @@ function chart(id, labels, values, kind, maxValue = null, short = (label) => lab
   box.append(root);
 }
 
-// money in the currency's usual decimals (ISO 4217 minor units as the browser knows them),
-// rounded half-up on the decimal text itself (no float): 1913.02409780 EUR -> 1913.02
-function currencyDecimals(code) {
-  try {
-    return new Intl.NumberFormat("en", { style: "currency", currency: code })
-      .resolvedOptions().maximumFractionDigits;
-  } catch (e) { return 2; }
-}
-
-function roundMoney(text, code) {
-  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(String(text).trim());
-  if (!m) return String(text);
-  const places = currencyDecimals(code);
+// Money as `smsflow report` shows it in a terminal (sinks/table_fit.py money_for_table): each
+// ';'-separated amount in its currency's usual decimals, rounded half-up on the decimal text
+// (no float): 1913.02409780 EUR -> 1913.02. The decimals come from the API (res.money.decimals,
+// Babel's CLDR data as in the terminal), not from Intl: the browser's ICU data is another CLDR
+// version and may differ, and then the page and the terminal would show other digits.
+function roundMoney(text, places) {
+  const m = /^([-+]?)(\d*)(?:\.(\d*))?$/.exec(String(text).trim());
+  if (!m || !(m[2] || m[3])) return String(text);
   const frac = (m[3] || "").padEnd(places + 1, "0");
-  let scaled = BigInt(m[2] + frac.slice(0, places));
+  let scaled = BigInt((m[2] || "0") + frac.slice(0, places));
   if (frac[places] >= "5") scaled += 1n;
   let digits = scaled.toString().padStart(places + 1, "0");
   if (places > 0) digits = `${digits.slice(0, -places)}.${digits.slice(-places)}`;
-  return `${m[1] && scaled !== 0n ? "-" : ""}${digits}`;
+  return `${m[1] === "-" ? "-" : ""}${digits}`;  // Decimal keeps the sign of -0.00 too
+}
+
+function moneyText(amount, currency, decimals = {}) {
+  const text = amount === null || amount === undefined ? "" : String(amount);
+  if (!text) return text;
+  const amounts = text.split(";");
+  let codes = currency ? String(currency).split(";") : [];
+  if (codes.length !== amounts.length) {
+    codes = amounts.map(() => (codes.length === 1 ? codes[0] : ""));
+  }
+  return amounts.map((a, i) => roundMoney(a, decimals[codes[i]] ?? 2)).join(";");
 }
 
 // ------------------------------------------------------------------ sections
@@ -143,10 +157,11 @@ function renderDashboard(res) {
   const c = (name) => total[res.columns.indexOf(name)];
   const cost = String(c("Cost")).split(";");
   const cur = String(c("Currency")).split(";");
+  const decimals = (res.money && res.money.decimals) || {};
   $("tile-total").textContent = c("Total SMS");
   $("tile-rate").textContent = `${c("Delivery Rate")} %`;
-  $("tile-cost").textContent = cost.map((a, i) => `${roundMoney(a, cur[i] || "")} ${cur[i] || ""}`
-    .trim()).join(" + ");
+  $("tile-cost").textContent = cost.map((a, i) => `${moneyText(a, cur[i] || "", decimals)} ${
+    cur[i] || ""}`.trim()).join(" + ");
   $("tile-cost").title = cost.map((a, i) => `${a} ${cur[i] || ""}`.trim()).join(" + ");
   $("tile-countries").textContent = c("Destination Countries");
   const days = { columns: res.columns, rows: rows.slice(0, -1) };
@@ -225,6 +240,9 @@ function renderPending(res) {
   renderTable("table-pending", res);
   const ops = { columns: res.columns, rows: res.rows.slice(0, -1) };  // without Total
   chart("chart-coverage", col(ops, "Operator"), col(ops, "DLR Coverage"), "bar", 100, asIs);
+  const ages = ["< 1 h", "1-6 h", "6-24 h", "24-48 h", "Expired"];
+  const total = res.rows[res.rows.length - 1];  // the Total row: pending receipts by age
+  chart("chart-ageing", ages, ages.map((a) => total[res.columns.indexOf(a)]), "bar", null, asIs);
 }
 
 function renderErrors(res) {
@@ -236,8 +254,9 @@ function renderErrors(res) {
 
 function renderReplies(res) {
   renderTable("table-replies", res);
-  chart("chart-replies", res.rows.map((r) => `${r[0]}/${r[1]}`), col(res, "Reply Rate"), "bar",
-    100, asIs);
+  const labels = res.rows.map((r) => `${r[0]}/${r[1]}`);
+  chart("chart-replies", labels, col(res, "Reply Rate"), "bar", 100, asIs);
+  chart("chart-optouts", labels, col(res, "Opt-outs"), "bar", null, asIs);
 }
 
 function renderAlerts(res) {

@@ -18,10 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
+from babel.numbers import get_currency_precision
 
+from dashboard.queries import money_info
 from producers.bodies import WEBHOOKS, parse_body
 from producers.send import SendProducer
 from producers.simulator import Simulation
+from sinks.table_fit import money_for_table
 from tests.browser.conftest import ARTIFACTS, Server, off_loop
 from tests.e2e import expect
 from tests.e2e.harness import SMSFLOW, Pipeline
@@ -48,6 +51,40 @@ def tiles_expected(truth: dict[str, Any], subaccount: str | None = None) -> dict
             f"{cost[c].quantize(Decimal('0.01'), ROUND_HALF_UP)} {c}" for c in sorted(cost)),
         "tile-countries": str(len(countries)),
     }
+
+
+# money columns of the reports and of the message search: shown in the currency's decimals
+MONEY = ("Cost", "Cost per Part", "Average Cost", "Cost per Delivered", "cost")
+
+
+def rounded(amount: str, currency: str) -> str:
+    """``amount`` half-up to the currency's usual decimals (CLDR via Babel: EUR 2, JPY 0,
+    KWD 3), each amount of a ``;``-separated cell in its own currency."""
+    if not amount:
+        return amount
+    amounts, codes = amount.split(";"), currency.split(";")
+    assert len(amounts) == len(codes), (amount, currency)
+    return ";".join(
+        format(Decimal(a).quantize(Decimal(1).scaleb(-get_currency_precision(c)), ROUND_HALF_UP),
+               "f") for a, c in zip(amounts, codes, strict=True))
+
+
+def as_shown(columns: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """Text rows as the page's tables show them: money rounded, everything else as is."""
+    cur = next(i for i, c in enumerate(columns) if c.lower() == "currency")
+    return [[rounded(v, r[cur]) if c in MONEY else v for c, v in zip(columns, r, strict=True)]
+            for r in rows]
+
+
+def money_titles(columns: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """The tooltips of a table's cells: the exact amount on money cells, none elsewhere."""
+    return [[v if c in MONEY and v else "" for c, v in zip(columns, r, strict=True)]
+            for r in rows]
+
+
+def table_titles(page: Any, selector: str) -> list[list[str]]:
+    return page.eval_on_selector_all(
+        f"{selector} tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.title))")
 
 
 def tiles(page: Any) -> dict[str, str]:
@@ -92,10 +129,19 @@ def test_tiles_charts_and_tables_equal_truth(
         f"{v} {c}" for c, v in sorted(truth["dashboard"]["cost"].items()))  # full precision
     assert page.locator("#empty").is_hidden()
     assert page.locator("#error").is_hidden()
-    assert table_rows(page, "#table-daily") == expect.daily(truth)
-    assert table_rows(page, "#table-conversions") == expect.conversions(truth)
-    countries = [r for r in table_rows(page, "#table-countries") if int(r[2]) > 0]
-    assert countries == expect.countries(truth)
+    columns = {n: httpx.get(f"{dashboard.url}api/reports/{n}", timeout=60).json()["columns"]
+               for n in ("daily", "conversions", "countries")}
+    # money in the currency's decimals, the exact truth (8 decimals) as each cell's tooltip
+    for name, want in [("daily", expect.daily(truth)),
+                       ("conversions", expect.conversions(truth))]:
+        assert table_rows(page, f"#table-{name}") == as_shown(columns[name], want), name
+        assert table_titles(page, f"#table-{name}") == money_titles(columns[name], want), name
+    shown = table_rows(page, "#table-countries")
+    active = [i for i, r in enumerate(shown) if int(r[2]) > 0]
+    want = expect.countries(truth)
+    assert [shown[i] for i in active] == as_shown(columns["countries"], want)
+    titles = table_titles(page, "#table-countries")
+    assert [titles[i] for i in active] == money_titles(columns["countries"], want)
     days = len(truth["dashboard"]["per_day"])
     for chart in ("chart-count", "chart-cost"):
         assert page.locator(f"#{chart} rect.bar").count() == days
@@ -122,7 +168,8 @@ def test_subaccount_filter_equals_that_subaccounts_truth(
     expected = tiles_expected(truth, sub)
     assert tiles(page) == expected
     assert int(expected["tile-total"]) < int(before["tile-total"])
-    assert table_rows(page, "#table-daily") == expect.daily(truth, sub)
+    daily = httpx.get(f"{dashboard.url}api/reports/daily", timeout=60).json()["columns"]
+    assert table_rows(page, "#table-daily") == as_shown(daily, expect.daily(truth, sub))
     assert f"subaccount={sub}" in page.url
     page.screenshot(path=str(ARTIFACTS / "dashboard-subaccount.png"), full_page=True)
 
@@ -209,6 +256,65 @@ def test_campaign_detail_and_message_search(
             f"document.querySelector(\"#message-detail dd[data-field='umid']\")"
             f"?.textContent === '{cid['umid']}'"
         )
+
+
+def test_every_money_cell_is_the_apis_value_rounded(page: Any, dashboard: Server) -> None:
+    """Each table's money cells: the API's exact value half-up to the currency's decimals, the
+    exact value as the tooltip; every other cell as the API gives it."""
+    urls = {f"table-{n}": f"api/reports/{n}" for n in (
+        "daily", "countries", "campaigns", "conversions")}
+    urls["table-logs"] = "api/reports/logs?limit=200"
+    api = {t: httpx.get(dashboard.url + u, timeout=60).json() for t, u in urls.items()}
+    page.goto(dashboard.url)
+    wait_ready(page)
+    checked = 0
+    for table, res in api.items():
+        cells = _cells(res)
+        money = [c for c in res["columns"] if c in MONEY]
+        assert money and cells, table
+        assert table_rows(page, f"#{table}") == as_shown(res["columns"], cells), table
+        assert table_titles(page, f"#{table}") == money_titles(res["columns"], cells), table
+        exact = [v for r in cells for c, v in zip(res["columns"], r, strict=True)
+                 if c in money and v]
+        assert any(len(v.split(".")[-1]) == 8 for v in exact), table  # the API: full precision
+        checked += len(exact)
+    assert checked > 100
+    dash = httpx.get(dashboard.url + "api/reports/dashboard", timeout=60).json()
+    total = dict(zip(dash["columns"], dash["rows"][-1], strict=True))
+    assert page.locator("#tile-cost").inner_text() == " + ".join(
+        f"{rounded(a, c)} {c}" for a, c in zip(
+            total["Cost"].split(";"), total["Currency"].split(";"), strict=True))
+    # the message search table rounds its cost column the same way
+    logs = api["table-logs"]
+    umid = logs["rows"][0][logs["columns"].index("Message ID")]
+    page.fill("#search-q", umid)
+    page.click("#search-go")
+    page.wait_for_function(
+        "document.getElementById('search-status').textContent.startsWith('1 message')")
+    found = httpx.get(f"{dashboard.url}api/messages", params={"q": umid}, timeout=60).json()
+    assert table_rows(page, "#table-logs") == as_shown(found["columns"], _cells(found))
+    assert table_titles(page, "#table-logs") == money_titles(found["columns"], _cells(found))
+
+
+def test_money_digits_equal_the_terminals(page: Any, empty_dashboard: Server) -> None:
+    """The page's rounding (app.js) gives the digits of ``smsflow report`` tables
+    (``money_for_table``) with the decimals the API sends, also for JPY, KWD and PKR (where
+    Chromium's own Intl data says 0 decimals and the terminal's CLDR data 2)."""
+    cases = [("1913.02409780", "EUR"), ("1913.02500000", "EUR"), ("0.00499999", "EUR"),
+             ("1.50000000", "JPY"), ("2.49999999", "JPY"), ("1.00050000", "KWD"),
+             ("1.00049999", "KWD"), ("12.34500000", "PKR"), ("-0.00400000", "EUR"),
+             ("-2.50000000", "JPY"), ("1.50000000;2.50000000", "JPY;KWD"),
+             ("0.12500000;7.99950000", "EUR;KWD"), ("99999999999.99500000", "EUR"),
+             ("3.14159265", ""), ("", "EUR")]
+    res = {"columns": ["Cost", "Currency"], "types": [], "rows": [list(c) for c in cases]}
+    decimals = money_info(res)["decimals"]
+    assert decimals == {"EUR": 2, "JPY": 0, "KWD": 3, "PKR": 2}
+    page.goto(empty_dashboard.url)
+    wait_ready(page)
+    shown = page.evaluate("([cases, d]) => cases.map(([a, c]) => moneyText(a, c, d))",
+                          [cases, decimals])
+    assert shown == [money_for_table(a, c) for a, c in cases]
+    assert shown[:8] == ["1913.02", "1913.03", "0.00", "2", "2", "1.001", "1.000", "12.35"]
 
 
 def test_invalid_filters_show_an_error_not_a_500(page: Any, dashboard: Server) -> None:
@@ -381,8 +487,15 @@ def test_quality_panels_equal_the_report_api(
     assert _titles(page, "chart-latency") == [
         f"{r[1]}/{r[2]}: {r[p95] if r[p95] is not None else 0}"
         for r in lat["rows"] if r[0] == last]
+    ages = ["< 1 h", "1-6 h", "6-24 h", "24-48 h", "Expired"]
+    total = dict(zip(pend["columns"], pend["rows"][-1], strict=True))
+    assert pend["rows"][-1][0] == "Total"
+    assert _titles(page, "chart-ageing") == [f"{a}: {total[a]}" for a in ages]
     rep = api["replies"]
     assert _titles(page, "chart-replies") == [f"{r[0]}/{r[1]}: {r[4]}" for r in rep["rows"]]
+    optouts = rep["columns"].index("Opt-outs")
+    assert _titles(page, "chart-optouts") == [
+        f"{r[0]}/{r[1]}: {r[optouts]}" for r in rep["rows"]]
     err = sorted(api["errors"]["rows"], key=lambda r: -r[5])[:12]
     assert sorted(_titles(page, "chart-errors")) == sorted(
         f"{r[1]} {r[3] if r[3] is not None else ''}".strip() + f": {r[5]}" for r in err)

@@ -59,3 +59,19 @@ def test_search_matches_umid_destination_and_client_id() -> None:
 def test_search_rejects_empty_or_oversized_terms(term: str) -> None:
     with pytest.raises(ValidationError):
         search_sql(term)
+
+
+def test_money_info_names_money_columns_and_the_terminals_decimals() -> None:
+    from dashboard.queries import money_info
+
+    res = {"columns": ["Date", "Cost", "Currency", "Average Cost"], "types": [],
+           "rows": [["2024-01-01", "1.50000000;2.50000000", "JPY;KWD", "0.1;0.2"],
+                    ["2024-01-02", "1.00500000", "EUR", "0.5"],
+                    ["2024-01-03", "0.00000000", "PKR", "0"],
+                    ["2024-01-04", "", "", ""]]}
+    assert money_info(res) == {"columns": ["Cost", "Average Cost"], "currency": "Currency",
+                               "decimals": {"EUR": 2, "JPY": 0, "KWD": 3, "PKR": 2}}
+    search = {"columns": ["message_id", "cost", "currency"], "types": [], "rows": []}
+    assert money_info(search) == {"columns": ["cost"], "currency": "currency", "decimals": {}}
+    assert money_info({"columns": ["Cost"], "types": [], "rows": [["1"]]}) is None
+    assert money_info({"columns": ["Total", "Currency"], "types": [], "rows": []}) is None
