@@ -236,7 +236,10 @@ def _emit(name: str, filters: Filters, fmt: str, wide: bool = False) -> None:
             client.close()
         return
     ch = open_clickhouse(settings)
-    result = run_report(ch, name, filters)
+    try:
+        result = run_report(ch, name, filters)
+    except ClickHouseError as e:
+        raise _schema_behind(ch) or e from None
     if fmt == "csv":
         sys.stdout.write(to_csv(result))
     elif fmt == "json":
@@ -252,6 +255,19 @@ def _emit(name: str, filters: Filters, fmt: str, wide: bool = False) -> None:
 
 
 emit_report = _emit  # for other report-like commands (smsflow deadletters)
+
+
+def _schema_behind(ch: ClickHouse) -> ClickHouseError | None:
+    """A one-line error naming the migrations the database lacks (None: it has them all)."""
+    try:
+        missing = sorted({m.version for m in available()} - set(applied_versions(ch)))
+    except ClickHouseError:
+        return None
+    if not missing:
+        return None
+    return ClickHouseError(
+        f"the database lacks schema migration(s) {', '.join(map(str, missing))} of this "
+        "smsflow: run `smsflow db migrate` (`smsflow run` applies them when it starts)")
 
 
 def parse_time(value: str | None, flag: str) -> dt.datetime | None:

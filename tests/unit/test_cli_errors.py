@@ -73,3 +73,24 @@ def test_deltas_with_unreachable_broker(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot reach Kafka at 127.0.0.1:{port}"), proc.stderr
+
+
+def test_report_on_a_database_behind_the_schema(tmp_path: Path) -> None:
+    """A database migrated by an older smsflow (before the view the daily report reads): the
+    missing migrations are named, not the engine's "unknown table" message."""
+    from sinks.migrate import available
+
+    older = tmp_path / "older"
+    older.mkdir()
+    needed = min(m.version for m in available() if "daily_totals" in m.path.read_text())
+    for m in available():
+        if m.version < needed:
+            (older / m.path.name).write_text(m.path.read_text())
+    script = ("import sys; from pathlib import Path; from sinks.migrate import migrate; "
+              "from smsflow.clickhouse import connect; from smsflow.config import load_settings; "
+              "migrate(connect(load_settings()), Path(sys.argv[1]))")
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SMSFLOW_")}
+    e["SMSFLOW_HOME"] = str(tmp_path / "home")
+    subprocess.run([sys.executable, "-c", script, str(older)], env=e, check=True, timeout=120)
+    proc = run(["report", "daily"], tmp_path)
+    assert_one_line_error(proc, f"lacks schema migration(s) {needed}", "smsflow db migrate")
