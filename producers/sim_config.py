@@ -45,6 +45,9 @@ class SimConfig:
     # destinations in ranges libphonenumber does not list (is_valid_number False) in countries
     # whose calling code is one region's; the platform accepts them (0: none, default output)
     unlisted_share: float = 0.0
+    # receipts the platform sends over SMPP (per receipt, from the seed; their copies too):
+    # their records are what the SMPP bridge reads (sim_smpp.smpp_receipt), the truth follows
+    smpp_receipt_share: float = 0.0
     # faults
     duplicate_rate: float = 0.05  # receipts re-posted by webhook retries (identical copies)
     out_of_order_rate: float = 0.03  # final receipt delivered before the 'sent' one

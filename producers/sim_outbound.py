@@ -16,7 +16,8 @@ from typing import Any
 
 from producers.segments import count_segments, is_gsm7
 from producers.sim_config import SimConfig
-from producers.sim_events import HOUR, MINUTE, SECOND, Emitter, between, new_umid, ts
+from producers.sim_events import HOUR, MINUTE, SECOND, Emitter, between, new_umid, ts, us
+from producers.sim_smpp import SmppChannel
 from producers.sim_texts import make_text
 from producers.sim_world import (
     COUNTRIES,
@@ -30,7 +31,7 @@ from producers.sim_world import (
     Recipients,
     Subaccount,
 )
-from producers.simulation_truth import MessageTruth
+from producers.simulation_truth import MessageTruth, fold_receipts
 from schemas.codec import money
 from smsflow.numbers import NUMBER_UNLISTED
 
@@ -85,6 +86,7 @@ class _Outbound:
         self.cum_countries = (_CUM_COUNTRIES if not cfg.countries else
                               list(itertools.accumulate(c.weight for c in self.countries)))
         self.counter = itertools.count(1)
+        self.channel = SmppChannel(cfg.seed, cfg.smpp_receipt_share)
 
     # ---- units: a single message, an HTTP batch or an MCS campaign batch --------------------
     def unit(self, remaining: int) -> list[_Unit]:
@@ -261,31 +263,27 @@ class _Outbound:
             if state == "sent" and rng.random() < cfg.unpriced_sent_rate:
                 rec["price_total"] = rec["price_per_sms"] = rec["currency"] = None
             else:
-                rec["price_total"], m.price_total = total, total
-            setattr(m, f"{state}_at", ts(at))
-            m.state, m.detail = state, rec["detail"]
+                rec["price_total"] = total
             if state == "sent":
                 plan.sent_us = at
             elif state == "delivered":
                 plan.delivered_us = at
-            if state == "undelivered":
-                m.error_code, m.error_message = rec["error_code"], rec["error_message"]
             arrivals.append(at + between(rng, 50_000, 3 * SECOND))
             records.append(rec)
-            m.receipt_states.append(state)
-        if m.price_total is None:
-            m.currency = m.price_per_sms = None
         if len(steps) >= 2 and steps[0][0] == "sent" and rng.random() < cfg.out_of_order_rate:
             arrivals[0] = arrivals[1] + between(rng, SECOND // 2, 60 * SECOND)
-        for at, rec, (_, status_at) in zip(arrivals, records, steps, strict=True):
-            self.emitter.emit(at, "receipts", m.umid, rec, status_at)
-            m.receipts += 1
+        delivered: list[dict[str, Any]] = []  # the records as they reach smsflow, copies too
+        for at, rec in zip(arrivals, records, strict=True):
+            rec, spec = self.channel.receipt(rec)
+            event_us = us(rec["status_at"])
+            self.emitter.emit(at, "receipts", m.umid, rec, event_us, spec)
+            delivered.append(rec)
             if rng.random() < cfg.duplicate_rate:
                 for k in range(1 + (rng.random() < 0.3) + (rng.random() < 0.1)):
                     self.emitter.emit(at + RETRY_AFTER[k] * SECOND, "receipts", m.umid,
-                                      dict(rec), status_at)
-                    m.receipts += 1
-                    m.duplicate_receipts += 1
+                                      dict(rec), event_us, spec)
+                    delivered.append(rec)
+        fold_receipts(m, delivered)
         return min(arrivals)
 
     def receipt_record(self, plan: Plan, state: str, at: int,

@@ -10,14 +10,26 @@ from :mod:`producers.dlr_status`, the mapping the bridge reads them back with.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 from typing import Any, Literal
 
 import gsm0338  # noqa: F401  (registers the gsm03.38 codec)
 
 from producers.dlr_status import MESSAGE_STATES, smpp_stat
+from producers.sim_smsc import deliver_sm_pdu
+from producers.smpp_pdu import parse_deliver_sm
 
-__all__ = ["SMPP_KINDS", "deliver_over_smpp", "mo_spec", "receipt_spec", "smpp_id"]
+__all__ = [
+    "SMPP_KINDS",
+    "SmppChannel",
+    "deliver_over_smpp",
+    "deliver_specs",
+    "mo_spec",
+    "receipt_spec",
+    "smpp_id",
+    "smpp_receipt",
+]
 
 _STATE_NUMBER = {word: n for n, word in MESSAGE_STATES.items()}
 
@@ -87,6 +99,41 @@ def receipt_spec(
     }
 
 
+def smpp_receipt(
+    rec: dict[str, Any], rng: random.Random
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(deliver_sm spec, record) of a receipt the platform sends over SMPP: the spec in a form
+    drawn from ``rng`` (text or text + TLVs, id as UUID / hex / decimal, 12- or 10-digit
+    dates), and the record is what the bridge makes of it: the PDU the test SMSC sends for the
+    spec (:func:`producers.sim_smsc.deliver_sm_pdu`) read by
+    :func:`producers.smpp_pdu.parse_deliver_sm` (no price, ids, operator name or ``read``;
+    times to the second or minute). ``received_at`` stays None like the webhook records'.
+    TLV-only receipts are not drawn: their time would be the arrival time."""
+    form = "both" if rng.random() < 0.5 else "text"
+    id_form = ("uuid", "hex", "decimal")[rng.randrange(3)]
+    digits = 10 if rng.random() < 0.2 else 12
+    spec = receipt_spec(rec, form=form, id_form=id_form, date_digits=digits)
+    event = parse_deliver_sm(deliver_sm_pdu(spec), now=rec["status_at"], subaccount_id="")
+    return spec, {**event.record, "received_at": None}
+
+
+class SmppChannel:
+    """Which receipts the platform sends over SMPP: a share of them, drawn per receipt from a
+    generator of its own (seeded by the simulation's seed), so the traffic itself does not
+    depend on the share; share 0 draws nothing."""
+
+    def __init__(self, seed: int, share: float) -> None:
+        self.share = share
+        self.rng = random.Random(f"smpp-channel-{seed}")
+
+    def receipt(self, rec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """(record as it reaches smsflow, deliver_sm spec or None when it comes by webhook)."""
+        if not self.share or self.rng.random() >= self.share:
+            return rec, None
+        spec, record = smpp_receipt(rec, self.rng)
+        return record, spec
+
+
 def mo_spec(rec: dict[str, Any], *, data_coding: int | None = None) -> dict[str, Any]:
     """The deliver_sm spec of an ``InboundMessage`` record (GSM7 as 0, UCS2 as 8)."""
     coding = data_coding if data_coding is not None else (0 if rec["encoding"] == "GSM7" else 8)
@@ -116,19 +163,26 @@ async def deliver_over_smpp(
     test SMSC's control port; the count per kind answered with status 0. What SMPP cannot
     carry (prices, batch/client ids, subaccount, receipt detail of delivered messages,
     sub-second status times) does not reach the bridge."""
+    specs = [
+        (kind, receipt_spec(rec) if kind == "receipts" else mo_spec(rec))
+        for kind, _, rec in events if kind in SMPP_KINDS
+    ]
+    return await deliver_specs(control_port, specs, window=window)
+
+
+async def deliver_specs(
+    control_port: int, specs: list[tuple[str, dict[str, Any]]], *, window: int = 256
+) -> dict[str, int]:
+    """Deliver (kind, deliver_sm spec) pairs in order (e.g. a simulation's ``smpp`` specs)
+    through the test SMSC's control port; the count per kind answered with status 0."""
     from producers.sim_smsc import SmscControl
 
     control = await SmscControl.connect(control_port)
     try:
-        specs = [
-            receipt_spec(rec) if kind == "receipts" else mo_spec(rec)
-            for kind, _, rec in events if kind in SMPP_KINDS
-        ]
-        kinds = [kind for kind, _, _ in events if kind in SMPP_KINDS]
-        statuses = await control.deliver_all(specs, window)
+        statuses = await control.deliver_all([spec for _, spec in specs], window)
     finally:
         await control.close()
     out = dict.fromkeys(SMPP_KINDS, 0)
-    for kind, status in zip(kinds, statuses, strict=True):
+    for (kind, _), status in zip(specs, statuses, strict=True):
         out[kind] += status == 0
     return out

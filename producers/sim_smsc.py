@@ -36,7 +36,7 @@ from typing import Any
 
 import smpp34
 
-__all__ = ["Smsc", "SmscControl", "deliver_fields", "run_smsc"]
+__all__ = ["Smsc", "SmscControl", "deliver_fields", "deliver_sm_pdu", "run_smsc"]
 
 _FIELDS = (
     "source_addr", "service_type", "source_addr_ton", "source_addr_npi", "dest_addr_ton",
@@ -50,6 +50,15 @@ def deliver_fields(spec: dict[str, Any]) -> tuple[str, bytes, dict[str, Any]]:
     kw: dict[str, Any] = {k: spec[k] for k in _FIELDS if k in spec}
     kw["tlvs"] = [smpp34.Tlv(int(tag), bytes.fromhex(value)) for tag, value in spec.get("tlvs", [])]
     return spec.get("destination_addr", ""), bytes.fromhex(spec.get("short_message", "")), kw
+
+
+def deliver_sm_pdu(spec: dict[str, Any]) -> bytes:
+    """The deliver_sm PDU (smpp34's encoding) the SMSC sends for a control-port spec, with the
+    defaults of :meth:`smpp34.Esme.deliver_sm` (the simulator's truth reads it back)."""
+    dest, message, kw = deliver_fields(spec)
+    kw = {"dest_addr_ton": 1, "dest_addr_npi": 1, **kw}
+    source = kw.pop("source_addr", "")
+    return bytes(smpp34.DeliverSm(source, dest, message, **kw).encode())
 
 
 class Smsc:

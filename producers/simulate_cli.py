@@ -27,8 +27,13 @@ def simulate_command(
     ),
     smpp_control: int | None = typer.Option(
         None, "--smpp-control", metavar="PORT",
-        help="With --produce: receipts and MO go over SMPP via the test SMSC (smsflow smsc) "
-        "with this control port, to the bound smsflow smpp bridge.",
+        help="With --produce: MO and receipts (--smpp-share) go over SMPP via the test SMSC "
+        "(smsflow smsc) with this control port, to the bound smsflow smpp bridge.",
+    ),
+    smpp_share: float = typer.Option(
+        1.0, "--smpp-share",
+        help="With --smpp-control: share of receipts sent over SMPP (per receipt, from the "
+        "seed; the truth follows what SMPP carries), the others to Kafka.",
     ),
     unlisted_share: float = typer.Option(
         0.0, "--unlisted-share",
@@ -46,7 +51,8 @@ def simulate_command(
 
     Writes OUT/events/<kind>.jsonl (delivery order), OUT/truth.json, OUT/messages.jsonl and
     OUT/inbound.jsonl; with --produce also sends every event to the input topics (key = umid),
-    with --smpp-control receipts and MO as deliver_sm through the test SMSC instead.
+    with --smpp-control MO and a share of the receipts as deliver_sm through the test SMSC
+    instead (the truth follows the receipts' channel; an SMPP MO's time is its arrival).
     Fails with a one-line error for bad options, an unwritable OUT or an unreachable broker.
     """
     from producers.simulator import SimConfig, produce_events, simulate, write_simulation
@@ -59,6 +65,7 @@ def simulate_command(
 
     config = SimConfig(messages=messages, seed=seed, days=days, bad_records=bad_records,
                        unlisted_share=unlisted_share,
+                       smpp_receipt_share=smpp_share if smpp_control is not None else 0.0,
                        incidents=tuple(parse_incident(i) for i in incident),
                        countries=tuple(c.strip().upper() for c in countries.split(",")
                                        if c.strip()))
@@ -84,12 +91,17 @@ def simulate_command(
         err.print(f"wrote {out}/events, truth.json, messages.jsonl in {time.monotonic() - t1:.1f}s")
     if settings is not None:
         t2 = time.monotonic()
-        from producers.sim_smpp import SMPP_KINDS, deliver_over_smpp
+        from producers.sim_smpp import deliver_specs, mo_spec
 
-        direct = [e for e in sim.events if smpp_control is None or e[0] not in SMPP_KINDS]
+        def by_smpp(i: int, kind: str) -> bool:
+            return smpp_control is not None and (i in sim.smpp or kind == "inbound")
+
+        direct = [e for i, e in enumerate(sim.events) if not by_smpp(i, e[0])]
         produced = asyncio.run(produce_events(settings, direct, bad=sim.bad, progress=True))
         if smpp_control is not None:
-            over = asyncio.run(deliver_over_smpp(smpp_control, sim.events))
+            specs = [(k, sim.smpp[i] if i in sim.smpp else mo_spec(rec))
+                     for i, (k, _, rec) in enumerate(sim.events) if by_smpp(i, k)]
+            over = asyncio.run(deliver_specs(smpp_control, specs))
             produced.update({f"{k} (SMPP)": v for k, v in over.items()})
         err.print(
             f"produced {sum(produced.values())} records to {settings.kafka_bootstrap} in "

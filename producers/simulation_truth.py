@@ -30,9 +30,11 @@ from typing import Any
 from smsflow.operators import OPERATOR_UNKNOWN, canonical_name, is_unresolved, operator_of_mcc_mnc
 
 __all__ = [
+    "STATUS_ORDER",
     "InboundTruth",
     "MessageTruth",
     "compute_truth",
+    "fold_receipts",
     "is_opt_out",
     "rate",
     "to_json_value",
@@ -85,8 +87,10 @@ class MessageTruth:
     undelivered_at: dt.datetime | None = None
     read_at: dt.datetime | None = None
     receipts: int = 0  # receipt records delivered, duplicates included
-    duplicate_receipts: int = 0  # identical webhook retries among them
-    receipt_states: list[str] = field(default_factory=list)  # distinct states, in status order
+    # of them, those with the state and status time of an earlier one (webhook retries, ...)
+    duplicate_receipts: int = 0
+    # states of the others, by status time (ties in status order)
+    receipt_states: list[str] = field(default_factory=list)
     converted: bool = False
     converted_at: dt.datetime | None = None
     otp_feedback_events: int = 0
@@ -168,6 +172,49 @@ class InboundTruth:
         d["day"] = self.received_at.date().isoformat()
         d["opt_out"] = self.opt_out
         return d
+
+
+STATUS_ORDER = ("queued", "sent", "delivered", "undelivered", "rejected", "read")
+_FINAL_RANK = {"delivered": 0, "undelivered": 1, "rejected": 2}
+
+
+def fold_receipts(m: MessageTruth, records: list[dict[str, Any]]) -> None:
+    """Set the receipt facts of ``m`` from the receipt records that reach smsflow (copies
+    included, any order), by formats.md section 2 / docs/design.md "Exactness": per stage its
+    earliest time; the state is ``read`` if read, else the final stage with the latest time
+    (ties: rejected > undelivered > delivered), else ``sent``; detail and error are those of
+    the earliest receipt of that stage; the price is the priced receipts' (else no price,
+    per-SMS price or currency); the operator name carried is any receipt's."""
+    first: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[str, dt.datetime]] = set()
+    for rec in records:
+        st, at = rec["state"], rec["status_at"]
+        m.receipts += 1
+        if (st, at) in seen:
+            m.duplicate_receipts += 1
+            continue
+        seen.add((st, at))
+        if st not in first or at < first[st]["status_at"]:
+            first[st] = rec
+    m.receipt_states = [st for st, _ in sorted(seen, key=lambda k: (k[1],
+                                                                   STATUS_ORDER.index(k[0])))]
+    for st in ("sent", "delivered", "undelivered", "read"):
+        setattr(m, f"{st}_at", first[st]["status_at"] if st in first else None)
+    finals = [(first[st]["status_at"], rank, st) for st, rank in _FINAL_RANK.items()
+              if st in first]
+    state = ("read" if "read" in first else max(finals)[2] if finals else
+             "sent" if "sent" in first else None)
+    if state is not None:
+        owner = first[state]
+        m.state, m.detail = state, owner["detail"]
+        m.error_code, m.error_message = owner["error_code"], owner["error_message"]
+    priced = [r for r in records if r["price_total"] is not None]
+    if priced:
+        m.price_total = priced[0]["price_total"]
+    else:
+        m.price_total = m.price_per_sms = m.currency = None
+    names = [r["operator"] for r in records if r.get("operator")]
+    m.receipt_operator = names[0] if names else None
 
 
 def is_opt_out(body: str) -> bool:

@@ -26,7 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from producers.sim_config import KINDS, SCHEMA_OF, SimConfig
-from producers.sim_events import HOUR, SECOND, Emitter, Event, between, new_umid, ts, us_of
+from producers.sim_events import (
+    HOUR,
+    SECOND,
+    Emitter,
+    Event,
+    between,
+    new_umid,
+    ts,
+    us,
+    us_of,
+)
 from producers.sim_inbound import simulate_inbound
 from producers.sim_io import (
     BadRecord,
@@ -37,6 +47,7 @@ from producers.sim_io import (
 )
 from producers.sim_outbound import plan_outbound
 from producers.sim_produce import produce_events
+from producers.sim_smpp import SmppChannel
 from producers.sim_world import COUNTRIES, SUBACCOUNTS, NumberPool, Recipients
 from producers.simulation_truth import InboundTruth, MessageTruth, compute_truth, to_json_value
 from schemas.codec import money
@@ -67,6 +78,9 @@ class Simulation:
     messages: list[MessageTruth] = field(default_factory=list)
     inbound: list[InboundTruth] = field(default_factory=list)
     bad: list[BadRecord] = field(default_factory=list)
+    # index in events -> deliver_sm spec of the receipts the platform sends over SMPP
+    # (SimConfig.smpp_receipt_share); their records in events are what the bridge reads
+    smpp: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Valid events per kind (every kind present, 0 when none)."""
@@ -114,7 +128,8 @@ def simulate(config: SimConfig, *, progress: bool = False) -> Simulation:
         plans = plan_outbound(cfg, rng, recipients, virtual_by_sa, emitter, start_us, end_us,
                               advance)
     inbound = simulate_inbound(cfg, rng, plans, virtual, recipients, emitter, start_us, end_us)
-    orphan_starts = _orphans(cfg, rng, recipients, emitter, start_us)
+    orphan_starts = _orphans(cfg, rng, recipients, emitter, start_us,
+                             SmppChannel(cfg.seed + 1, cfg.smpp_receipt_share))
     stream_end = emitter.max_event_us
     ttl = int(cfg.orphan_ttl_hours * 3600) * SECOND
     orphans = sum(1 for first in orphan_starts if first + ttl < stream_end)
@@ -139,11 +154,11 @@ def simulate(config: SimConfig, *, progress: bool = False) -> Simulation:
         ]
     invalid = {k: cfg.bad_records for k in KINDS}
     truth = compute_truth(messages, inbound, orphans=orphans, invalid=invalid, meta=meta)
-    return Simulation(cfg, events, truth, messages, inbound, bad)
+    return Simulation(cfg, events, truth, messages, inbound, bad, emitter.smpp_specs())
 
 
 def _orphans(cfg: SimConfig, rng: random.Random, recipients: Recipients, emitter: Emitter,
-             start_us: int) -> list[int]:
+             start_us: int, channel: SmppChannel) -> list[int]:
     """Receipts of umids that never get a request, in the first 12 h of the first day; the
     first event time of each. None when the span is too short for them to pass the TTL."""
     if cfg.days * 24 < cfg.orphan_ttl_hours + 24:
@@ -167,7 +182,11 @@ def _orphans(cfg: SimConfig, rng: random.Random, recipients: Recipients, emitter
                 "currency": cfg.currency, "sms_count": 1, "mcc": rcp.network.mcc,
                 "mnc": rcp.network.mnc, "operator": rcp.network.name, "received_at": None,
             }
-            emitter.emit(t + between(rng, 50_000, 3 * SECOND), "receipts", umid, rec, t)
+            rec, spec = channel.receipt(rec)
+            if state == "sent":
+                firsts[-1] = us(rec["status_at"])
+            emitter.emit(t + between(rng, 50_000, 3 * SECOND), "receipts", umid, rec,
+                         us(rec["status_at"]), spec)
             if state == "delivered" and rng.random() < 0.5:
                 break  # some orphans never get their final receipt
     return firsts

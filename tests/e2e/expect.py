@@ -10,6 +10,8 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from producers.simulation_truth import STATUS_ORDER
+
 __all__ = ["MESSAGE_FIELDS_SQL", "average", "campaigns", "check_timeline", "conversions",
            "countries", "daily", "dashboard", "errors", "latency", "message_differences", "money",
            "pending", "rate", "ratio", "replies", "timeline_sample"]
@@ -212,12 +214,16 @@ def timeline_sample(messages: list[Any], n: int = 15) -> list[Any]:
 
 def check_timeline(rows: list[dict[str, Any]], m: Any) -> None:
     """The ``timeline`` rows of message ``m`` (MessageTruth) show every receipt in time order,
-    webhook retries marked ``duplicate``, the first copies in the message's status order."""
+    repeats (same state and time: webhook retries) marked ``duplicate``, the first copies'
+    states those of the truth (receipts of equal time in status order: their rows are in
+    arrival order)."""
     receipts = [r for r in rows if r["kind"] == "DeliveryReceipt"]
     assert len(receipts) == m.receipts, (m.umid, receipts)
     assert sum(1 for r in receipts if r["duplicate"]) == m.duplicate_receipts, (m.umid, receipts)
     times = [str(r["event_at"]) for r in rows]
     assert times == sorted(times), (m.umid, times)
-    assert [r["state"] for r in receipts if not r["duplicate"]] == m.receipt_states, m.umid
+    firsts = sorted((r for r in receipts if not r["duplicate"]),  # equal times: status order
+                    key=lambda r: (str(r["event_at"]), STATUS_ORDER.index(r["state"])))
+    assert [r["state"] for r in firsts] == m.receipt_states, m.umid
     requests = [r for r in rows if r["kind"] == "SendRequest"]
     assert len(requests) == 1 and not requests[0]["duplicate"], (m.umid, requests)

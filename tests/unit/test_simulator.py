@@ -278,6 +278,59 @@ def test_truth_under_heavy_faults_and_replies() -> None:
     assert sum(r["replies"] for r in s.truth["daily"]) == sum(m.replied for m in s.messages) > 100
 
 
+@pytest.fixture(scope="module")
+def sim_half_smpp() -> Simulation:
+    return simulate(SimConfig(messages=1500, seed=20, smpp_receipt_share=0.5))
+
+
+def test_smpp_share_changes_the_channel_of_receipts_not_the_traffic(
+    sim_half_smpp: Simulation,
+) -> None:
+    from producers.sim_smsc import deliver_sm_pdu
+    from producers.smpp_pdu import parse_deliver_sm
+
+    s = sim_half_smpp
+    plain = simulate(SimConfig(messages=1500, seed=20))
+    assert [(k, u) for k, u, _ in s.events] == [(k, u) for k, u, _ in plain.events]
+    receipts = sum(1 for k, _, _ in s.events if k == "receipts")
+    assert 0.45 < len(s.smpp) / receipts < 0.55
+    for i, ((kind, _, rec), (_, _, was)) in enumerate(zip(s.events, plain.events, strict=True)):
+        if i not in s.smpp:
+            assert rec == was
+            continue
+        assert kind == "receipts"
+        # the record is what the bridge reads from the PDU the test SMSC sends for the spec
+        read = parse_deliver_sm(deliver_sm_pdu(s.smpp[i]), now=dt.datetime.now(UTC),
+                                subaccount_id="x").record
+        assert rec == {**read, "received_at": None}
+        assert rec["price_total"] is None and rec["operator"] is None
+        assert rec["status_at"] == was["status_at"].replace(
+            microsecond=0, second=rec["status_at"].second)
+        assert rec["state"] == ("delivered" if was["state"] == "read" else was["state"])
+    tags = Counter(t for spec in s.smpp.values() for t, _ in spec["tlvs"])
+    assert 0 < tags[0x001E] < len(s.smpp)  # text-only and text + TLV receipts
+    assert any(r["status_at"].second for _, _, r in (s.events[i] for i in s.smpp))
+    assert sum(1 for i in s.smpp if s.events[i][2]["status_at"].second == 0) > len(s.smpp) / 10
+
+
+def test_half_smpp_truth_follows_what_the_channels_carry(sim_half_smpp: Simulation) -> None:
+    s = sim_half_smpp
+    assert _recompute_daily(s.events, 24.0) == s.truth["daily"]
+    plain = simulate(SimConfig(messages=1500, seed=20))
+    assert s.truth["dashboard"]["cost"]["EUR"] < plain.truth["dashboard"]["cost"]["EUR"]
+    firsts: dict[str, dict[str, dt.datetime]] = defaultdict(dict)
+    for kind, umid, r in s.events:
+        if kind == "receipts":
+            at = firsts[umid].get(r["state"])
+            firsts[umid][r["state"]] = r["status_at"] if at is None else min(at, r["status_at"])
+    for m in s.messages:
+        f = firsts.get(m.umid, {})
+        assert (m.sent_at, m.delivered_at, m.undelivered_at, m.read_at) == (
+            f.get("sent"), f.get("delivered"), f.get("undelivered"), f.get("read")), m.umid
+    assert sum(m.state == "read" for m in s.messages) < sum(
+        m.state == "read" for m in plain.messages)
+
+
 def test_truth_is_internally_consistent(sim: Simulation) -> None:
     t = sim.truth
     totals: Counter[str] = Counter()
