@@ -455,7 +455,38 @@ class Cluster:
             for b in self.nodes:
                 b.cluster_id = id_file.read_text().strip()
         procs = [b.start() for b in self.nodes]
-        return [b.wait_started(p, timeout=timeout) for b, p in zip(self.nodes, procs, strict=True)]
+        started = [b.wait_started(p, timeout=timeout)
+                   for b, p in zip(self.nodes, procs, strict=True)]
+        if len(self.nodes) > 1:
+            self._wait_registered(timeout)
+        return started
+
+    def _wait_registered(self, timeout: float) -> None:
+        """Wait until the cluster's metadata lists every node: a node answers before the
+        controller has it, and a topic of replication factor N is refused until N are listed."""
+        import asyncio
+
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        async def listed() -> int:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await admin.start()
+            try:
+                return len((await admin.describe_cluster())["brokers"])
+            finally:
+                await admin.close()
+
+        deadline, seen = time.monotonic() + timeout, 0
+        while time.monotonic() < deadline:
+            try:
+                seen = asyncio.run(listed())
+            except Exception:  # a node still starting: ask again
+                seen = 0
+            if seen >= len(self.nodes):
+                return
+            time.sleep(0.5)
+        raise InfraError(f"the cluster lists {seen} of {len(self.nodes)} brokers after "
+                         f"{timeout:.0f}s; see {self.nodes[0].log_file}")
 
     def status(self) -> list[BrokerStatus]:
         return [b.status() for b in self.nodes]
