@@ -149,7 +149,7 @@ class FittedTable:
             numeric = self._numeric(i)
             table.add_column(
                 self.columns[i], justify="right" if numeric else "left",
-                no_wrap=numeric, overflow="fold",
+                no_wrap=numeric, overflow="fold", min_width=self._col_min(i),
             )
         for row in self.rows:
             table.add_row(*[row[i] for i in sorted(shown)])
@@ -167,19 +167,21 @@ class FittedTable:
     def min_width(self, shown: Sequence[int]) -> int:
         """Columns ``shown`` at their narrowest without splitting a number or a header word:
         cells plus padding and borders (3 per column, 1 more for the last border)."""
-        total = 1
-        for i in shown:
-            words = self.columns[i].split()
-            width = max(cell_len(w) for w in words) if words else 1
-            for row in self.rows:
-                text = row[i]
-                if self._numeric(i):
-                    width = max(width, cell_len(text))
-                else:
-                    width = max(width, min(_TEXT_MIN, max((cell_len(w) for w in text.split()),
-                                                          default=0)))
-            total += width + 3
-        return total
+        return 1 + sum(self._col_min(i) + 3 for i in shown)
+
+    def _col_min(self, i: int) -> int:
+        """Column ``i`` at its narrowest: no number and no header word split (a number column
+        does not wrap at all, its header included)."""
+        words = [self.columns[i]] if self._numeric(i) else self.columns[i].split()
+        width = max(cell_len(w) for w in words) if words else 1
+        for row in self.rows:
+            text = row[i]
+            if self._numeric(i):
+                width = max(width, cell_len(text))
+            else:
+                width = max(width, min(_TEXT_MIN, max((cell_len(w) for w in text.split()),
+                                                      default=0)))
+        return width
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield self.table(self.shown(console, options))

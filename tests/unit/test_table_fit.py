@@ -82,3 +82,13 @@ def test_caption_counts_hidden_columns_and_sql_tables_keep_all() -> None:
     assert "more column" not in _render(to_table(_daily(), report="daily", wide=True), 400)
     plain = _render(to_table(_daily()), width=400)  # no report name: `smsflow sql`
     assert "Cost per Part" in plain and "more column" not in plain
+
+
+def test_headers_stay_whole_and_the_table_fits() -> None:
+    """Rich shrinks a text column below its header when the numbers take the room: every shown
+    header is on one line and no line is wider than the terminal."""
+    for width in (80, 100, 60):
+        text = _render(to_table(_daily(), report="daily"), width)
+        assert max(len(line) for line in text.splitlines()) <= width
+        header = _cells(text)[0]
+        assert all(h in DAILY_HEADER for h in header), header
