@@ -24,7 +24,7 @@ test parses every rewritten statement of every migration with the engine).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from smsflow.errors import ClickHouseError
 
@@ -42,33 +42,9 @@ _DROP = re.compile(r"^DROP TABLE (IF EXISTS )?(`?[\w.]+`?)(.*)$", re.S)
 _COLUMN_CMD = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN ")
 
 
-def split_top_level(text: str, sep: str = ",") -> list[str]:
-    """``text`` split at ``sep`` outside parentheses, brackets and quotes (stripped parts)."""
-    parts: list[str] = []
-    depth, quote, start, i = 0, "", 0, 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'`\"":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-        i += 1
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
-
-
-def _balanced(text: str, start: int) -> int:
-    """Index just past the parenthesised group opening at ``text[start]``."""
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """``(index, character, depth after it)`` of each character of ``text[start:]`` outside
+    quotes; the depth counts open parentheses and brackets."""
     depth, quote, i = 0, "", start
     while i < len(text):
         ch = text[i]
@@ -79,13 +55,32 @@ def _balanced(text: str, start: int) -> int:
                 quote = ""
         elif ch in "'`\"":
             quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i + 1
+        else:
+            if ch in "([":
+                depth += 1
+            elif ch in ")]":
+                depth -= 1
+            yield i, ch, depth
         i += 1
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """``text`` split at ``sep`` outside parentheses, brackets and quotes (stripped parts)."""
+    parts: list[str] = []
+    start = 0
+    for i, ch, depth in _unquoted(text):
+        if ch == sep and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
+def _balanced(text: str, start: int) -> int:
+    """Index just past the parenthesised group opening at ``text[start]``."""
+    for i, ch, depth in _unquoted(text, start):
+        if ch == ")" and depth == 0:
+            return i + 1
     raise ClickHouseError(f"unbalanced parentheses in: {text[:120]}")
 
 
