@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from smsflow.config import Settings
 from smsflow.errors import InfraError
@@ -208,16 +210,57 @@ async def create_topics(
             ]
             if failed:
                 raise InfraError("creating topics failed: " + "; ".join(failed))
-        # wait until metadata shows every topic (creation is asynchronous on the controller)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while set(wanted) - set(await admin.list_topics()):
-            if loop.time() > deadline:
-                raise InfraError(f"topics not visible after {timeout:.0f}s: {missing}")
-            await asyncio.sleep(0.2)
+        await _wait_visible(settings, wanted, timeout)
         return missing
     finally:
         await admin.close()
+
+
+async def _unready_on(client: AIOKafkaClient, node: int, topics: list[str]) -> set[str]:
+    """Topics that ``node``'s metadata does not yet show with a leader for every partition."""
+    try:
+        resp = (await client.send(node, MetadataRequest(topics, False))).to_object()
+    except KafkaError:
+        return set(topics)
+    ready = {
+        t["topic"] for t in resp["topics"]
+        if not t["error_code"] and t["partitions"]
+        and all(p["leader"] >= 0 and not p["error_code"] for p in t["partitions"])
+    }
+    return set(topics) - ready
+
+
+async def _wait_visible(
+    settings: Settings, topics: dict[str, dict[str, str]], timeout: float  # noqa: ASYNC109
+) -> None:
+    """Wait until *every* broker's metadata shows every topic with its partition leaders.
+
+    Creation is asynchronous on the KRaft controller and each broker applies the metadata log
+    on its own: right after ``CreateTopics`` one broker may list a topic another still answers
+    without partitions, and a client that asks that one (an admin client asks a random broker)
+    sees an empty topic.
+    """
+    names = list(topics)
+    client = AIOKafkaClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout * 1000),
+        **aiokafka_kwargs(settings),
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        await client.bootstrap()
+        while True:
+            nodes = [b.nodeId for b in client.cluster.brokers()]
+            late = {n: await _unready_on(client, n, names) for n in nodes}
+            late = {n: t for n, t in late.items() if t}
+            if not late:
+                return
+            if loop.time() > deadline:
+                listed = "; ".join(f"broker {n}: {', '.join(sorted(t))}" for n, t in late.items())
+                raise InfraError(f"topics not visible after {timeout:.0f}s on {listed}")
+            await asyncio.sleep(0.2)
+    finally:
+        await client.close()
 
 
 def ensure_topics(settings: Settings, **kwargs: object) -> list[str]:
