@@ -55,7 +55,6 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
         ("smsflow worker", worker, "events/s", f"{t.worker_s:.1f} s, {t.worker_cpu_s:.1f} CPU s"),
         ("smsflow sink", sink, "rows/s", f"{t.sink_rows:,} rows in the e2e time"),
         ("CPU: smsflow run (sink, ops API)", t.run_cpu_s, "CPU s", "in the e2e time"),
-        ("CPU: smsflow deltas", t.deltas_cpu_s, "CPU s", "in the e2e time"),
         ("CPU: Kafka broker", broker_cpu_s, "CPU s", "in the e2e time"),
         ("ratio end-to-end / consume ceiling", e2e / raw_rate, "x", "target >= 0.5"),
         ("ratio worker / consume ceiling", worker / raw_rate, "x", ""),
@@ -73,7 +72,6 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
          f"p50 {work[50] or 0:,.0f}, p95 {work[95] or 0:,.0f}; Kafka timestamps"),
         ("peak RSS smsflow run (sink + ops)", _mib(mem["run"].get("VmHWM")), "MiB", "VmHWM"),
         ("peak RSS worker", _mib(mem["worker"].get("VmHWM")), "MiB", "VmHWM"),
-        ("peak RSS deltas", _mib(mem["deltas"].get("VmHWM")), "MiB", "VmHWM"),
         ("RSS growth run (end / quarter of the run)", growth["run"], "x", "target <= 1.1"),
         ("RSS growth worker (end / quarter of the run)", growth["worker"], "x",
          "target <= 1.1"),
@@ -111,8 +109,7 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
         rate = latency_rate or t.events / t.e2e_s / 2
         lat = latency(pipe, sim2, rate, landed_before=int(sim.truth["messages"]))
         assert pipe.proc is not None
-        mem = {"run": memory(pipe.proc.pid), "worker": memory(pipe.worker_pid()),
-               "deltas": memory(pipe.running_pid("deltas") or 0)}
+        mem = {"run": memory(pipe.proc.pid), "worker": memory(pipe.worker_pid())}
         code = pipe.stop()
         pipe = None
         if code != 0:

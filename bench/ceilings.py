@@ -6,8 +6,8 @@
   record (``bench.faust_floor``, a subprocess like the worker): the floor of Faust's per-event
   path, i.e. the fastest the worker's framework gets on this machine.
 - :func:`bulk_insert`: a bare bulk insert (10,000-row chunks, ``bench.sink.bare_rate``) of
-  ``rows`` rows built from synthetic MessageState/DailyDelta records into a fresh chDB in a
-  temporary directory of this process (``smsflow run`` owns its own chDB directory).
+  ``rows`` rows built from synthetic MessageState records (with their delta rows) into a fresh
+  chDB in a temporary directory of this process (``smsflow run`` owns its own chDB directory).
 """
 
 from __future__ import annotations

@@ -56,7 +56,6 @@ class Throughput:
     sink_records: int
     worker_cpu_s: float
     run_cpu_s: float
-    deltas_cpu_s: float
     #: (seconds since the first produce, VmRSS KiB of run, VmRSS KiB of the worker), every 1 s
     rss: list[tuple[float, int, int]] = field(default_factory=list)
 
@@ -165,9 +164,8 @@ def throughput(p: Pipeline, sim: Simulation, landed_before: int,
     """Produce ``sim`` at full speed and time it until worker and sink caught up."""
     run_pid = p.proc.pid if p.proc else 0
     worker_pid = p.worker_pid()
-    deltas_pid = p.running_pid("deltas") or 0
     sink0 = _sink(p)
-    cpu_w0, cpu_r0, cpu_d0 = (cpu_seconds(pid) for pid in (worker_pid, run_pid, deltas_pid))
+    cpu_w0, cpu_r0 = (cpu_seconds(pid) for pid in (worker_pid, run_pid))
     t0 = time.perf_counter()
     sampler = RssSampler(run_pid, worker_pid, t0)
     sampler.start()
@@ -185,7 +183,6 @@ def throughput(p: Pipeline, sim: Simulation, landed_before: int,
         worker_s=worker_s, e2e_s=e2e_s, sink_rows=rows,
         sink_records=int(sink1.get("records", 0)) - int(sink0.get("records", 0)),
         worker_cpu_s=cpu_seconds(worker_pid) - cpu_w0, run_cpu_s=cpu_seconds(run_pid) - cpu_r0,
-        deltas_cpu_s=cpu_seconds(deltas_pid) - cpu_d0,
         rss=sampler.samples,
     )
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.sink --messages 20000
 
-Produces MessageState and DailyDelta records (2 versions per message: queued, then delivered
+Produces MessageState records (2 versions per message: queued, then delivered
 and priced) to fresh topics, runs the sink in-process until it committed everything, then
 inserts the very same rows straight into another database in 10,000-row chunks. Prints both
 rates and their ratio; asserts nothing. Uses the broker of SMSFLOW_BOOTSTRAP_SERVERS /
@@ -57,7 +57,8 @@ def _contribution(day: dt.date, state: str, price: Decimal | None) -> dict[str, 
 
 
 def records(n: int) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """``(kind, umid, schema, record)`` for ``n`` messages: 2 states and 3 deltas each."""
+    """``(kind, umid, schema, record)`` for ``n`` messages: 2 states each (the sink derives 3
+    daily delta rows from them)."""
     out = []
     base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     for i in range(n):
@@ -75,14 +76,6 @@ def records(n: int) -> list[tuple[str, str, str, dict[str, Any]]]:
                   "price_total": c["cost"] if state == "delivered" else None,
                   "currency": c["currency"] or None, "first_event_at": at,
                   "contribution": c, "previous_contribution": prev}
-            for sign, cc in ((-1, prev), (1, c)):
-                if cc is None:
-                    continue
-                d = {k: cc[k] for k in ("day", "subaccount_id", "country", "operator", "origin",
-                                        "encoding", "campaign_id", "currency")}
-                d.update({m: sign * cc[m] for m in MEASURES})
-                d.update(umid=umid, version=version, cost=sign * cc["cost"], event_at=at)
-                out.append(("daily_deltas", umid, "DailyDelta", d))
             out.append(("message_state", umid, "MessageState", st))
             prev = c
     return out
@@ -90,8 +83,7 @@ def records(n: int) -> list[tuple[str, str, str, dict[str, Any]]]:
 
 async def produce(settings: Settings, recs: list[tuple[str, str, str, dict[str, Any]]]) -> None:
     codec = get_codec(settings)
-    topics = {"daily_deltas": settings.topics.daily_deltas,
-              "message_state": settings.topics.message_state}
+    topics = {"message_state": settings.topics.message_state}
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20,
                                 max_batch_size=256 * 1024, acks="all",
                                 **aiokafka_kwargs(settings))

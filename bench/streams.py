@@ -7,8 +7,8 @@ Simulates ``--messages`` messages (all input kinds), produces them to fresh topi
 
 1. **raw**: a plain aiokafka consumer reads every input record (``getmany``) and decodes it
    with ``schemas.get_codec`` - the floor cost of getting the events into Python;
-2. **worker**: one ``smsflow worker --no-deltas`` subprocess (memory store, as ``smsflow run``
-   starts it; ``--deltas`` keeps the deltas loop in it) processes the same topics; the clock runs
+2. **worker**: one ``smsflow worker`` subprocess (memory store, as ``smsflow run`` starts it)
+   processes the same topics; the clock runs
    from "worker ready" until its consumer group has committed every input record.
 
 Prints both rates, their ratio, and the worker's CPU seconds (no assertions). Uses the broker of
@@ -68,13 +68,9 @@ async def raw_consume(settings: Settings, expected: int) -> float:
         await consumer.stop()
 
 
-def worker_run(settings: Settings, deltas: bool = False) -> tuple[float, float]:
-    """(seconds from ready to every input committed, worker CPU seconds in that time).
-
-    The worker runs as ``smsflow run`` runs it, without the deltas loop (``smsflow deltas`` is
-    a process of its own there), unless ``deltas``.
-    """
-    w = WorkerProcess(settings, "bench", deltas=deltas).start()
+def worker_run(settings: Settings) -> tuple[float, float]:
+    """(seconds from ready to every input committed, worker CPU seconds in that time)."""
+    w = WorkerProcess(settings, "bench").start()
     try:
         w.wait_ready()
         cpu0, t0 = cpu_seconds(w.pid), time.perf_counter()
@@ -102,9 +98,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--deltas", action="store_true",
-                        help="run the deltas loop inside the worker (smsflow worker's default; "
-                             "smsflow run gives it a process of its own)")
     args = parser.parse_args()
     base = load_settings()
     broker: Broker | None = None
@@ -126,7 +119,7 @@ def main() -> None:
         console.print(f"producing {n} events of {args.messages} messages to {bootstrap} ...")
         asyncio.run(produce_events(settings, sim.events, progress=True))
         raw_s = asyncio.run(raw_consume(settings, n))
-        worker_s, cpu_s = worker_run(settings, deltas=args.deltas)
+        worker_s, cpu_s = worker_run(settings)
     finally:
         if broker is not None:
             broker.down()

@@ -17,6 +17,7 @@ from typing import Any
 
 from sinks.deadletters import Decoder, dead_letter_row
 from smsflow.config import Settings
+from smsflow.contribution import COUNT_MEASURES, KEY_FIELDS, delta_rows
 from smsflow.errors import SchemaError
 from smsflow.input_kinds import INPUT_KINDS
 from smsflow.privacy import Privacy, opt_out_keyword
@@ -67,14 +68,6 @@ _MESSAGE_INTS = ("sms_count", "receipts", "duplicates", "clicks")
 _MESSAGE_FLAGS = (
     "has_request", "orphan", "verification", "converted", "replied", "survey_answered", "clicked",
 )
-DELTA_KEY = (
-    "day", "subaccount_id", "country", "operator", "origin", "encoding", "campaign_id", "currency",
-)
-DELTA_MEASURES = (
-    "total", "received", "sent", "delivered", "undelivered", "rejected", "chargeable", "segments",
-    "verification_sent", "verification_converted", "replies", "inbound", "survey_answered",
-    "clicked",
-)
 
 
 class TopicRoute:
@@ -96,7 +89,6 @@ def routes(settings: Settings) -> dict[str, TopicRoute]:
     t = settings.topics
     return {
         t.message_state: TopicRoute("message_state", "MessageState", True),
-        t.daily_deltas: TopicRoute("daily_deltas", "DailyDelta", True),
         **{k.topic(t): TopicRoute(k.name, k.schema, False) for k in INPUT_KINDS},
         t.dead_letter: TopicRoute("dead_letter", "DeadLetter", False),
     }
@@ -159,11 +151,12 @@ def message_row(rec: Mapping[str, Any], privacy: Privacy | None = None) -> dict[
 
 
 def delta_row(rec: Mapping[str, Any]) -> dict[str, Any]:
-    """``daily_deltas`` row of a DailyDelta record (identity: umid, version and the key)."""
+    """``daily_deltas`` row of one :func:`~smsflow.contribution.delta_rows` item (identity:
+    umid, version and the key)."""
     row: dict[str, Any] = {"umid": _need(rec, "umid"), "version": int(_need(rec, "version"))}
-    for f in DELTA_KEY:
+    for f in KEY_FIELDS:
         row[f] = _need(rec, f) if f == "day" else _s(rec.get(f))
-    for f in DELTA_MEASURES:
+    for f in COUNT_MEASURES:
         row[f] = int(rec.get(f) or 0)
     row["cost"] = _need(rec, "cost")
     row["event_at"] = _need(rec, "event_at")
@@ -295,16 +288,16 @@ def rows_for_record(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The ``(table, row)`` pairs one decoded record becomes.
 
-    MessageState -> messages; DailyDelta -> daily_deltas; DeadLetter -> dead_letters (its
+    MessageState -> messages and its daily_deltas rows (contribution - previous contribution
+    per report key, :func:`smsflow.contribution.delta_rows`); DeadLetter -> dead_letters (its
     binary payload shown through ``decode``, :mod:`sinks.deadletters`); every input record ->
     message_events, plus conversions / survey_responses / clicks for those kinds. Unknown
     schema names raise :class:`SchemaError` with ``reason="wrong-schema"``.
     Text and numbers follow ``privacy`` (default: the safe policy).
     """
     if schema == "MessageState":
-        return [("messages", message_row(rec, privacy))]
-    if schema == "DailyDelta":
-        return [("daily_deltas", delta_row(rec))]
+        deltas = [("daily_deltas", delta_row(d)) for d in delta_rows(rec)]
+        return [("messages", message_row(rec, privacy)), *deltas]
     if schema == "DeadLetter":
         return [("dead_letters", dead_letter_row(
             rec, topic=topic, partition=partition, offset=offset,

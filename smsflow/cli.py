@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "producers.cli": ("produce", "webhooks"),
     "producers.simulate_cli": ("simulate",),
     "producers.smpp_cli": ("smpp", "smsc"),
-    "smsflow.worker_cli": ("worker", "deltas"),
+    "smsflow.worker_cli": ("worker",),
     "smsflow.run_cli": ("run", "stop", "sql", "demo"),
     "dashboard.cli": ("dashboard",),
     "smsflow.deadletters_cli": ("deadletters",),

@@ -107,11 +107,6 @@ class TopicNames:
         return self._t("message-state")
 
     @property
-    def daily_deltas(self) -> str:
-        """Aggregate delta rows (derived)."""
-        return self._t("daily-deltas")
-
-    @property
     def dead_letter(self) -> str:
         """Invalid events with the reason (never lost)."""
         return self._t("dead-letter")
@@ -149,7 +144,7 @@ class TopicNames:
         return [self.control, self.pairs, self.pairs_changelog, self.clicks_changelog]
 
     def derived(self) -> list[str]:
-        return [self.message_state, self.daily_deltas]
+        return [self.message_state]
 
     def all(self) -> list[str]:
         return [*self.inputs(), *self.derived(), self.dead_letter]

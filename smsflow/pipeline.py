@@ -1,16 +1,14 @@
 """``smsflow run``: worker, sink, webhook receiver and ops API as one supervised group.
 
 The process owns the ClickHouse connection (chDB allows one process per directory): the sink
-runs in it as a task, the ops API (health, metrics, reports, SQL) serves from it on
-<ops_host>:<health_port>, the webhook receiver listens on <webhook_port>, and the Faust worker
-(``smsflow worker --no-deltas``) and the deltas loop (``smsflow deltas``, message-state ->
-daily-delta rows) run as child processes that are restarted if they die (and die with this
-process); the deltas loop has a process of its own so that it does not take the worker's core.
+runs in it as a task (it also derives the daily delta rows from the message-state records),
+the ops API (health, metrics, reports, SQL) serves from it on <ops_host>:<health_port>, the
+webhook receiver listens on <webhook_port>, and the Faust worker(s) (``smsflow worker``) run as
+child processes that are restarted if they die (and die with this process).
 Alert rules are evaluated in it as they come due in event time (:mod:`smsflow.alerting`).
 With SMSFLOW_SMPP_HOST set, the SMPP bridge (producers/smpp_bridge.py) runs in it too.
 SIGTERM or Ctrl-C: the receiver stops taking requests (the SMPP binds unbind), the worker stops
-and commits, the deltas loop finishes its batch, the sink flushes and commits, and the process
-exits 0.
+and commits, the sink flushes and commits, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ from smsflow.errors import InfraError
 from smsflow.kafka_stats import KafkaStats
 from smsflow.ops import OpsState, create_ops_app
 from smsflow.supervisor import Child, smsflow_command
-from streams.deltas import group_id as deltas_group
 
 __all__ = ["PipelineOptions", "consumer_groups", "default_workers", "pid_file", "run_pipeline"]
 
@@ -51,8 +48,8 @@ class PipelineOptions:
 
 
 def default_workers(settings: Settings) -> int:
-    """Workers that fit this host: one per core the process may use, less one for the sink,
-    deltas loop and broker; at most one per partition and per GiB of available memory."""
+    """Workers that fit this host: one per core the process may use, less one for the sink
+    and broker; at most one per partition and per GiB of available memory."""
     cores = len(os.sched_getaffinity(0))
     try:
         meminfo = Path("/proc/meminfo").read_text()
@@ -66,7 +63,7 @@ def default_workers(settings: Settings) -> int:
 def _worker_argv(settings: Settings, i: int, web: bool) -> list[str]:
     web_args = ["--web-port", str(settings.worker_web_port + i)] if web else ["--no-web"]
     return smsflow_command(
-        "worker", *web_args, "--no-deltas", "--datadir", str(settings.home / f"worker-{i}")
+        "worker", *web_args, "--datadir", str(settings.home / f"worker-{i}")
     )
 
 
@@ -79,7 +76,6 @@ def consumer_groups(settings: Settings) -> dict[str, list[str]]:
     p, t = settings.topic_prefix, settings.topics
     return {
         f"{p}streams": settings.topics.worker_owned(),  # inputs + its control and pairs topics
-        deltas_group(settings): [t.message_state],
         f"{p}clickhouse-sink": [*t.inputs(), *t.derived(), t.dead_letter],
     }
 
@@ -128,11 +124,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
         )
         for i in range(options.workers if options.worker else 0)
     ]
-    deltas = [
-        Child(name="deltas", argv=smsflow_command("deltas"), log_file=logs / "deltas.log",
-              first_backoff=settings.restart_backoff_seconds)
-    ] if options.worker else []
-    children = [*workers, *deltas]
+    children = workers
     sink_stats = SinkStats()
     alerting = Alerting(settings, ch)
     state = OpsState(
@@ -221,7 +213,6 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
             await tasks["smpp"]
         await smpp_producer.stop()
     await asyncio.gather(*(w.stop() for w in workers))
-    await asyncio.gather(*(d.stop() for d in deltas))
     alerts_stop.set()
     with contextlib.suppress(Exception):
         await tasks["alerts"]

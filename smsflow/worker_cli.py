@@ -29,12 +29,8 @@ def worker(
     store: str = typer.Option(
         None, help="Table store: memory or rocksdb (default SMSFLOW_WORKER_STORE)."
     ),
-    no_deltas: bool = typer.Option(
-        False, "--no-deltas",
-        help="Leave the daily-delta rows to a separate `smsflow deltas` process (as `run` does).",
-    ),
 ) -> None:
-    """Join events by umid, keep message state, emit message-state and daily-delta records.
+    """Join events by umid, keep message state, emit message-state records and reply pairs.
 
     Runs until SIGTERM/SIGINT, then stops cleanly. Two workers on one host need distinct
     --datadir and --web-port (or --no-web); they split the partitions between them.
@@ -50,38 +46,13 @@ def worker(
         datadir=datadir or settings.home / "worker",
         store=chosen,
         web_port=None if no_web else (web_port or settings.worker_web_port),
-        deltas=not no_deltas,
     )
     run_worker(settings, options)
 
 
-def deltas() -> None:
-    """Turn message-state records into daily-delta rows, in a process of its own.
-
-    Consumer group <prefix>streams-deltas; offsets are committed after the broker acknowledged
-    every row. Runs until SIGTERM/SIGINT (the current batch finishes). `smsflow run` supervises
-    it; with a lone `smsflow worker` (without --no-deltas) it is not needed.
-    """
-    import logging.config
-
-    import uvloop
-
-    from smsflow.privacy import Privacy, install_log_redaction
-    from streams.app import LOGGING_CONFIG
-    from streams.deltas import serve_deltas
-    from streams.worker import ensure_worker_topics
-
-    settings = load_settings()
-    logging.config.dictConfig(LOGGING_CONFIG)
-    install_log_redaction(Privacy.from_settings(settings))
-    ensure_worker_topics(settings)
-    uvloop.run(serve_deltas(settings))
-
-
 def register(app: typer.Typer) -> None:
-    """Add the ``worker`` and ``deltas`` commands to the root CLI."""
+    """Add the ``worker`` command to the root CLI."""
     app.command("worker")(worker)
-    app.command("deltas")(deltas)
 
 
 def main() -> None:

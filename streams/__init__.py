@@ -1,8 +1,8 @@
-"""Stream processing (Faust): join events by umid, message state machine, daily deltas.
+"""Stream processing (Faust): join events by umid, message state machine, reply pairs.
 
-Pure parts (no Kafka): :mod:`streams.state` (transitions), :mod:`streams.contribution`
-(contributions and delta rows), :mod:`streams.replies` (reply matching). Kafka parts:
-:mod:`streams.app` (app factory, commit guard), :mod:`streams.agents`, :mod:`streams.deltas`,
-:mod:`streams.worker` (``smsflow worker``).
+Pure parts (no Kafka): :mod:`streams.state` (transitions; contributions and delta rows are
+:mod:`smsflow.contribution`), :mod:`streams.replies` (reply matching). Kafka parts:
+:mod:`streams.app` (app factory), :mod:`streams.agents`, :mod:`streams.worker`
+(``smsflow worker``).
 """
 __all__: list[str] = []

@@ -25,13 +25,13 @@ from typing import Any
 
 from schemas import get_codec
 from smsflow.config import Settings
+from smsflow.contribution import change_time
 from smsflow.input_kinds import INPUT_KINDS
 from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment, install_alignment
 from streams.app import WorkerApp
 from streams.codec import JSON_CODEC, STATE_CODEC
 from streams.compat import aio_producer
-from streams.contribution import change_time
 from streams.feed import Batch, Feed
 from streams.join import Runtime, Topics, UmidJoin
 from streams.outputs import Outputs, TableWriter

@@ -12,8 +12,9 @@ rebalances (faust-notes.md). The design that makes at-least-once exact:
    letters) is sent as producer batches, and the batch's offsets become committable only when
    the broker acknowledged every one of them; a failed send stops the worker without
    committing (a restart processes the events again).
-3. Outputs derived from the state (DailyDelta rows) are a pure function of each state record
-   (``streams.deltas``), deduplicated downstream by (umid, version, key).
+3. Outputs derived from the state (the daily delta rows) are a pure function of each state
+   record (:func:`smsflow.contribution.delta_rows`, computed by the sink from the
+   message-state topic), deduplicated in ClickHouse by (umid, version, key).
 
 The broker URL scheme ``smsflow://`` selects :class:`streams.compat.Transport` (an entry point
 in pyproject.toml), which refuses faust-streaming/aiokafka versions it was not written for.
@@ -62,7 +63,6 @@ class WorkerOptions:
     store: str = "memory"  # memory | rocksdb
     web_port: int | None = None  # None: web server disabled
     commit_interval: float = 1.0  # seconds between offset commits
-    deltas: bool = True  # run the deltas loop as a task (off: ``smsflow deltas`` runs it)
 
 
 class WorkerApp(faust.App):  # type: ignore[misc]

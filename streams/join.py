@@ -24,10 +24,10 @@ from aiokafka.partitioner import murmur2
 
 from schemas import Codec
 from schemas.deadletter import dead_letter
+from smsflow.contribution import change_time
 from smsflow.errors import SchemaError, SmsflowError, ValidationError
 from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment
-from streams.contribution import change_time
 from streams.outputs import Outputs, TableWriter
 from streams.replies import pair_key
 from streams.retention import Retention

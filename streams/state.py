@@ -52,6 +52,7 @@ import datetime as dt
 from functools import lru_cache
 from typing import Any
 
+from smsflow.contribution import contribution
 from smsflow.errors import ValidationError
 from smsflow.input_kinds import INPUT_KINDS
 from smsflow.numbers import classify
@@ -61,7 +62,6 @@ from smsflow.operators import (
     is_unresolved,
     operator_of_mcc_mnc,
 )
-from streams.contribution import contribution
 
 __all__ = [
     "EVENT_TIME_FIELD",

@@ -1,6 +1,6 @@
 """Build and run one stream-processing worker process (``smsflow worker``).
 
-:func:`build_worker` returns the configured Faust app with agents, timers and the deltas loop;
+:func:`build_worker` returns the configured Faust app with its agents and timers;
 :func:`run_worker` runs it in the foreground until SIGTERM/SIGINT (clean shutdown: streams
 stop, offsets of processed events are committed once every output of their batch was
 acknowledged). Failures at start (broker unreachable, topics missing) raise
@@ -26,7 +26,6 @@ from smsflow.errors import InfraError
 from smsflow.privacy import Privacy, install_log_redaction
 from streams.agents import Runtime, install
 from streams.app import LOGGING_CONFIG, WorkerOptions, create_app
-from streams.deltas import DeltaStats, run_deltas
 
 __all__ = ["build_worker", "ensure_worker_topics", "run_worker"]
 
@@ -50,34 +49,9 @@ def ensure_worker_topics(settings: Settings) -> None:
 
 
 def build_worker(settings: Settings, options: WorkerOptions) -> tuple[faust.App, Runtime]:
-    """The Faust app of one worker: umid join, reply pairs, orphan timer, and the deltas loop
-    unless ``options.deltas`` is off (then ``smsflow deltas`` runs it, as under ``run``)."""
+    """The Faust app of one worker: umid join, reply pairs, orphan timer."""
     app = create_app(settings, options)
-    runtime = install(app, settings)
-    if options.deltas:
-        _install_deltas(app, settings)
-    return app, runtime
-
-
-def _install_deltas(app: faust.App, settings: Settings) -> None:
-    deltas = DeltaStats()
-
-    @app.task
-    async def deltas_loop() -> None:
-        stop = asyncio.Event()
-        try:
-            await run_deltas(settings, stop, deltas)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # a lost write must stop the worker, not be skipped
-            log.critical("deltas loop failed, stopping the worker: %r", e)
-            await app.crash(e)
-
-    @app.timer(interval=10.0)
-    async def deltas_stats() -> None:
-        log.info(deltas.line())
-
-    del deltas_loop, deltas_stats
+    return app, install(app, settings)
 
 
 def run_worker(settings: Settings, options: WorkerOptions) -> None:
@@ -91,8 +65,8 @@ def run_worker(settings: Settings, options: WorkerOptions) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app, _ = build_worker(settings, options)
-    log.info("worker starting id=%s store=%s datadir=%s bootstrap=%s deltas=%s", app.conf.id,
-             options.store, options.datadir, settings.kafka_bootstrap, options.deltas)
+    log.info("worker starting id=%s store=%s datadir=%s bootstrap=%s", app.conf.id,
+             options.store, options.datadir, settings.kafka_bootstrap)
     _prepare_tabledir(app, options)
     # the start-up's objects leave the collector's view, and a young-generation pass waits for
     # 50,000 allocations, not 700: every event allocates dicts that reference counting frees.

@@ -104,7 +104,7 @@ class Pipeline:
         return code
 
     def kill(self) -> None:
-        """SIGKILL the run process (sink and receiver die with it; worker and deltas follow)."""
+        """SIGKILL the run process (sink and receiver die with it; the workers follow)."""
         assert self.proc is not None
         children = self.child_pids()
         self.proc.kill()
@@ -112,7 +112,7 @@ class Pipeline:
         self._wait_no_child(children)
 
     def child_pids(self) -> list[int]:
-        """Pids of the child processes ``run`` reports (worker, deltas)."""
+        """Pids of the child processes ``run`` reports (the workers)."""
         _, body = self.client.health()
         comps = body.get("components", {}).values()
         return [int(c["pid"]) for c in comps if isinstance(c, dict) and c.get("pid")]
@@ -143,7 +143,7 @@ class Pipeline:
         return self.running_pid("worker-0")
 
     def running_pid(self, component: str) -> int | None:
-        """The pid of a child of ``run`` (``worker-0``, ``deltas``) while ``run`` is healthy."""
+        """The pid of a child of ``run`` (``worker-0``, ``worker-1``) while ``run`` is healthy."""
         ok, body = self.client.health()
         pid = body.get("components", {}).get(component, {}).get("pid")
         return int(pid) if ok and pid else None

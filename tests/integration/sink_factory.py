@@ -181,12 +181,9 @@ class MessageSim:
         )
 
     def records(self) -> list[tuple[str, dict[str, Any]]]:
-        """``(schema, record)`` pairs in emission order: each version's deltas, then its state."""
-        out: list[tuple[str, dict[str, Any]]] = []
-        for st, ds in zip(self.states, self.deltas, strict=True):
-            out.extend(("DailyDelta", d) for d in ds)
-            out.append(("MessageState", st))
-        return out
+        """``(schema, record)`` pairs in emission order: one MessageState per version (the sink
+        derives its delta rows; ``deltas`` holds what they must be)."""
+        return [("MessageState", st) for st in self.states]
 
 
 # ------------------------------------------------------------------------------ broker I/O
@@ -216,8 +213,8 @@ def state_items(settings: Any, sims: list[MessageSim]) -> list[tuple[str, str, A
     t = settings.topics
     out: list[tuple[str, str, Any]] = []
     for m in sims:
-        for name, rec in m.records():
-            out.append((t.daily_deltas if name == "DailyDelta" else t.message_state, m.umid, rec))
+        for _schema, rec in m.records():
+            out.append((t.message_state, m.umid, rec))
     return out
 
 

@@ -3,9 +3,10 @@
 * :class:`WorkerProcess` / :func:`start_worker`: a worker subprocess with the test's settings
   (passed as ``SMSFLOW_*`` environment), its own datadir and log file; ``kill()`` (SIGKILL),
   ``stop()`` (SIGTERM, waits for a clean exit), ``wait_ready()``.
-* :func:`collect_deltas`: read the daily-deltas topic with a plain aiokafka consumer until it
-  has been quiet for a while, deduplicated by identity (umid, version, key) - the same rule
-  ClickHouse applies downstream.
+* :func:`collect_deltas`: read the message-state topic with a plain aiokafka consumer until it
+  has been quiet for a while and turn each record into its daily delta rows as the sink does
+  (:func:`smsflow.contribution.delta_rows`), deduplicated by identity (umid, version, key) -
+  the same rule ClickHouse applies downstream.
 * :func:`daily_totals` / :func:`truth_totals`: both sides at the grain of truth ``daily``
   (day, subaccount_id, country, operator), zero measures dropped, cost per currency as strings.
 """
@@ -27,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import get_codec
 from smsflow.config import Settings
+from smsflow.contribution import delta_rows
 from tests.e2e.harness import settings_env as pipeline_env
 
 __all__ = [
@@ -58,12 +60,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """One ``smsflow worker`` subprocess; output goes to ``log_path``."""
 
-    def __init__(self, settings: Settings, name: str, *, store: str = "memory",
-                 deltas: bool = True) -> None:
+    def __init__(self, settings: Settings, name: str, *, store: str = "memory") -> None:
         self.settings = settings
         self.name = name
         self.store = store
-        self.deltas = deltas  # False: --no-deltas (the deltas loop left to `smsflow deltas`)
         self.datadir = settings.home / f"worker-{name}"
         self.log_path = settings.home / f"worker-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -71,8 +71,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         cmd = [sys.executable, "-c", "from smsflow.worker_cli import main; main()",
-               "--datadir", str(self.datadir), "--no-web", "--store", self.store,
-               *([] if self.deltas else ["--no-deltas"])]
+               "--datadir", str(self.datadir), "--no-web", "--store", self.store]
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=settings_env(self.settings),
@@ -141,18 +140,20 @@ async def collect_deltas(
     timeout: float = 240.0,  # noqa: ASYNC109
     until: Any = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """All DailyDelta rows, deduplicated by identity; returns (rows, raw record count).
+    """The delta rows of every message-state record, deduplicated by identity; returns (rows,
+    raw row count).
 
     Reads until no record arrived for ``quiet_s`` seconds and ``until(rows)`` (if given) is
-    true, or ``timeout`` passes. Two records with one identity must be byte-identical.
+    true, or ``timeout`` passes. Two rows with one identity must be equal (a replayed version
+    must carry the same contributions).
     """
     codec = get_codec(settings)
-    consumer = AIOKafkaConsumer(settings.topics.daily_deltas,
+    consumer = AIOKafkaConsumer(settings.topics.message_state,
                                 bootstrap_servers=settings.kafka_bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False,
                                 group_id=None)
     await consumer.start()
-    seen: dict[tuple[Any, ...], bytes] = {}
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     raw = 0
     loop = asyncio.get_running_loop()
@@ -163,15 +164,17 @@ async def collect_deltas(
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for r in records:
-                    raw += 1
                     last = loop.time()
-                    row = codec.decode_as("DailyDelta", r.value)
-                    ident = tuple(row[f] for f in _IDENTITY)
-                    if ident in seen:
-                        assert seen[ident] == r.value, f"replay differs for {ident}"
+                    if r.value is None:  # a retention tombstone counts nowhere
                         continue
-                    seen[ident] = r.value
-                    rows.append(row)
+                    for row in delta_rows(codec.decode_as("MessageState", r.value)):
+                        raw += 1
+                        ident = tuple(row[f] for f in _IDENTITY)
+                        if ident in seen:
+                            assert seen[ident] == row, f"replay differs for {ident}"
+                            continue
+                        seen[ident] = row
+                        rows.append(row)
             if loop.time() - last > quiet_s and (until is None or until(rows)):
                 break
     finally:
@@ -291,16 +294,15 @@ async def lag(settings: Settings, group: str, topics: list[str]) -> int:
 
 async def wait_caught_up(settings: Settings, *, timeout: float = 300.0,  # noqa: ASYNC109
                          stable_s: float = 6.0) -> None:
-    """Wait until the worker group has committed every input, control and pair record and the
-    deltas group every message-state record, and that stayed so for ``stable_s`` seconds."""
+    """Wait until the worker group has committed every input, control and pair record, and
+    that stayed so for ``stable_s`` seconds."""
     worker_topics = settings.topics.worker_owned()
     group = f"{settings.topic_prefix}streams"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     since: float | None = None
     while loop.time() < deadline:
-        behind = (await lag(settings, group, worker_topics)
-                  + await lag(settings, f"{group}-deltas", [settings.topics.message_state]))
+        behind = await lag(settings, group, worker_topics)
         if behind == 0:
             since = since if since is not None else loop.time()
             if loop.time() - since >= stable_s:

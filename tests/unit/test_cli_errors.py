@@ -63,12 +63,12 @@ def test_unreachable_clickhouse_url(tmp_path: Path) -> None:
     assert_one_line_error(proc, f"cannot reach ClickHouse at 127.0.0.1:{port}")
 
 
-def test_deltas_with_unreachable_broker(tmp_path: Path) -> None:
-    """`smsflow deltas` (the process `run` supervises) ends on one error line, no traceback."""
+def test_worker_with_unreachable_broker(tmp_path: Path) -> None:
+    """`smsflow worker` (the process `run` supervises) ends on one error line, no traceback."""
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = run(["deltas"], tmp_path, SMSFLOW_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}")
+    proc = run(["worker", "--no-web"], tmp_path, SMSFLOW_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}")
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]

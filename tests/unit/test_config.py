@@ -14,7 +14,7 @@ def test_env_prefix_and_topics(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.topics.requests == "x.send-requests"
     assert s.topics.message_state in s.topics.compacted()
     assert s.kafka_bootstrap == "127.0.0.1:9092"
-    assert len(set(s.topics.all())) == 9
+    assert len(set(s.topics.all())) == 8  # six inputs, message-state, dead-letter
 
 
 def test_explicit_bootstrap_wins(monkeypatch: pytest.MonkeyPatch) -> None:

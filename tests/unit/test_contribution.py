@@ -1,4 +1,4 @@
-"""Contributions and delta rows (streams.contribution), and the pure pipeline against truth.
+"""Contributions and delta rows (smsflow.contribution), and the pure pipeline against truth.
 
 The last test runs a whole simulation (duplicates, reordering, receipts before requests,
 orphans, replies, conversions, clicks) through the pure functions the worker uses - no Kafka -
@@ -18,8 +18,8 @@ import pytest
 
 from producers.simulator import SimConfig, simulate
 from schemas import get_codec
+from smsflow.contribution import KEY_FIELDS, contribution, delta_rows
 from smsflow.timestamps import from_micros, to_micros
-from streams.contribution import KEY_FIELDS, contribution, delta_rows
 from streams.replies import merge_pair, pair_key, reply_targets
 from streams.state import apply
 from tests.unit.test_state_machine import EUR, at, priced, receipt, request, run

@@ -60,6 +60,20 @@ def test_delta_rows_follow_the_contribution_change() -> None:
     assert sum(r["total"] for r in [delta_row(d) for d in first] + rows) == 1
 
 
+def test_a_state_record_lands_with_its_delta_rows() -> None:
+    """The sink derives each state version's daily delta rows itself (no daily-deltas topic):
+    they equal the factory's own reckoning of contribution - previous contribution."""
+    m = _sim()
+    codec = get_codec()
+    for st, want in zip(m.states, m.deltas, strict=True):
+        name, rec = codec.decode(codec.encode("MessageState", st))
+        pairs = rows_for_record(name, rec, topic="t.s", partition=0, offset=0)
+        assert [t for t, _ in pairs] == ["messages"] + ["daily_deltas"] * len(want)
+        key = ("day", "currency", "total", "cost")
+        got = sorted(tuple(str(r[k]) for k in key) for _, r in pairs[1:])
+        assert got == sorted(tuple(str(delta_row(d)[k]) for k in key) for d in want)
+
+
 def test_every_factory_record_encodes_with_the_real_schemas() -> None:
     codec = get_codec()
     for name, rec in _sim().records():

@@ -14,6 +14,7 @@ Pure functions of a ``MessageState`` dict (docs/design.md "Report semantics", bi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -119,7 +120,7 @@ def contribution(state: dict[str, Any]) -> dict[str, Any] | None:
     return c
 
 
-def change_time(state: dict[str, Any]) -> dt.datetime:
+def change_time(state: Mapping[str, Any]) -> dt.datetime:
     """The latest event time recorded in the state: the ``event_at`` of its delta rows.
 
     A pure function of the record (replays give the same value), close to the time of the
@@ -133,7 +134,7 @@ def _key(c: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(c[f] for f in KEY_FIELDS)
 
 
-def delta_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
+def delta_rows(state: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``DailyDelta`` rows of one state version: contribution - previous_contribution per key.
 
     Keys whose measures do not change give no row; a version that moves the message to another
