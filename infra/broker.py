@@ -462,19 +462,23 @@ class Cluster:
         return started
 
     def _wait_registered(self, timeout: float) -> None:
-        """Wait until the cluster's metadata lists every node: a node answers before the
-        controller has it, and a topic of replication factor N is refused until N are listed."""
+        """Wait until *every* node's metadata lists every node: a node answers before the
+        controller has it, each node learns the others from the metadata log on its own, and a
+        topic of replication factor N is refused by a node that lists fewer than N."""
         import asyncio
 
-        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.client import AIOKafkaClient
+
+        async def view(address: str) -> int:
+            client = AIOKafkaClient(bootstrap_servers=address)  # bootstraps from that node
+            try:
+                await client.bootstrap()
+                return len(client.cluster.brokers())
+            finally:
+                await client.close()
 
         async def listed() -> int:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-            await admin.start()
-            try:
-                return len((await admin.describe_cluster())["brokers"])
-            finally:
-                await admin.close()
+            return min(await asyncio.gather(*(view(n.bootstrap) for n in self.nodes)))
 
         deadline, seen = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
@@ -485,7 +489,7 @@ class Cluster:
             if seen >= len(self.nodes):
                 return
             time.sleep(0.5)
-        raise InfraError(f"the cluster lists {seen} of {len(self.nodes)} brokers after "
+        raise InfraError(f"a node lists {seen} of {len(self.nodes)} brokers after "
                          f"{timeout:.0f}s; see {self.nodes[0].log_file}")
 
     def status(self) -> list[BrokerStatus]:
