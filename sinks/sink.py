@@ -12,6 +12,12 @@ Order of one cycle, the whole exactness argument:
    (:mod:`sinks.rollup`);
 4. only then commit the batch's offsets.
 
+At most one flush is in flight, as a task: while ClickHouse inserts batch N (in a thread; the
+engine works outside the GIL), the loop goes on consuming and decoding into batch N+1, which
+is handed over when N has been committed (or waits, full, for it). So offsets are committed in
+batch order, each only after its own rows and every earlier batch's are stored; a failed flush
+ends the run with nothing of it committed.
+
 A crash anywhere before 4 redelivers the batch; its rows are identity-keyed
 (ReplacingMergeTree, read with FINAL) and carry the same token when re-sent unchanged, so they
 never count twice. SIGTERM (``stop_event``) flushes, commits and returns.
@@ -20,6 +26,7 @@ never count twice. SIGTERM (``stop_event``) flushes, commits and returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -100,6 +107,7 @@ class _Sink:
         self.stats = stats if stats is not None else SinkStats()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.inflight: asyncio.Task[None] | None = None  # the flush of the previous batch
 
     def _skip(self, topic: str, reason: str) -> None:
         k = f"{self.routes[topic].role}:{reason}"
@@ -138,36 +146,55 @@ class _Sink:
         for table, row in pairs:
             self.batch.add(table, row)
 
-    async def flush(self) -> None:
-        """Dead letters, then ClickHouse, then the offset commit (see the module docstring)."""
+    def hand_off(self) -> None:
+        """Start flushing the current batch as a task (the previous flush must be done) and
+        begin a new batch."""
+        assert self.inflight is None or self.inflight.done()
         if self.batch.records == 0:
             return
-        if self.dead:
+        batch, dead = self.batch, self.dead
+        self.batch = Batch(self.settings.sink_batch_size, self.settings.sink_batch_ms / 1000)
+        self.dead = []
+        self.inflight = asyncio.create_task(self._flush(batch, dead), name="sink-flush")
+
+    async def settle(self) -> None:
+        """Wait for the flush in flight; re-raise its error (nothing of it was committed)."""
+        if self.inflight is not None:
+            task, self.inflight = self.inflight, None
+            await task
+
+    async def flush(self) -> None:
+        """Flush the current batch and wait until it and every earlier one is committed."""
+        await self.settle()
+        self.hand_off()
+        await self.settle()
+
+    async def _flush(self, batch: Batch, dead: list[tuple[bytes | None, dict[str, Any]]]) -> None:
+        """Dead letters, then ClickHouse, then the offset commit (see the module docstring)."""
+        if dead:
             assert self.producer is not None
             try:
-                for key, rec in self.dead:
+                for key, rec in dead:
                     await self.producer.send_and_wait(
                         self.settings.topics.dead_letter, self.codec.encode("DeadLetter", rec),
                         key=key,
                     )
             except KafkaError as e:
                 raise SinkError(f"cannot write dead letters (batch left uncommitted): {e}") from e
-            self.stats.dead_lettered += len(self.dead)
-            self.dead = []
-        res = await self.writer.flush(self.batch, self.stop)
+            self.stats.dead_lettered += len(dead)
+        res = await self.writer.flush(batch, self.stop)
         self.stats.flushes += 1
         self.stats.batch_seconds_sum += res.seconds
         self.stats.last_batch_seconds = res.seconds
         self.stats.retries = self.writer.retries
         for table, n in res.rows.items():
             self.stats.rows[table] = self.stats.rows.get(table, 0) + n
-        offsets = self.batch.commit_offsets()
+        offsets = batch.commit_offsets()
         await self._commit(offsets)
         log.info(line(
-            "sink.flush", records=self.batch.records, rows=res.rows, attempts=res.attempts,
+            "sink.flush", records=batch.records, rows=res.rows, attempts=res.attempts,
             seconds=round(res.seconds, 4), partitions=len(offsets),
         ))
-        self.batch.clear()
 
     async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
         assert self.consumer is not None
@@ -215,21 +242,32 @@ class _Sink:
                       database=self.ch.database))
         try:
             while not self.stop.is_set():
-                room = max(1, s.sink_batch_size - self.batch.records)
-                timeout = self._poll_timeout_ms()
-                data = await self.consumer.getmany(timeout_ms=timeout, max_records=room)
+                if self.inflight is not None and self.inflight.done():
+                    await self.settle()  # its error ends the run here
+                if self.batch.due() and self.inflight is None:
+                    self.hand_off()
+                room = s.sink_batch_size - self.batch.records
+                if room <= 0:  # full while the previous batch is still being stored
+                    await self.settle()
+                    continue
+                data = await self.consumer.getmany(
+                    timeout_ms=self._poll_timeout_ms(), max_records=room
+                )
                 for msgs in data.values():
                     for msg in msgs:
                         self.take(msg)
-                if self.batch.due():
-                    await self.flush()
             await self.flush()
         finally:
+            if self.inflight is not None:  # an error elsewhere: let the flush finish or fail
+                with contextlib.suppress(Exception):
+                    await self.settle()
             await self._close()
         log.info(line("sink.stop", **self.stats.as_dict()))
         return self.stats
 
     def _poll_timeout_ms(self) -> int:
+        if self.inflight is not None and self.batch.due():
+            return 10  # ready to hand over: look again soon whether the flush is done
         if self.batch.started is None:
             return 200
         left = self.batch.max_age_s - (time.monotonic() - self.batch.started)

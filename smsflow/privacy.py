@@ -21,6 +21,7 @@ treated as text (redacted) or left alone when they are not text fields.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -28,6 +29,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 import phonenumbers
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 TEXT_FIELDS = frozenset({"text", "body"})
+_PLAIN = frozenset({int, float, bool, type(None), bytes, Decimal, dt.datetime, dt.date})
 PHONE_FIELDS = frozenset({"source", "destination"})
 OPT_OUT_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOPALL"})
 
@@ -122,16 +125,25 @@ class Privacy:
         return self._walk(rec)  # type: ignore[no-any-return]
 
     def _walk(self, value: Any, key: str | None = None) -> Any:
-        if isinstance(value, Mapping):
+        # the sink runs this on every input record: plain values are told by their exact type
+        # first (an ABC isinstance per field cost ~30 us per record, 2026-11-30)
+        kind = type(value)
+        if kind is str:
+            if key is not None:
+                k = key.lower()
+                if k in TEXT_FIELDS:
+                    return self.text(value) if self.store_text else _text_marker(value)
+                if k in PHONE_FIELDS:
+                    return self.phone(value)
+            return value
+        if kind in _PLAIN:
+            return value
+        if kind is dict or isinstance(value, Mapping):
             return {k: self._walk(v, k) for k, v in value.items()}
-        if isinstance(value, list):
+        if kind is list or isinstance(value, list):
             return [self._walk(v) for v in value]
-        if isinstance(value, str) and key is not None:
-            k = key.lower()
-            if k in TEXT_FIELDS:
-                return self.text(value) if self.store_text else _text_marker(value)
-            if k in PHONE_FIELDS:
-                return self.phone(value)
+        if isinstance(value, str):  # a str subclass (an enum symbol)
+            return self._walk(str(value), key)
         return value
 
     def redact_payload(self, payload: bytes | None) -> bytes | None:

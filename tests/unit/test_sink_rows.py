@@ -74,6 +74,30 @@ def test_a_state_record_lands_with_its_delta_rows() -> None:
         assert got == sorted(tuple(str(delta_row(d)[k]) for k in key) for d in want)
 
 
+def test_payload_json_is_what_json_dumps_gives() -> None:
+    """The event payload is encoded with orjson for speed; it must stay byte-for-byte what the
+    standard library gives (rows stored before the change and after it compare equal)."""
+    from producers.sim_config import SCHEMA_OF, SimConfig
+    from producers.simulator import simulate
+    from sinks.rows import _json_default, payload_json
+    from smsflow.privacy import Privacy
+
+    def std(rec: dict[str, object]) -> str:
+        return json.dumps(rec, default=_json_default, sort_keys=True, ensure_ascii=False,
+                          separators=(",", ":"))
+
+    codec = get_codec()
+    recs = [codec.decode_as(SCHEMA_OF[k], codec.encode(SCHEMA_OF[k], r))
+            for k, _, r in simulate(SimConfig(messages=300, seed=11)).events]
+    odd = {"text": "Grüße \u2028 \x01 \"q\" 😀", "n": [1, 2.5, None, True],
+           "z": {"b": Decimal("0.10000000"), "a": at(1, 2, 3, 4)}, "d": dt.date(2024, 1, 2),
+           "raw": b"\x00\xff"}
+    for rec in [*recs, odd]:
+        for privacy in (Privacy(), Privacy(store_text=True, phones="plain")):
+            shown = privacy.record(rec)
+            assert payload_json(shown) == std(shown)
+
+
 def test_every_factory_record_encodes_with_the_real_schemas() -> None:
     codec = get_codec()
     for name, rec in _sim().records():
