@@ -11,7 +11,7 @@ canonical one-line form (``formatQuerySingleLine``), then rewritten:
   key holds it, else the whole sorting key: rows with one identity (a message's versions, an
   event's topic/partition/offset) always land on one shard, so ``FINAL`` there collapses them
   and the report SQL, which names ``t``, runs unchanged on the Distributed tables.
-- ``CREATE VIEW`` gets ``ON CLUSTER`` (it reads the Distributed tables).
+- ``CREATE VIEW`` and ``DROP VIEW`` get ``ON CLUSTER`` (a view reads the Distributed tables).
 - ``ALTER TABLE t cmds``: on ``t_local ON CLUSTER``; column commands also on ``t`` (the
   Distributed table must know the columns).
 - ``DROP TABLE t``: both tables.
@@ -39,6 +39,7 @@ _CREATE_TABLE = re.compile(
 _CREATE_VIEW = re.compile(r"^CREATE VIEW (IF NOT EXISTS )?(`?[\w.]+`?) (AS .*)$", re.S)
 _ALTER = re.compile(r"^ALTER TABLE (`?[\w.]+`?) (?P<cmds>.*)$", re.S)
 _DROP = re.compile(r"^DROP TABLE (IF EXISTS )?(`?[\w.]+`?)(.*)$", re.S)
+_DROP_VIEW = re.compile(r"^DROP VIEW (IF EXISTS )?(`?[\w.]+`?)$", re.S)
 _COLUMN_CMD = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN ")
 
 
@@ -135,6 +136,8 @@ def cluster_statements(
         ]
     if m := _CREATE_VIEW.match(text):
         return [f"CREATE VIEW {m.group(1) or ''}{m.group(2)} {on} {m.group(3)}"]
+    if m := _DROP_VIEW.match(text):
+        return [f"DROP VIEW {m.group(1) or ''}{m.group(2)} {on}"]
     if m := _ALTER.match(text):
         name = _unquote(m.group(1))
         commands = [

@@ -45,7 +45,7 @@ from sinks.rows import TopicRoute, routes, rows_for_record
 from sinks.writer import Batch, BatchWriter
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
-from smsflow.errors import SchemaError, SinkError
+from smsflow.errors import ClickHouseError, SchemaError, SinkError
 from smsflow.kafka_client import BATCH_FETCH, aiokafka_kwargs, start_client
 from smsflow.privacy import Privacy
 
@@ -102,7 +102,9 @@ class _Sink:
         self.privacy = Privacy.from_settings(settings)
         self.routes: dict[str, TopicRoute] = routes(settings)
         self.batch = Batch(settings.sink_batch_size, settings.sink_batch_ms / 1000)
-        self.writer = BatchWriter(ch, rollup=Rollup(ch, settings.rollup_open_days))
+        self.rollup = Rollup(ch, settings.rollup_open_days,
+                             settle_s=settings.rollup_settle_seconds)
+        self.writer = BatchWriter(ch, rollup=self.rollup)
         self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
         self.stats = stats if stats is not None else SinkStats()
         self.consumer: AIOKafkaConsumer | None = None
@@ -241,12 +243,24 @@ class _Sink:
                       batch_size=s.sink_batch_size, batch_ms=s.sink_batch_ms,
                       database=self.ch.database))
         try:
+            await self.consume()
+        finally:
+            await self._close()
+        log.info(line("sink.stop", **self.stats.as_dict()))
+        return self.stats
+
+    async def consume(self) -> None:
+        """The loop: consume into the batch, hand it to a flush when due, until ``stop``; then
+        flush the rest. Returns with nothing in flight (a failed flush raises)."""
+        assert self.consumer is not None
+        size = self.settings.sink_batch_size
+        try:
             while not self.stop.is_set():
                 if self.inflight is not None and self.inflight.done():
                     await self.settle()  # its error ends the run here
                 if self.batch.due() and self.inflight is None:
                     self.hand_off()
-                room = s.sink_batch_size - self.batch.records
+                room = size - self.batch.records
                 if room <= 0:  # full while the previous batch is still being stored
                     await self.settle()
                     continue
@@ -257,13 +271,14 @@ class _Sink:
                     for msg in msgs:
                         self.take(msg)
             await self.flush()
+            try:  # stale closed days recomputed now rather than at the next start
+                await asyncio.to_thread(self.rollup.settle)
+            except ClickHouseError as e:  # still exact: they stay read from the source
+                log.warning(line("sink.settle_failed", error=str(e)))
         finally:
             if self.inflight is not None:  # an error elsewhere: let the flush finish or fail
                 with contextlib.suppress(Exception):
                     await self.settle()
-            await self._close()
-        log.info(line("sink.stop", **self.stats.as_dict()))
-        return self.stats
 
     def _poll_timeout_ms(self) -> int:
         if self.inflight is not None and self.batch.due():

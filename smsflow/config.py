@@ -260,6 +260,11 @@ class Settings(BaseSettings):
         description="Sink: the newest N days of daily deltas stay open (read from the source);"
         " older days are rolled up into daily_rollup.",
     )
+    rollup_settle_seconds: float = Field(
+        default=10.0, ge=0,
+        description="Sink: closed days that got late deltas are read from the source and"
+        " recomputed into daily_rollup together at most this often (and at the sink's stop).",
+    )
 
     # --- ports of our own services ------------------------------------------------------
     webhook_port: int = Field(default=8080, description="Webhook receiver HTTP port.")

@@ -188,8 +188,8 @@ def create_ops_app(state: OpsState) -> FastAPI:
         except Exception as e:  # broker restarting: say so, do not fail the endpoint
             return JSONResponse({"error": f"kafka: {e}"}, status_code=503)
         try:
-            rows = await asyncio.to_thread(
-                state.ch.query,
+            rows = await asyncio.to_thread(  # the read-only session: never waits on the sink
+                ReadOnly(state.ch).query,
                 "SELECT count() FROM messages FINAL WHERE has_request AND direction = 'OUTBOUND'",
             )
         except SmsflowError as e:  # e.g. the table is detached: report, do not fail

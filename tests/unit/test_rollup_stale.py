@@ -1,0 +1,69 @@
+"""Late deltas for a closed day (sinks/rollup.py, migration 0007): the day is marked stale at
+once and read from the deduplicated deltas, recomputed into the roll-up only when due."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sinks.migrate import migrate
+from sinks.rollup import Rollup, stale_days, watermark
+from sinks.rows import delta_row
+from smsflow.clickhouse import ClickHouse
+from smsflow.contribution import COUNT_MEASURES
+
+D1, D2, D3 = dt.date(2024, 5, 1), dt.date(2024, 5, 2), dt.date(2024, 5, 3)
+_SUMS = "SELECT day, sum(total), sum(cost) FROM {t} GROUP BY day ORDER BY day"
+
+
+def _delta(day: dt.date, total: int, cost: str) -> dict[str, Any]:
+    rec: dict[str, Any] = dict.fromkeys(COUNT_MEASURES, 0)
+    rec.update(umid=str(uuid.uuid4()), version=1, day=day, subaccount_id="SA", country="SG",
+               operator="SingTel", origin="HTTP_API", encoding="GSM7", campaign_id="",
+               currency="EUR", total=total, received=total, cost=Decimal(cost),
+               event_at=dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
+    return delta_row(rec)
+
+
+def test_a_late_delta_is_exact_at_once_and_rolled_up_when_due(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    now = [0.0]
+    rollup = Rollup(ch, open_days=0, settle_s=30, clock=lambda: now[0])
+    ch.insert("daily_deltas", [_delta(D1, 2, "0.2"), _delta(D2, 3, "0.3"), _delta(D3, 1, "0.1")])
+    assert rollup.update({D1, D2, D3}) == D3 and watermark(ch) == D3  # every day closed
+
+    ch.insert("daily_deltas", [_delta(D1, 5, "0.5")])  # a late receipt's rows for D1
+    rollup.update({D1})
+    assert stale_days(ch) == [D1]
+    want = [(D1, 7, Decimal("0.7")), (D2, 3, Decimal("0.3")), (D3, 1, Decimal("0.1"))]
+    assert ch.query(_SUMS.format(t="daily_totals")).rows == want  # exact before the recompute
+    assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows[0] == (D1, 2, Decimal("0.2"))
+
+    now[0] = 29.0
+    rollup.update(set())
+    assert stale_days(ch) == [D1]  # not due yet: no recompute in this flush
+    now[0] = 30.0
+    rollup.update(set())
+    assert stale_days(ch) == []
+    assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == want
+    assert ch.query(_SUMS.format(t="daily_totals")).rows == want
+
+
+def test_marks_left_by_an_earlier_process_are_settled(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    Rollup(ch, open_days=0, settle_s=3600).update({D1})
+    ch.insert("daily_deltas", [_delta(D1, 1, "0.1")])
+    Rollup(ch, open_days=0, settle_s=3600).update({D1})  # marked, then the process died
+    assert stale_days(ch) == [D1]
+    now = [0.0]
+    later = Rollup(ch, open_days=0, settle_s=5, clock=lambda: now[0])
+    later.update(set())
+    assert stale_days(ch) == [D1]
+    now[0] = 5.0
+    later.update(set())
+    assert stale_days(ch) == []
+    assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == [(D1, 1, Decimal("0.1"))]

@@ -1,0 +1,126 @@
+"""The sink's overlap of consuming and flushing: one flush in flight, commits in batch order,
+each only after its own rows were stored (sinks/sink.py ``consume``/``hand_off``/``settle``).
+
+Kafka and ClickHouse are replaced here by scripted stand-ins *inside one unit* (the loop's
+bookkeeping); the real broker and chDB run the same loop in tests/integration/test_sink.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from sinks.sink import _Sink
+from sinks.writer import Batch, FlushResult
+from smsflow.config import Settings
+from smsflow.errors import SinkError
+
+
+@dataclass
+class _Msg:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None = None  # a tombstone: counted, no row
+    key: bytes | None = None
+    timestamp: int = 0
+
+
+class _Consumer:
+    """Hands out the scripted records two at a time, then nothing."""
+
+    def __init__(self, topic: str, n: int) -> None:
+        self.todo = [_Msg(topic, 0, i) for i in range(n)]
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[str, list[_Msg]]:
+        if not self.todo:
+            await asyncio.sleep(timeout_ms / 1000)
+            return {}
+        take = min(2, max_records)
+        out, self.todo = self.todo[:take], self.todo[take:]
+        await asyncio.sleep(0)
+        return {"tp": out}
+
+
+class _GatedWriter:
+    """A writer whose every flush waits until the test opens its gate."""
+
+    retries = 0
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.started: list[dict[tuple[str, int], int]] = []
+        self.gates: list[asyncio.Event] = []
+        self.stored: list[dict[tuple[str, int], int]] = []
+        self.fail_at = fail_at
+
+    async def flush(self, batch: Batch, stop: Any = None) -> FlushResult:
+        self.started.append(batch.commit_offsets())
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        if self.fail_at == len(self.started):
+            raise SinkError("ClickHouse refused")
+        self.stored.append(batch.commit_offsets())
+        return FlushResult({}, 1, 0.0)
+
+
+def _sink(writer: _GatedWriter, records: int) -> tuple[_Sink, list[dict[tuple[str, int], int]]]:
+    settings = Settings(sink_batch_size=4, sink_batch_ms=1)
+    sink = _Sink(settings, ch=None, stop=asyncio.Event())  # type: ignore[arg-type]
+    sink.writer = writer  # type: ignore[assignment]
+    sink.rollup = SimpleNamespace(settle=list)  # type: ignore[assignment]
+    sink.consumer = _Consumer(settings.topics.message_state, records)  # type: ignore[assignment]
+    commits: list[dict[tuple[str, int], int]] = []
+
+    async def commit(offsets: dict[tuple[str, int], int]) -> None:
+        assert offsets in writer.stored, "committed before its rows were stored"
+        commits.append(offsets)
+
+    sink._commit = commit  # type: ignore[method-assign]
+    return sink, commits
+
+
+async def _until(cond: Any) -> None:
+    for _ in range(500):
+        if cond():
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError("condition not reached")
+
+
+async def test_one_flush_in_flight_and_commits_in_order() -> None:
+    writer = _GatedWriter()
+    sink, commits = _sink(writer, 12)
+    loop = asyncio.create_task(sink.consume())
+    await _until(lambda: len(writer.started) == 1)
+    # the first batch is being stored: the loop goes on reading into the next one (full at 4)
+    await _until(lambda: sink.batch.records == 4)
+    await asyncio.sleep(0.05)
+    assert len(writer.started) == 1 and commits == []  # no second flush, nothing committed
+    for n in (1, 2):
+        writer.gates[n - 1].set()
+        await _until(lambda n=n: len(writer.started) == n + 1)
+        assert len(commits) == n
+    sink.stop.set()
+    while not loop.done():  # the rest: the batch in flight, then the final flush
+        for g in writer.gates:
+            g.set()
+        await asyncio.sleep(0.005)
+    await loop
+    ends = [c[(sink.settings.topics.message_state, 0)] for c in commits]
+    assert ends == sorted(ends) and ends[-1] == 12  # in batch order, every record committed
+
+
+async def test_a_failed_flush_ends_the_loop_uncommitted() -> None:
+    writer = _GatedWriter(fail_at=1)
+    sink, commits = _sink(writer, 8)
+    loop = asyncio.create_task(sink.consume())
+    await _until(lambda: len(writer.started) == 1)
+    writer.gates[0].set()
+    with pytest.raises(SinkError, match="refused"):
+        await asyncio.wait_for(loop, 5)
+    assert commits == [] and len(writer.started) == 1  # the next batch was never flushed
