@@ -8,8 +8,10 @@ Faust's aiokafka transport with a :class:`Consumer` of our own, chosen by the br
 * each fetch's records of a topic the app's :class:`~streams.feed.Feed` owns go to the feed as
   one batch per partition (a bounded queue: the fetch loop waits while it is full); records of
   other topics (the tables' changelogs during recovery) keep Faust's per-record path;
-* a seek (Faust's after recovery, or the feed's own) is reported to the feed, which drops what
-  was fetched before it; partitions the group never committed are sought to their log start;
+* a seek (Faust's after recovery, or the feed's own) runs in Faust's consumer thread (Faust
+  runs it in the app's thread, racing aiokafka's fetch buffer) and is reported to the feed,
+  which drops what was fetched before it; partitions the group never committed are sought to
+  their log start;
 * the offsets committed for the feed's topics are the feed's (:class:`~streams.feed.Commits`:
   processed and every output acknowledged), not Faust's per-record acks.
 
@@ -113,6 +115,14 @@ class Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             if self.transport.app.should_stop:
                 return
             raise
+
+    async def _seek(self, partition: Any, offset: int) -> None:
+        # Faust calls aiokafka's seek from the app's thread while the consumer thread may be
+        # inside aiokafka's fetched_records, which reads and deletes the same per-partition
+        # buffer without a lock: seen once as KeyError(TopicPartition) crashing the fetcher
+        # right after a restarted worker's recovery sought its partitions. Seek in the thread.
+        thread = self._thread
+        await thread.call_thread(thread.seek, partition, offset)
 
     async def seek(self, partition: Any, offset: int) -> None:
         await super().seek(partition, offset)

@@ -91,7 +91,20 @@ def assert_quality_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
 
 def run_to_truth(p: Pipeline, sim: Simulation) -> None:
     p.wait_caught_up(int(sim.truth["messages"]))
+    wait_orphans_marked(p, int(sim.truth["orphans"]))
     assert_reports_equal_truth(p, sim)
+
+
+def wait_orphans_marked(p: Pipeline, want: int, timeout: float = 60.0) -> None:
+    """Orphan marks come from the worker's 2 s timer, not from input: a worker restarted after
+    the last input was committed marks them after its recovery, when every group already shows
+    lag 0. Wait for them (bounded: a mark that never comes still fails the report check)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [(orphans,)] = p.sql("SELECT count() FROM messages FINAL WHERE orphan")
+        if int(orphans) >= want:
+            return
+        time.sleep(1.0)
     assert p.stop() == 0, p.tail()
 
 
