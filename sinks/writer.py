@@ -70,12 +70,6 @@ class Batch:
         """Kafka offsets to commit once flushed: last consumed offset + 1 per partition."""
         return {key: last + 1 for key, (_, last) in self.ranges.items()}
 
-    def clear(self) -> None:
-        self.rows = defaultdict(list)
-        self.ranges = {}
-        self.records = 0
-        self.started = None
-
 
 @dataclass(frozen=True)
 class FlushResult:
