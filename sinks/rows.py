@@ -18,7 +18,7 @@ import orjson
 
 from sinks.deadletters import Decoder, dead_letter_row
 from smsflow.config import Settings
-from smsflow.contribution import COUNT_MEASURES, KEY_FIELDS, delta_rows
+from smsflow.contribution import delta_rows
 from smsflow.errors import SchemaError
 from smsflow.input_kinds import INPUT_KINDS
 from smsflow.privacy import Privacy, opt_out_keyword
@@ -30,7 +30,6 @@ __all__ = [
     "click_row",
     "conversion_row",
     "dedup_token",
-    "delta_row",
     "event_row",
     "message_row",
     "routes",
@@ -149,19 +148,6 @@ def message_row(rec: Mapping[str, Any], privacy: Privacy | None = None) -> dict[
         row["counted"] = False
         row["day"] = first.astimezone(dt.UTC).date()
         row["cost"] = _ZERO
-    return row
-
-
-def delta_row(rec: Mapping[str, Any]) -> dict[str, Any]:
-    """``daily_deltas`` row of one :func:`~smsflow.contribution.delta_rows` item (identity:
-    umid, version and the key)."""
-    row: dict[str, Any] = {"umid": _need(rec, "umid"), "version": int(_need(rec, "version"))}
-    for f in KEY_FIELDS:
-        row[f] = _need(rec, f) if f == "day" else _s(rec.get(f))
-    for f in COUNT_MEASURES:
-        row[f] = int(rec.get(f) or 0)
-    row["cost"] = _need(rec, "cost")
-    row["event_at"] = _need(rec, "event_at")
     return row
 
 
@@ -302,7 +288,8 @@ def rows_for_record(
     Text and numbers follow ``privacy`` (default: the safe policy).
     """
     if schema == "MessageState":
-        deltas = [("daily_deltas", delta_row(d)) for d in delta_rows(rec)]
+        # delta_rows gives rows of the table's shape (the contribution's fields are non-null)
+        deltas = [("daily_deltas", d) for d in delta_rows(rec)]
         return [("messages", message_row(rec, privacy)), *deltas]
     if schema == "DeadLetter":
         return [("dead_letters", dead_letter_row(

@@ -10,7 +10,6 @@ from typing import Any
 
 from sinks.migrate import migrate
 from sinks.rollup import Rollup, stale_days, watermark
-from sinks.rows import delta_row
 from smsflow.clickhouse import ClickHouse
 from smsflow.contribution import COUNT_MEASURES
 
@@ -24,7 +23,7 @@ def _delta(day: dt.date, total: int, cost: str) -> dict[str, Any]:
                operator="SingTel", origin="HTTP_API", encoding="GSM7", campaign_id="",
                currency="EUR", total=total, received=total, cost=Decimal(cost),
                event_at=dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
-    return delta_row(rec)
+    return rec
 
 
 def test_a_late_delta_is_exact_at_once_and_rolled_up_when_due(clickhouse: ClickHouse) -> None:
