@@ -13,8 +13,10 @@ database. Each test that needs topics gets a unique topic prefix, so tests never
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import uuid
@@ -29,6 +31,36 @@ from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
 
 _NOTES: list[str] = []
+_HOMES: list[Path] = []  # the session's test_home: every process a test starts lives under it
+
+
+def _outliving(base: Path) -> list[tuple[int, str]]:
+    """smsflow processes (pid, command) whose ``SMSFLOW_HOME`` lies under ``base``."""
+    found: list[tuple[int, str]] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        home = next((e[len(b"SMSFLOW_HOME="):] for e in env if e.startswith(b"SMSFLOW_HOME=")), b"")
+        if "smsflow" in cmd and home.decode(errors="replace").startswith(str(base)):
+            found.append((int(proc.name), cmd.strip()[:100]))
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when a process a test started outlives it (a leak eats CI's CPU)."""
+    for base in _HOMES:
+        left = _outliving(base)
+        for pid, cmd in left:
+            _NOTES.append(f"[leak] pid {pid} outlived the tests, killed: {cmd}")
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        if left:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -56,7 +88,9 @@ def _docker_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("smsflow-home")
+    home = tmp_path_factory.mktemp("smsflow-home")
+    _HOMES.append(home)
+    return home
 
 
 _LOCAL_BROKER: list[Broker] = []
