@@ -8,11 +8,10 @@ is validated and rendered as an escaped ClickHouse string literal, because throu
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import uuid
 from typing import Any
 
+from sinks.filters import parse_text
 from sinks.reports import Filters
 from sinks.table_fit import MONEY_COLUMNS, currency_decimals
 from smsflow.errors import ValidationError
@@ -22,9 +21,6 @@ __all__ = [
 ]
 
 MAX_LIMIT = 100_000
-_COUNTRY = re.compile(r"[A-Za-z]{2}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MAX_TEXT = 128
 
 OPTIONS_SQL = """
 SELECT
@@ -39,23 +35,6 @@ WHERE total != 0
 """
 
 
-def _text(value: str | None, name: str) -> str:
-    v = (value or "").strip()
-    if len(v) > _MAX_TEXT or _CONTROL.search(v):
-        raise ValidationError(f"{name} must be printable text of at most {_MAX_TEXT} characters")
-    return v
-
-
-def _day(value: str | None, name: str) -> dt.date | None:
-    v = (value or "").strip()
-    if not v:
-        return None
-    try:
-        return dt.date.fromisoformat(v)
-    except ValueError as e:
-        raise ValidationError(f"{name} wants a date YYYY-MM-DD, got {v!r}") from e
-
-
 def parse_filters(
     subaccount: str | None = None,
     country: str | None = None,
@@ -64,28 +43,12 @@ def parse_filters(
     date_to: str | None = None,
     limit: str | None = None,
 ) -> Filters:
-    """Filters from query-string values; ``ValidationError`` with a one-line reason when bad."""
-    c = _text(country, "country")
-    if c and not _COUNTRY.fullmatch(c):
-        raise ValidationError(f"country must be an ISO 3166 alpha-2 code (two letters), got {c!r}")
-    n = 1000
-    if limit not in (None, ""):
-        try:
-            n = int(str(limit))
-        except ValueError as e:
-            raise ValidationError(f"limit must be a whole number, got {limit!r}") from e
-        if not 1 <= n <= MAX_LIMIT:
-            raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {n}")
-    f = Filters(
-        subaccount=_text(subaccount, "subaccount"),
-        country=c.upper(),
-        operator=_text(operator, "operator"),
-        date_from=_day(date_from, "from"),
-        date_to=_day(date_to, "to"),
-        limit=n,
-    )
-    f.params()  # from after to, etc.
-    return f
+    """Filters from the page's query-string values (:meth:`Filters.from_query`, at most
+    ``MAX_LIMIT`` rows); ``ValidationError`` with a one-line reason when bad."""
+    values = {"subaccount": subaccount, "country": country, "operator": operator,
+              "from": date_from, "to": date_to, "limit": limit}
+    return Filters.from_query({k: v for k, v in values.items() if v is not None},
+                              max_limit=MAX_LIMIT)
 
 
 def sql_literal(value: str) -> str:
@@ -99,7 +62,7 @@ def search_sql(term: str, limit: int = 100) -> str:
     A destination matches with or without its leading ``+``. Raises ``ValidationError`` for an
     empty or oversized term.
     """
-    t = _text(term, "search")
+    t = parse_text(term, "search")
     if not t:
         raise ValidationError("search wants a umid, a destination number or a clientMessageId")
     candidates = {t}

@@ -2,5 +2,5 @@
 
 Entry points: :func:`sinks.migrate.migrate`, :func:`sinks.sink.run_sink`,
 :func:`sinks.reports.run_report`; the ``db``, ``sink`` and ``report`` CLI groups live in
-:mod:`sinks.cli`.
+:mod:`shell.sink_cli`.
 """

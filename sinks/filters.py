@@ -5,7 +5,12 @@ inclusive range of UTC send days, a umid, a row limit) plus the two reference va
 delivery-quality reports: ``at`` (the time ``pending`` ages messages against, default now) and
 ``reply_window_seconds`` (the window ``replies`` matches inbound replies in; the worker's
 ``SMSFLOW_REPLY_WINDOW_SECONDS``). :func:`query_rows` binds them to ``sinks/queries/<name>.sql``.
-Bad values raise :class:`~smsflow.errors.ValidationError`.
+
+The one place filters are read and written as text: :meth:`Filters.from_query` parses and
+validates query-string values (the ops API, the dashboard; the CLI's options use the same
+:func:`parse_day` and :func:`parse_time`), :meth:`Filters.to_query` writes them back for a
+request to a running pipeline, and :meth:`Filters.params` turns them into query parameters.
+Bad values raise :class:`~smsflow.errors.ValidationError` with a one-line reason.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,7 +27,10 @@ from typing import Any
 from smsflow.clickhouse import ClickHouse
 from smsflow.errors import ValidationError
 
-__all__ = ["DEFAULT_REPLY_WINDOW_SECONDS", "Filters", "epoch_us", "load_query", "query_rows"]
+__all__ = [
+    "DEFAULT_REPLY_WINDOW_SECONDS", "Filters", "epoch_us", "load_query", "parse_day",
+    "parse_text", "parse_time", "query_rows",
+]
 
 QUERIES_DIR = Path(__file__).parent / "queries"
 DEFAULT_REPLY_WINDOW_SECONDS = 24 * 3600
@@ -30,6 +39,56 @@ _MIN_DAY = dt.date(1970, 1, 1)
 _MAX_DAY = dt.date(2149, 6, 6)  # the largest ClickHouse Date
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MAX_US = 2**62
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_TEXT = 128
+
+
+def parse_day(value: str | None, flag: str) -> dt.date | None:
+    """``flag``'s day ``YYYY-MM-DD``, None when empty; ValidationError when malformed."""
+    v = (value or "").strip()
+    if not v:
+        return None
+    try:
+        return dt.date.fromisoformat(v)
+    except ValueError as e:
+        raise ValidationError(f"{flag} wants a date YYYY-MM-DD, got {v!r}") from e
+
+
+def parse_time(value: str | None, flag: str) -> dt.datetime | None:
+    """``flag``'s ISO-8601 time or day (UTC when it has no offset), None when not given;
+    ValidationError when malformed."""
+    if not value:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value)
+    except ValueError as e:
+        raise ValidationError(
+            f"{flag} wants an ISO-8601 time like 2024-01-31T12:00:00Z (or a day), got {value!r}"
+        ) from e
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+def parse_text(value: str | None, name: str) -> str:
+    """A filter's free text, stripped; ValidationError unless printable and short."""
+    v = (value or "").strip()
+    if len(v) > _MAX_TEXT or _CONTROL.search(v):
+        raise ValidationError(f"{name} must be printable text of at most {_MAX_TEXT} characters")
+    return v
+
+
+def _limit(value: str | None, most: int | None) -> int:
+    if value in (None, ""):
+        return 1000
+    try:
+        n = int(str(value))
+    except ValueError as e:
+        raise ValidationError(f"limit must be a whole number, got {value!r}") from e
+    if most is not None and not 1 <= n <= most:
+        raise ValidationError(f"limit must be between 1 and {most}, got {n}")
+    if n < 1:
+        raise ValidationError(f"limit must be at least 1, got {n}")
+    return n
 
 
 def epoch_us(at: dt.datetime) -> int:
@@ -54,6 +113,47 @@ class Filters:
     reply_window_seconds: int = DEFAULT_REPLY_WINDOW_SECONDS
     since: dt.datetime | None = None  # failure time range of `deadletters` (UTC, [since, until))
     until: dt.datetime | None = None
+
+    @classmethod
+    def from_query(
+        cls,
+        q: Mapping[str, str],
+        *,
+        reply_window_seconds: int = DEFAULT_REPLY_WINDOW_SECONDS,
+        max_limit: int | None = None,
+    ) -> Filters:
+        """Filters from query-string values (``subaccount country operator from to umid limit
+        at since until``), validated: ValidationError with a one-line reason when bad."""
+        country = parse_text(q.get("country"), "country")
+        if country and not _COUNTRY.fullmatch(country):
+            raise ValidationError(
+                f"country must be an ISO 3166 alpha-2 code (two letters), got {country!r}")
+        f = cls(
+            subaccount=parse_text(q.get("subaccount"), "subaccount"),
+            country=country.upper(),
+            operator=parse_text(q.get("operator"), "operator"),
+            date_from=parse_day(q.get("from"), "from"),
+            date_to=parse_day(q.get("to"), "to"),
+            umid=q.get("umid") or None,
+            limit=_limit(q.get("limit"), max_limit),
+            at=parse_time(q.get("at"), "at"),
+            reply_window_seconds=reply_window_seconds,
+            since=parse_time(q.get("since"), "since"),
+            until=parse_time(q.get("until"), "until"),
+        )
+        f.params()  # from after to, a bad umid, ...
+        return f
+
+    def to_query(self) -> dict[str, str]:
+        """The query-string values :meth:`from_query` reads back (empty ones left out)."""
+        values: dict[str, object] = {
+            "subaccount": self.subaccount, "country": self.country, "operator": self.operator,
+            "from": self.date_from, "to": self.date_to, "umid": self.umid, "limit": self.limit,
+            "at": self.at.isoformat() if self.at is not None else None,
+            "since": self.since.isoformat() if self.since is not None else None,
+            "until": self.until.isoformat() if self.until is not None else None,
+        }
+        return {k: str(v) for k, v in values.items() if v not in (None, "")}
 
     def params(self) -> dict[str, Any]:
         """Query parameters (``ValidationError`` on a bad umid, limit, window or date range)."""

@@ -20,7 +20,10 @@ from rich.table import Table
 from sinks.table_fit import FittedTable
 from smsflow.clickhouse import Result
 
-__all__ = ["FORMATS", "cell", "to_csv", "to_json", "to_table", "to_vertical_table"]
+__all__ = [
+    "FORMATS", "cell", "jsonable", "result_json", "to_csv", "to_json", "to_table",
+    "to_vertical_table",
+]
 
 FORMATS = ("table", "csv", "json")
 
@@ -68,6 +71,27 @@ def to_json(result: Result) -> str:
         ensure_ascii=False,
         indent=2,
     )
+
+
+def jsonable(v: Any) -> Any:
+    """Exact JSON values: Decimal as string, datetimes as ISO-8601 UTC with microseconds."""
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, dt.datetime):
+        return v.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    return v
+
+
+def result_json(res: Result) -> dict[str, Any]:
+    return {
+        "columns": res.columns,
+        "types": res.types,
+        "rows": [[jsonable(v) for v in r] for r in res.rows],
+    }
 
 
 def to_table(

@@ -1,5 +1,5 @@
 """``python -m smsflow`` is the ``smsflow`` command."""
 
-from smsflow.cli import main
+from shell.cli import main
 
 main()

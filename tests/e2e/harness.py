@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shell.kafka_stats import KafkaStats
+from shell.ops_client import OpsClient
+from shell.pipeline import consumer_groups
 from smsflow.config import Settings
-from smsflow.kafka_stats import KafkaStats
-from smsflow.ops_client import OpsClient
-from smsflow.pipeline import consumer_groups
 
 __all__ = ["Pipeline", "free_port", "settings_env"]
 

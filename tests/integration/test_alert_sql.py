@@ -109,7 +109,7 @@ def test_state_over_instants(ch: ClickHouse) -> None:
 def test_cli_evaluate_list_history(ch: ClickHouse, chdb_path: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from smsflow.cli import app
+    from shell.cli import app
 
     env = {"SMSFLOW_HOME": str(tmp_path), "SMSFLOW_CLICKHOUSE_PATH": str(chdb_path),
            "SMSFLOW_CLICKHOUSE_DATABASE": ch.database}

@@ -23,8 +23,8 @@ from pydantic import SecretStr
 from producers.sim_incidents import expected_alerts, parse_incident
 from producers.simulator import SimConfig, simulate
 from producers.webhook_guard import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_ok
+from shell.alerting import Alerting
 from sinks.alert_state import history
-from smsflow.alerting import Alerting
 from smsflow.clickhouse import ClickHouse
 from tests.integration.loaded import load_simulation
 

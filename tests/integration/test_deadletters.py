@@ -19,12 +19,12 @@ from producers.rows import Row
 from producers.send import SendProducer
 from producers.webhooks import create_app as create_receiver
 from schemas.deadletter import dead_letter
+from shell.deadletters_cli import fetch_dead_letter
+from shell.ops import OpsState, create_ops_app
 from sinks.reports import Filters, run_report
 from sinks.sink import group_id, run_sink
 from smsflow.clickhouse import ClickHouse
 from smsflow.config import Settings
-from smsflow.deadletters_cli import fetch_dead_letter
-from smsflow.ops import OpsState, create_ops_app
 from tests.integration.kafka_records import consume, count_records
 from tests.integration.sink_factory import wait_drained
 from tests.integration.test_webhooks import DLR, DLR_UMID

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from shell.ops import OpsState, create_ops_app
 from sinks.migrate import migrate
 from smsflow.clickhouse import ClickHouse
 from smsflow.config import Settings
 from smsflow.errors import ConfigError
 from smsflow.http_guard import GuardPolicy, token_path
-from smsflow.ops import OpsState, create_ops_app
 from tests.e2e.harness import SMSFLOW, settings_env
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from producers.cli import register
 from producers.send import SendProducer
 from schemas import get_codec
+from shell.produce_cli import register
 from smsflow.config import Settings
 from tests.integration.kafka_records import consume, count_records
 

@@ -98,7 +98,7 @@ def test_timeline_marks_duplicates_in_time_order(loaded: Loaded) -> None:
 
 def test_cli_csv_headers_and_at_option(loaded: Loaded) -> None:
     settings, _, sim = loaded
-    from smsflow.cli import app
+    from shell.cli import app
 
     env = {"SMSFLOW_CLICKHOUSE_PATH": str(settings.chdb_path),
            "SMSFLOW_CLICKHOUSE_DATABASE": settings.clickhouse_database,

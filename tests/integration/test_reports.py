@@ -207,7 +207,7 @@ async def test_cli_prints_the_documented_csv_and_json(
     loaded: Loaded, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings, _, _ = loaded
-    from smsflow.cli import app
+    from shell.cli import app
 
     env = {
         "SMSFLOW_CLICKHOUSE_PATH": str(settings.chdb_path),

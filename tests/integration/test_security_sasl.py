@@ -30,13 +30,13 @@ from producers.sim_produce import produce_events
 from producers.simulator import simulate
 from producers.webhooks import create_app
 from schemas import get_codec
+from shell.kafka_stats import KafkaStats
 from sinks.migrate import migrate
 from sinks.sink import run_sink
 from smsflow.clickhouse import ClickHouse
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 from smsflow.kafka_client import aiokafka_kwargs
-from smsflow.kafka_stats import KafkaStats
 from tests.e2e.harness import free_port, settings_env
 from tests.integration.test_webhooks import DLR
 
@@ -211,7 +211,7 @@ def test_faust_worker_through_sasl_scram(sasl_broker: Settings, tmp_path: Path) 
     log = settings.home / "worker.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from smsflow.worker_cli import main; main()",
+            [sys.executable, "-c", "from shell.worker_cli import main; main()",
              "--datadir", str(settings.home / "worker"), "--no-web", "--store", "memory"],
             cwd=ROOT, env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -70,7 +70,7 @@ class WorkerProcess:
         self._log_offset = 0
 
     def start(self) -> WorkerProcess:
-        cmd = [sys.executable, "-c", "from smsflow.worker_cli import main; main()",
+        cmd = [sys.executable, "-c", "from shell.worker_cli import main; main()",
                "--datadir", str(self.datadir), "--no-web", "--store", self.store]
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as out:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from smsflow.alerting import Alerting
+from shell.alerting import Alerting
 from smsflow.config import AlertRules, Settings
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
@@ -40,7 +40,7 @@ def test_promtool_rule_tests() -> None:
 
 
 def test_rules_use_metrics_smsflow_exports(tmp_path: Path) -> None:
-    from smsflow.ops import OpsState, _Collector
+    from shell.ops import OpsState, _Collector
 
     registry = CollectorRegistry()
     alerting = Alerting(Settings(home=tmp_path), ch=None)  # type: ignore[arg-type]

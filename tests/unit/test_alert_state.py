@@ -7,9 +7,9 @@ import json
 from decimal import Decimal
 
 from producers.webhook_guard import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_ok
+from shell.alert_webhook import payload, signed_request
 from sinks.alert_state import step
 from sinks.alerts import Condition, instants
-from smsflow.alert_webhook import payload, signed_request
 from smsflow.config import Settings
 
 T0 = dt.datetime(2024, 3, 2, 12, tzinfo=dt.UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from smsflow.alerting import run_alerts
+from shell.alerting import run_alerts
 from smsflow.config import Settings
 
 

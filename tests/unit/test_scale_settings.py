@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from shell.pipeline import default_workers
 from smsflow.config import Settings
-from smsflow.pipeline import default_workers
 
 
 def test_profiles() -> None:

@@ -1,36 +1,31 @@
 """CLI groups ``db`` (migrate, status, detach, attach), ``sink`` (run) and ``report``.
 
 Every command loads settings once; failures are :class:`~smsflow.errors.SmsflowError`
-subclasses that ``smsflow.cli.main`` prints as one line with exit code 1.
+subclasses that ``shell.cli.main`` prints as one line with exit code 1.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import signal
 import sys
 from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
+from shell.data_source import open_clickhouse, through_run
+from sinks.filters import parse_day, parse_time
 from sinks.logline import configure_logging, line
 from sinks.migrate import applied_versions, available, migrate
 from sinks.render import FORMATS, to_csv, to_json, to_table, to_vertical_table
 from sinks.reports import Filters, run_report
 from smsflow.clickhouse import ClickHouse, connect
-from smsflow.config import Settings, load_settings
+from smsflow.config import load_settings
 from smsflow.errors import ClickHouseError, ValidationError
-from smsflow.pidfile import running_pid
 
-if TYPE_CHECKING:
-    from smsflow.ops_client import OpsClient
-
-__all__ = ["emit_report", "open_clickhouse", "register"]
+__all__ = ["emit_report", "register"]
 
 out = Console()
 err = Console(stderr=True)
@@ -40,35 +35,6 @@ sink_app = typer.Typer(help="The Kafka -> ClickHouse sink.", no_args_is_help=Tru
 report_app = typer.Typer(
     help="Analytics reports (table, or --format csv|json).", no_args_is_help=True
 )
-
-
-def _lock_owner(path: Path) -> str | None:
-    """``pid N (command line)`` of the live process holding a chDB directory, if any."""
-    try:
-        text = (path / "status").read_text()
-        pid = int(text.split("PID:", 1)[1].split()[0])
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        cmd = " ".join(raw.decode(errors="replace").split())[:200]
-    except (OSError, IndexError, ValueError):
-        return None
-    return f"pid {pid} ({cmd})" if cmd else f"pid {pid}"
-
-
-def open_clickhouse(settings: Settings) -> ClickHouse:
-    """Connect as :func:`smsflow.clickhouse.connect`; name the process holding a locked chDB."""
-    try:
-        return connect(settings)
-    except ClickHouseError as e:
-        if settings.clickhouse_url:
-            raise
-        path = settings.chdb_path.resolve()
-        owner = _lock_owner(path)
-        if owner is None:
-            raise
-        raise ClickHouseError(
-            f"chDB directory {path} is in use by {owner}; stop it, or query through it "
-            f"(chDB allows one process per directory)"
-        ) from e
 
 
 # --------------------------------------------------------------------------------- db
@@ -119,17 +85,15 @@ def db_status() -> None:
 
 def _table_online(table: str, online: bool) -> None:
     """DETACH/ATTACH in the running pipeline (a detach lasts until ClickHouse restarts)."""
-    from smsflow.ops_client import OpsClient
-
     settings = load_settings()
-    if not running_pid(settings) and not settings.clickhouse_url:
+    client = through_run(settings)  # run owns chDB: through its ops API (with the token)
+    if client is None and not settings.clickhouse_url:
         raise ValidationError("no `smsflow run` runs here: detach/attach act on a running one")
-    if settings.clickhouse_url:
+    if client is None:
         if not table.isidentifier():
             raise ValidationError(f"not a table name: {table!r}")
         open_clickhouse(settings).command(f"{'ATTACH' if online else 'DETACH'} TABLE {table}")
     else:
-        client = OpsClient(settings)  # run owns chDB: through its ops API (with the token)
         try:
             client.table_online(table, online)
         finally:
@@ -182,32 +146,6 @@ _WIDE = typer.Option(
 )
 
 
-def _day(value: str | None, flag: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as e:
-        raise ValidationError(f"{flag} wants a date YYYY-MM-DD, got {value!r}") from e
-
-
-class _Remote:
-    """Reports from a running ``smsflow run`` that owns the chDB directory."""
-
-    def __init__(self, client: OpsClient) -> None:
-        self.client = client
-
-    @staticmethod
-    def params(f: Filters) -> dict[str, object]:
-        return {
-            "subaccount": f.subaccount, "country": f.country, "operator": f.operator,
-            "from": f.date_from, "to": f.date_to, "umid": f.umid, "limit": f.limit,
-            "at": f.at.isoformat() if f.at is not None else None,
-            "since": f.since.isoformat() if f.since is not None else None,
-            "until": f.until.isoformat() if f.until is not None else None,
-        }
-
-
 def _emit(name: str, filters: Filters, fmt: str, wide: bool = False) -> None:
     if fmt not in FORMATS:
         raise ValidationError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -215,20 +153,18 @@ def _emit(name: str, filters: Filters, fmt: str, wide: bool = False) -> None:
     # replies match MOs in the worker's reply window (a running pipeline applies its own)
     filters = replace(filters, reply_window_seconds=settings.reply_window_seconds)
     filters.params()  # bad filters fail here with the same one-line error either way
-    if not settings.clickhouse_url and running_pid(settings):
-        from smsflow.ops_client import OpsClient
-
-        client = OpsClient(settings)
+    client = through_run(settings)
+    if client is not None:
         try:
             if fmt in ("csv", "json"):
-                sys.stdout.write(client.report_text(name, fmt, **_Remote.params(filters)))
+                sys.stdout.write(client.report_text(name, fmt, **filters.to_query()))
                 return
-            result = client.report(name, **_Remote.params(filters))
+            result = client.report(name, **filters.to_query())
             if name == "message":
                 if not result.rows:
                     raise ValidationError(f"no message {filters.umid}")
                 out.print(to_vertical_table(result, title=f"message {filters.umid}"))
-                timeline = client.report("timeline", **_Remote.params(filters))
+                timeline = client.report("timeline", **filters.to_query())
                 out.print(to_table(timeline, title=_TIMELINE_TITLE, wide=wide))
             else:
                 out.print(to_table(result, title=name, report=name, wide=wide))
@@ -270,20 +206,6 @@ def _schema_behind(ch: ClickHouse) -> ClickHouseError | None:
         "smsflow: run `smsflow db migrate` (`smsflow run` applies them when it starts)")
 
 
-def parse_time(value: str | None, flag: str) -> dt.datetime | None:
-    """``flag``'s ISO-8601 time or day (UTC when it has no offset), None when not given;
-    ValidationError when malformed."""
-    if not value:
-        return None
-    try:
-        at = dt.datetime.fromisoformat(value)
-    except ValueError as e:
-        raise ValidationError(
-            f"{flag} wants an ISO-8601 time like 2024-01-31T12:00:00Z (or a day), got {value!r}"
-        ) from e
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
-
-
 def _make_report_command(name: str, doc: str) -> None:
     def command(
         subaccount: str = typer.Option("", help="Only this subAccountId."),
@@ -297,7 +219,8 @@ def _make_report_command(name: str, doc: str) -> None:
     ) -> None:
         filters = Filters(
             subaccount=subaccount, country=country, operator=operator,
-            date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"), limit=limit,
+            date_from=parse_day(date_from, "--from"), date_to=parse_day(date_to, "--to"),
+            limit=limit,
         )
         _emit(name, filters, fmt, wide)
 
@@ -320,7 +243,7 @@ def report_pending(
     (< 1 h, 1-6 h, 6-24 h, 24-48 h, expired >= 48 h after submission), queued; then Total."""
     filters = Filters(
         subaccount=subaccount, country=country, operator=operator,
-        date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"),
+        date_from=parse_day(date_from, "--from"), date_to=parse_day(date_to, "--to"),
         at=parse_time(at, "--at"),
     )
     _emit("pending", filters, fmt, wide)

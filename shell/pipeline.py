@@ -5,7 +5,7 @@ runs in it as a task (it also derives the daily delta rows from the message-stat
 the ops API (health, metrics, reports, SQL) serves from it on <ops_host>:<health_port>, the
 webhook receiver listens on <webhook_port>, and the Faust worker(s) (``smsflow worker``) run as
 child processes that are restarted if they die (and die with this process).
-Alert rules are evaluated in it as they come due in event time (:mod:`smsflow.alerting`).
+Alert rules are evaluated in it as they come due in event time (:mod:`shell.alerting`).
 With SMSFLOW_SMPP_HOST set, the SMPP bridge (producers/smpp_bridge.py) runs in it too.
 SIGTERM or Ctrl-C: the receiver stops taking requests (the SMPP binds unbind), the worker stops
 and commits, the sink flushes and commits, and the process exits 0.
@@ -24,12 +24,12 @@ from typing import Any
 
 import uvicorn
 
+from shell.kafka_stats import KafkaStats
+from shell.ops import OpsState, create_ops_app
+from shell.supervisor import Child, smsflow_command
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
 from smsflow.errors import InfraError
-from smsflow.kafka_stats import KafkaStats
-from smsflow.ops import OpsState, create_ops_app
-from smsflow.supervisor import Child, smsflow_command
 
 __all__ = ["PipelineOptions", "consumer_groups", "default_workers", "pid_file", "run_pipeline"]
 
@@ -92,9 +92,9 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     from producers.send import SendProducer
     from producers.smpp_bridge import SmppBridge, smpp_enabled
     from producers.webhooks import create_app as create_receiver
+    from shell.alerting import Alerting, run_alerts
     from sinks.migrate import migrate
     from sinks.sink import SinkStats, run_sink
-    from smsflow.alerting import Alerting, run_alerts
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -27,7 +27,7 @@ def dashboard(
     import uvicorn
 
     from dashboard.app import create_app
-    from dashboard.source import open_source
+    from shell.data_source import open_source
     from smsflow.errors import InfraError
     from smsflow.http_guard import GuardPolicy, HttpGuard
 

@@ -5,15 +5,16 @@ Sends the ops token (``SMSFLOW_OPS_TOKEN`` or ``<home>/ops.token``) when one exi
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
 
+from shell.pidfile import running_pid
 from smsflow.clickhouse import Result
 from smsflow.config import Settings
 from smsflow.errors import SmsflowError
 from smsflow.http_guard import client_token, is_loopback
-from smsflow.pidfile import running_pid
 
 __all__ = ["OpsClient", "running_pid"]
 
@@ -90,6 +91,16 @@ class OpsClient:
     def sql(self, text: str) -> Result:
         """Rows of one read-only statement (anything else answers 400: SmsflowError)."""
         return _result(self._post("/api/sql", {"sql": text}))
+
+    def evaluate_alerts(
+        self, until: dt.datetime | None, since: dt.datetime | None
+    ) -> list[tuple[Any, ...]]:
+        """Have the pipeline evaluate its alert rules (needs the token); the transitions."""
+        body = self._post("/api/alerts/evaluate", {
+            "until": until.isoformat() if until else None,
+            "since": since.isoformat() if since else None,
+        })
+        return [tuple(r) for r in body["transitions"]]
 
     def table_online(self, table: str, online: bool) -> None:
         """ATTACH (``online``) or DETACH a table in the running pipeline (needs the token)."""

@@ -23,7 +23,7 @@ from smsflow.config import Settings, load_settings
 from smsflow.errors import SmsflowError
 
 if TYPE_CHECKING:  # an HTTP client only when the demo runs (CLI start-up)
-    from smsflow.ops_client import OpsClient
+    from shell.ops_client import OpsClient
 
 __all__ = ["demo"]
 
@@ -89,8 +89,8 @@ def demo(
     from producers.sim_config import SimConfig
     from producers.sim_produce import produce_events
     from producers.simulator import simulate
+    from shell.run_cli import start_background_run
     from sinks.render import to_table
-    from smsflow.run_cli import start_background_run
 
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,7 @@ def demo(
     out.print(f"    ground truth in {truth_file} (events: smsflow simulate --out DIR)")
     out.print("4/5 producing the events to Kafka")
     asyncio.run(produce_events(settings, sim.events, progress=True))
-    from smsflow.ops_client import OpsClient
+    from shell.ops_client import OpsClient
 
     client = OpsClient(settings)
     try:

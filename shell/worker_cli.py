@@ -1,7 +1,7 @@
 """``smsflow worker``: run one stream-processing worker in the foreground.
 
 :func:`main` runs the same command without the root CLI (``python -c "from
-smsflow.worker_cli import main; main()" --datadir ...``), which test helpers use to start
+shell.worker_cli import main; main()" --datadir ...``), which test helpers use to start
 worker subprocesses.
 """
 

@@ -5,7 +5,7 @@ Every command loads settings once (environment, ``SMSFLOW_`` prefix) and turns a
 
 Start-up: :func:`main` imports only the module that registers the command given (``smsflow
 report`` never imports Kafka, FastAPI or httpx); ``--help``, an unknown name and ``app``
-(``from smsflow.cli import app``) register every module.
+(``from shell.cli import app``) register every module.
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ __all__ = ["build_app", "main"]  # and `app` (built on access: __getattr__)
 # module -> its top-level commands (each module exposes ``register(app)``, or ``app`` added
 # as a group under its one name)
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "smsflow.infra_cli": ("infra",),
-    "sinks.cli": ("db", "sink", "report"),
-    "producers.cli": ("produce", "webhooks"),
-    "producers.simulate_cli": ("simulate",),
-    "producers.smpp_cli": ("smpp", "smsc"),
-    "smsflow.worker_cli": ("worker",),
-    "smsflow.run_cli": ("run", "stop", "sql", "demo"),
-    "dashboard.cli": ("dashboard",),
-    "smsflow.deadletters_cli": ("deadletters",),
-    "smsflow.alerts_cli": ("alerts",),
+    "shell.infra_cli": ("infra",),
+    "shell.sink_cli": ("db", "sink", "report"),
+    "shell.produce_cli": ("produce", "webhooks"),
+    "shell.simulate_cli": ("simulate",),
+    "shell.smpp_cli": ("smpp", "smsc"),
+    "shell.worker_cli": ("worker",),
+    "shell.run_cli": ("run", "stop", "sql", "demo"),
+    "shell.dashboard_cli": ("dashboard",),
+    "shell.deadletters_cli": ("deadletters",),
+    "shell.alerts_cli": ("alerts",),
 }
 
 

@@ -13,9 +13,9 @@ import time
 import typer
 from rich.console import Console
 
+from shell.pidfile import running_pid
 from smsflow.config import Settings, load_settings
 from smsflow.errors import InfraError
-from smsflow.pidfile import running_pid
 
 __all__ = ["register", "start_background_run"]
 
@@ -41,7 +41,7 @@ def run(
     /health, /metrics, /api/reports/NAME, /api/sql); off loopback only with a
     token (SMSFLOW_OPS_TOKEN or <home>/ops.token).
     """
-    from smsflow.pipeline import PipelineOptions, default_workers, run_pipeline
+    from shell.pipeline import PipelineOptions, default_workers, run_pipeline
     from smsflow.privacy import Privacy, install_log_redaction
 
     settings = load_settings()
@@ -75,7 +75,7 @@ def run(
 
 def start_background_run(settings: Settings, *, timeout: float = 180.0) -> int:
     """Start ``smsflow run`` detached (log in <home>/logs/run.log); wait until healthy."""
-    from smsflow.ops_client import OpsClient
+    from shell.ops_client import OpsClient
 
     pid = running_pid(settings)
     client = OpsClient(settings)
@@ -132,20 +132,18 @@ def sql(
 ) -> None:
     """Run read-only SQL on the analytics database (through a running pipeline when it owns
     chDB). SELECT, SHOW, DESCRIBE, EXISTS only; change the schema with `smsflow db`."""
+    from shell.data_source import open_clickhouse, through_run
     from sinks.render import to_csv, to_json, to_table
 
     settings = load_settings()
     text = sys.stdin.read() if query == "-" else query
-    if running_pid(settings) and not settings.clickhouse_url:
-        from smsflow.ops_client import OpsClient
-
-        client = OpsClient(settings)
+    client = through_run(settings)
+    if client is not None:
         try:
             res = client.sql(text)
         finally:
             client.close()
     else:
-        from sinks.cli import open_clickhouse
         from smsflow.read_only_sql import run_read_only
 
         res = run_read_only(open_clickhouse(settings), text)
@@ -158,7 +156,7 @@ def sql(
 
 
 def register(app: typer.Typer) -> None:
-    from smsflow.demo import demo
+    from shell.demo import demo
 
     app.command("run")(run)
     app.command("stop")(stop)

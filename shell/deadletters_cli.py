@@ -38,7 +38,8 @@ _SHOW_COLUMNS = (
 
 
 def _list(since: str | None, until: str | None, fmt: str) -> None:
-    from sinks.cli import emit_report, parse_time
+    from shell.sink_cli import emit_report
+    from sinks.filters import parse_time
     from sinks.reports import Filters
 
     filters = Filters(since=parse_time(since, "--since"), until=parse_time(until, "--until"))
@@ -90,13 +91,12 @@ def fetch_dead_letter(
 @app.command("show")
 def show(dead_letter_id: str = typer.Argument(..., help="PARTITION:OFFSET from list.")) -> None:
     """One dead letter: source, reason, error, key, payload (redacted)."""
-    from sinks.cli import open_clickhouse
+    from shell.data_source import open_clickhouse, through_run
     from sinks.render import to_vertical_table
-    from smsflow.ops_client import OpsClient, running_pid
 
     settings = load_settings()
-    if not settings.clickhouse_url and running_pid(settings):
-        client = OpsClient(settings)
+    client = through_run(settings)
+    if client is not None:
         try:
             res = fetch_dead_letter(settings, dead_letter_id, client.sql)
         finally:
@@ -124,7 +124,7 @@ def replay_cmd(
     Each replayed one is recorded: a second replay produces nothing.
     """
     from producers.replay import replay
-    from sinks.cli import parse_time
+    from sinks.filters import parse_time
 
     settings = load_settings()
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 __all__ = ["Child", "smsflow_command"]
 
-log = logging.getLogger("smsflow.supervisor")
+log = logging.getLogger("shell.supervisor")
 PR_SET_PDEATHSIG = 1
 
 

@@ -1,6 +1,6 @@
 """``smsflow produce requests FILE`` and ``smsflow webhooks serve``.
 
-Errors are :class:`~smsflow.errors.SmsflowError`; ``smsflow.cli.main`` prints them as one line
+Errors are :class:`~smsflow.errors.SmsflowError`; ``shell.cli.main`` prints them as one line
 and exits 1. ``produce requests`` exits 0 when every row was handled (produced or
 dead-lettered), 1 when the broker fails or the file cannot be read at all.
 """

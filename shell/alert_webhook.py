@@ -24,8 +24,8 @@ import httpx
 
 from producers.webhook_guard import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from sinks.alert_state import AlertState
+from sinks.render import jsonable
 from smsflow.config import Settings
-from smsflow.ops import jsonable
 
 __all__ = ["payload", "send_alerts", "signed_request"]
 

@@ -1,6 +1,6 @@
 """The pid file of ``smsflow run`` (``<home>/run.pid``): is a pipeline running in this home?
 
-Kept apart from :mod:`smsflow.ops_client` so commands that only need to know (``report``,
+Kept apart from :mod:`shell.ops_client` so commands that only need to know (``report``,
 ``sql``) do not import an HTTP client at start-up.
 """
 

@@ -30,7 +30,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,35 +37,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from smsflow.clickhouse import ClickHouse, Result
+from shell.kafka_stats import KafkaStats
+from sinks.render import jsonable, result_json
+from smsflow.clickhouse import ClickHouse
 from smsflow.config import Settings
 from smsflow.errors import SmsflowError
 from smsflow.http_guard import GuardPolicy, HttpGuard
-from smsflow.kafka_stats import KafkaStats
 from smsflow.read_only_sql import ReadOnly, run_read_only
 
-__all__ = ["OpsState", "create_ops_app", "jsonable", "result_json"]
-
-
-def jsonable(v: Any) -> Any:
-    """Exact JSON values: Decimal as string, datetimes as ISO-8601 UTC with microseconds."""
-    if isinstance(v, Decimal):
-        return str(v)
-    if isinstance(v, dt.datetime):
-        return v.isoformat(timespec="microseconds").replace("+00:00", "Z")
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    return v
-
-
-def result_json(res: Result) -> dict[str, Any]:
-    return {
-        "columns": res.columns,
-        "types": res.types,
-        "rows": [[jsonable(v) for v in r] for r in res.rows],
-    }
+__all__ = ["OpsState", "create_ops_app"]
 
 
 @dataclass
@@ -84,7 +63,7 @@ class OpsState:
     kafka: KafkaStats | None = None
     last_offsets: dict[str, Any] = field(default_factory=dict)
     dead_letter_counts: list[tuple[str, str, str, int]] = field(default_factory=list)
-    alerting: Any = None  # smsflow.alerting.Alerting, when run evaluates alerts
+    alerting: Any = None  # shell.alerting.Alerting, when run evaluates alerts
 
 
 class _Collector:
@@ -222,19 +201,8 @@ def create_ops_app(state: OpsState) -> FastAPI:
 
         q = request.query_params
         try:
-            filters = Filters(
-                subaccount=q.get("subaccount", ""),
-                country=q.get("country", ""),
-                operator=q.get("operator", ""),
-                date_from=dt.date.fromisoformat(q["from"]) if q.get("from") else None,
-                date_to=dt.date.fromisoformat(q["to"]) if q.get("to") else None,
-                umid=q.get("umid"),
-                limit=int(q.get("limit", "1000")),
-                at=dt.datetime.fromisoformat(q["at"]) if q.get("at") else None,
-                reply_window_seconds=state.settings.reply_window_seconds,
-                since=dt.datetime.fromisoformat(q["since"]) if q.get("since") else None,
-                until=dt.datetime.fromisoformat(q["until"]) if q.get("until") else None,
-            )
+            filters = Filters.from_query(
+                q, reply_window_seconds=state.settings.reply_window_seconds)
             res = await asyncio.to_thread(run_report, ReadOnly(state.ch), name, filters)
         except (SmsflowError, ValueError) as e:
             return JSONResponse({"error": str(e)}, status_code=400)

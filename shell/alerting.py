@@ -60,7 +60,7 @@ class Alerting:
             return self._evaluate(until, since)
 
     def _evaluate(self, until: dt.datetime | None, since: dt.datetime | None) -> list[AlertState]:
-        from smsflow.alert_webhook import send_alerts
+        from shell.alert_webhook import send_alerts
 
         rules = self.settings.alert_rules
         if until is None:

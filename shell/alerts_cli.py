@@ -45,13 +45,12 @@ def _emit(res: Result, fmt: str, title: str, wide: bool) -> None:
 
 
 def _query(sql: str) -> Result:
-    from sinks.cli import open_clickhouse
-    from smsflow.ops_client import OpsClient, running_pid
+    from shell.data_source import open_clickhouse, through_run
     from smsflow.read_only_sql import ReadOnly
 
     settings = load_settings()
-    if not settings.clickhouse_url and running_pid(settings):
-        client = OpsClient(settings)
+    client = through_run(settings)
+    if client is not None:
         try:
             return client.sql(sql)
         finally:
@@ -76,7 +75,7 @@ def history_(
 ) -> None:
     """Every alert instance (pending, firing, resolved) with start and end, newest first."""
     from sinks.alert_state import history_sql
-    from sinks.cli import parse_time
+    from sinks.filters import parse_time
 
     sql = history_sql(parse_time(since, "--since"), parse_time(until, "--until"))
     _emit(_query(sql), fmt, "alert history", wide)
@@ -90,23 +89,19 @@ def evaluate_(
                               "history; default: after the last evaluated instant)."),
 ) -> None:
     """Evaluate the alert rules at every due instant; print the transitions."""
-    from sinks.cli import open_clickhouse, parse_time
-    from smsflow.alerting import Alerting
+    from shell.alerting import Alerting
+    from shell.data_source import open_clickhouse, through_run
+    from sinks.filters import parse_time
     from smsflow.clickhouse import Result
-    from smsflow.ops_client import OpsClient, running_pid
 
     settings = load_settings()
     until, start = parse_time(at, "--at"), parse_time(since, "--since")
-    if not settings.clickhouse_url and running_pid(settings):
-        client = OpsClient(settings)
+    client = through_run(settings)
+    if client is not None:
         try:
-            body = client._post("/api/alerts/evaluate", {
-                "until": until.isoformat() if until else None,
-                "since": start.isoformat() if start else None,
-            })
+            rows = client.evaluate_alerts(until, start)
         finally:
             client.close()
-        rows = [tuple(r) for r in body["transitions"]]
     else:
         done = Alerting(settings, open_clickhouse(settings)).evaluate(until, start)
         rows = [(t.rule, t.key, t.state, t.value, t.threshold, t.started_at, t.fired_at,
