@@ -92,3 +92,28 @@ def test_headers_stay_whole_and_the_table_fits() -> None:
         assert max(len(line) for line in text.splitlines()) <= width
         header = _cells(text)[0]
         assert all(h in DAILY_HEADER for h in header), header
+
+
+def test_wide_in_80_columns_spreads_every_column_over_tables_that_fit() -> None:
+    """--wide in an 80-column pane: rich squeezed columns to nothing (Total, Sent gone) and the
+    terminal cropped the rest (Received's numbers cut); now each table fits, every column is
+    shown whole once, and the first two columns repeat as the rows' key."""
+    for width in (80, 60):
+        text = _render(to_table(_daily(), report="daily", wide=True), width)
+        assert max(len(line) for line in text.splitlines()) <= width
+        rows = _cells(text)
+        headers = [r for r in rows if r and r[0] == "Date"]
+        assert len(headers) > 1 and all(h[:2] == ["Date", "Total"] for h in headers)
+        shown = [c for h in headers for c in h[2:]]
+        assert sorted(["Date", "Total", *shown]) == sorted(DAILY_HEADER)  # each once, whole
+        body = [r for r in rows if r and re.fullmatch(r"\d{4}-\d\d-\d\d", r[0])]
+        assert len(body) == 7 * len(headers)  # one line per row in every table
+        first: dict[str, str] = {}
+        for r in rows:  # each table's header, then its rows
+            if r and r[0] == "Date":
+                header = r
+            elif r and r[0] == "2024-01-01":
+                first.update(zip(header, r, strict=True))
+        assert {k: first[k] for k in ("Total", "Sent", "Received", "Inbound", "Parts")} == {
+            "Total": "1234567", "Sent": "1234000", "Received": "12", "Inbound": "4321",
+            "Parts": "2345678"}
