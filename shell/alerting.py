@@ -13,11 +13,12 @@ import asyncio
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from sinks.alert_state import AlertState, evaluate, last_evaluated, open_states
 from smsflow.clickhouse import ClickHouse
@@ -50,6 +51,7 @@ class Alerting:
     evaluated: dt.datetime | None = None
     webhooks_failed: int = 0
     webhooks_sent: int = 0
+    ran_at: float = 0.0  # wall time (epoch seconds) the last evaluation ran, 0: never
     lock: threading.Lock = field(default_factory=threading.Lock)  # one evaluation at a time
 
     def evaluate(
@@ -62,6 +64,7 @@ class Alerting:
     def _evaluate(self, until: dt.datetime | None, since: dt.datetime | None) -> list[AlertState]:
         from shell.alert_webhook import send_alerts
 
+        self.ran_at = time.time()
         rules = self.settings.alert_rules
         if until is None:
             until = watermark(self.ch, self.settings.alert_grace_s)
@@ -102,8 +105,12 @@ class Alerting:
                                "Event time of the last evaluated instant.")
         at.add_metric([], self.evaluated.timestamp() if self.evaluated else 0.0)
         yield at
-        hooks = GaugeMetricFamily("smsflow_alert_webhook_failures",
-                                  "Alert webhook deliveries that failed.")
+        ran = GaugeMetricFamily("smsflow_alert_run_timestamp_seconds",
+                                "Wall time the last alert evaluation ran (0: never).")
+        ran.add_metric([], self.ran_at)
+        yield ran
+        hooks = CounterMetricFamily("smsflow_alert_webhook_failures",
+                                    "Alert webhook deliveries that failed.")
         hooks.add_metric([], self.webhooks_failed)
         yield hooks
 
