@@ -33,10 +33,10 @@ from streams.app import WorkerApp
 from streams.codec import JSON_CODEC, STATE_CODEC
 from streams.compat import aio_producer
 from streams.feed import Batch, Feed
+from streams.forgetting import Retention
 from streams.join import Runtime, Topics, UmidJoin
 from streams.outputs import Outputs, TableWriter
 from streams.pairing import PairMatcher
-from streams.retention import Retention
 
 __all__ = ["Runtime", "install"]
 
