@@ -7,7 +7,7 @@
 A simulation's input records (``--messages``, all kinds, every fault) are encoded as the
 producers do, then run through the umid agent's pure steps in a loop, without Kafka or Faust:
 ``codec.decode_as`` -> ``streams.state.apply`` (a dict as the table) -> the ``messages``
-table's value serializer (``streams.codec`` ``smsflow-state``). Figures are CPU microseconds
+table's value serializer (``streams.faust_codecs`` ``smsflow-state``). Figures are CPU microseconds
 per input event (process time, the best of ``--repeat`` loops over all events; each step
 timed on its own with the previous step's output as input; ``encode/version`` per state
 written). Each measurement runs in a subprocess with ``PYTHONPATH`` set to the tree
@@ -38,7 +38,10 @@ def measure(messages: int, seed: int, repeat: int, fastavro_only: bool) -> dict[
     """us/event of each step with the code importable here (run in the measured tree)."""
     from producers.simulator import SCHEMA_OF, SimConfig, simulate
     from schemas import get_codec
-    from streams import codec as state_codec
+    try:
+        from streams import faust_codecs as state_codec
+    except ImportError:  # a tree from before the rename (A/B against an older commit)
+        from streams import codec as state_codec  # type: ignore[no-redef]
     from streams.state import apply
 
     try:
