@@ -36,8 +36,15 @@ STEPS = ("decode", "apply", "encode", "total", "encode/version")
 
 def measure(messages: int, seed: int, repeat: int, fastavro_only: bool) -> dict[str, float]:
     """us/event of each step with the code importable here (run in the measured tree)."""
-    from producers.simulator import SCHEMA_OF, SimConfig, simulate
     from schemas import get_codec
+    try:  # an older tree's own simulator first (`simulator` would be this tree's, installed)
+        from producers.simulator import (  # type: ignore[import-not-found]
+            SCHEMA_OF,
+            SimConfig,
+            simulate,
+        )
+    except ImportError:  # the simulator package (issue 22)
+        from simulator.simulation import SCHEMA_OF, SimConfig, simulate
     try:
         from streams import faust_codecs as state_codec
     except ImportError:  # a tree from before the rename (A/B against an older commit)
