@@ -19,6 +19,7 @@ the generated writer replaced). Prints figures and ratios; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -45,10 +46,13 @@ def measure(messages: int, seed: int, repeat: int, fastavro_only: bool) -> dict[
         )
     except ImportError:  # the simulator package (issue 22)
         from simulator.simulation import SCHEMA_OF, SimConfig, simulate
-    try:
-        from streams import faust_codecs as state_codec
-    except ImportError:  # a tree from before the rename (A/B against an older commit)
-        from streams import codec as state_codec  # type: ignore[no-redef]
+    import streams
+
+    # the measured tree's Faust codecs (streams/codec.py before issue 22), chosen by file: the
+    # installed tree's finder would supply a module the measured tree lacks
+    here = Path(streams.__file__).parent
+    state_codec = importlib.import_module(
+        "streams.faust_codecs" if (here / "faust_codecs.py").exists() else "streams.codec")
     from streams.state import apply
 
     try:
