@@ -26,7 +26,7 @@ from bench.e2e import Latency, Throughput, cpu_seconds, latency, memory, through
 from bench.report import machine, percentile, print_table, write_json
 from infra.broker import Broker
 from infra.topics import ensure_topics
-from producers.simulator import SimConfig, simulate
+from simulator.simulation import SimConfig, simulate
 from smsflow.config import Settings
 from tests.e2e.harness import Pipeline, free_port
 

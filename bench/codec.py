@@ -7,7 +7,7 @@
 A simulation's input records (``--messages``, all kinds, every fault) are encoded as the
 producers do, then run through the umid agent's pure steps in a loop, without Kafka or Faust:
 ``codec.decode_as`` -> ``streams.state.apply`` (a dict as the table) -> the ``messages``
-table's value serializer (``streams.codec`` ``smsflow-state``). Figures are CPU microseconds
+table's value serializer (``streams.faust_codecs`` ``smsflow-state``). Figures are CPU microseconds
 per input event (process time, the best of ``--repeat`` loops over all events; each step
 timed on its own with the previous step's output as input; ``encode/version`` per state
 written). Each measurement runs in a subprocess with ``PYTHONPATH`` set to the tree
@@ -19,6 +19,7 @@ the generated writer replaced). Prints figures and ratios; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -36,9 +37,22 @@ STEPS = ("decode", "apply", "encode", "total", "encode/version")
 
 def measure(messages: int, seed: int, repeat: int, fastavro_only: bool) -> dict[str, float]:
     """us/event of each step with the code importable here (run in the measured tree)."""
-    from producers.simulator import SCHEMA_OF, SimConfig, simulate
     from schemas import get_codec
-    from streams import codec as state_codec
+    try:  # an older tree's own simulator first (`simulator` would be this tree's, installed)
+        from producers.simulator import (  # type: ignore[import-not-found]
+            SCHEMA_OF,
+            SimConfig,
+            simulate,
+        )
+    except ImportError:  # the simulator package (issue 22)
+        from simulator.simulation import SCHEMA_OF, SimConfig, simulate
+    import streams
+
+    # the measured tree's Faust codecs (streams/codec.py before issue 22), chosen by file: the
+    # installed tree's finder would supply a module the measured tree lacks
+    here = Path(streams.__file__).parent
+    state_codec = importlib.import_module(
+        "streams.faust_codecs" if (here / "faust_codecs.py").exists() else "streams.codec")
     from streams.state import apply
 
     try:

@@ -28,9 +28,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 
-from producers.sim_config import KINDS, SCHEMA_OF
-from producers.simulator import Simulation, produce_events
 from schemas import get_codec
+from simulator.config import KINDS, SCHEMA_OF
+from simulator.simulation import Simulation, produce_events
 from smsflow.config import Settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
 from tests.e2e.harness import Pipeline

@@ -29,9 +29,9 @@ from rich.console import Console
 from infra.broker import Broker
 from infra.topics import create_topics
 from producers.send import SendProducer
-from producers.sim_smpp import receipt_spec
-from producers.sim_smsc import SmscControl
 from producers.smpp_bridge import SmppBridge
+from simulator.smpp import receipt_spec
+from simulator.smsc import SmscControl
 from smsflow.config import Settings, load_settings
 
 console = Console(stderr=True)

@@ -32,8 +32,8 @@ from rich.console import Console
 from bench.e2e import cpu_seconds
 from infra.broker import Broker, port_open
 from infra.topics import ensure_topics
-from producers.simulator import SimConfig, produce_events, simulate
 from schemas import get_codec
+from simulator.simulation import SimConfig, produce_events, simulate
 from smsflow.config import Settings, load_settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
 from tests.integration.workers import WorkerProcess, lag

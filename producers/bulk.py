@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from producers.request_file import Row
 from producers.requests import SendRequestIn, send_request_record, validate_request
-from producers.rows import Row
 from producers.send import SendProducer, umid_key
 from smsflow.errors import InfraError, ValidationError
 

@@ -86,10 +86,10 @@ def demo(
     """Start everything, simulate traffic, wait until it landed, print the reports."""
     from infra.broker import Cluster
     from infra.topics import ensure_topics
-    from producers.sim_config import SimConfig
-    from producers.sim_produce import produce_events
-    from producers.simulator import simulate
     from shell.run_cli import start_background_run
+    from simulator.config import SimConfig
+    from simulator.produce import produce_events
+    from simulator.simulation import simulate
     from sinks.render import to_table
 
     settings = load_settings()

@@ -26,7 +26,7 @@ from rich.progress import (
 )
 
 from producers.bulk import ProduceSummary, known_request_fields, produce_rows
-from producers.rows import Row, detect_format, read_rows
+from producers.request_file import Row, detect_format, read_rows
 from producers.send import SendProducer
 from smsflow.config import Settings, load_settings
 from smsflow.errors import ValidationError

@@ -55,13 +55,13 @@ def simulate_command(
     instead (the truth follows the receipts' channel; an SMPP MO's time is its arrival).
     Fails with a one-line error for bad options, an unwritable OUT or an unreachable broker.
     """
-    from producers.simulator import SimConfig, produce_events, simulate, write_simulation
+    from simulator.simulation import SimConfig, produce_events, simulate, write_simulation
     from smsflow.config import load_settings
 
     if out is None and not produce:
         raise ConfigError("nothing to do: give --out DIR and/or --produce")
     settings = load_settings() if produce else None
-    from producers.sim_incidents import parse_incident
+    from simulator.incidents import parse_incident
 
     config = SimConfig(messages=messages, seed=seed, days=days, bad_records=bad_records,
                        unlisted_share=unlisted_share,
@@ -91,7 +91,7 @@ def simulate_command(
         err.print(f"wrote {out}/events, truth.json, messages.jsonl in {time.monotonic() - t1:.1f}s")
     if settings is not None:
         t2 = time.monotonic()
-        from producers.sim_smpp import deliver_specs, mo_spec
+        from simulator.smpp import deliver_specs, mo_spec
 
         def by_smpp(i: int, kind: str) -> bool:
             return smpp_control is not None and (i in sim.smpp or kind == "inbound")

@@ -78,9 +78,9 @@ def smsc(
 
     Deliveries pushed through the control port go to the bound ESMEs as
     deliver_sm (round robin, retried on another bind when a session drops).
-    See producers/sim_smsc.py for the control protocol.
+    See simulator/smsc.py for the control protocol.
     """
-    from producers.sim_smsc import run_smsc
+    from simulator.smsc import run_smsc
 
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(run_smsc(host, port, control_port, tls_port=tls_port, cert=cert, key=key))

@@ -39,9 +39,9 @@ from schemas import get_codec
 from schemas.deadletter import dead_letter
 from sinks.logline import line
 from sinks.migrate import migrate
-from sinks.retention import apply_retention
 from sinks.rollup import Rollup
 from sinks.rows import TopicRoute, routes, rows_for_record
+from sinks.ttl import apply_retention
 from sinks.writer import Batch, BatchWriter
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings

@@ -30,13 +30,13 @@ from smsflow.input_kinds import INPUT_KINDS
 from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment, install_alignment
 from streams.app import WorkerApp
-from streams.codec import JSON_CODEC, STATE_CODEC
 from streams.compat import aio_producer
+from streams.faust_codecs import JSON_CODEC, STATE_CODEC
 from streams.feed import Batch, Feed
+from streams.forgetting import Retention
 from streams.join import Runtime, Topics, UmidJoin
 from streams.outputs import Outputs, TableWriter
 from streams.pairing import PairMatcher
-from streams.retention import Retention
 
 __all__ = ["Runtime", "install"]
 

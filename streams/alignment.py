@@ -4,12 +4,12 @@ Working through a backlog, Faust serves the input partitions at unequal speeds (
 1M-message bench run the worker had read 12-15% of every delivery-receipts partition and
 17-22% of the send-requests ones). Two things suffer: receipts read before their requests are
 held in memory (76-90k at a time in that run), and the retention watermark
-(:mod:`streams.retention`, the slowest partition with unread records) hardly moves, so no state
+(:mod:`streams.forgetting`, the slowest partition with unread records) hardly moves, so no state
 is forgotten while the backlog lasts and the worker's memory grows with it.
 
 Kafka Streams answers this by picking the record with the smallest timestamp across a task's
 partitions; the same idea here, at partition grain: a timer compares each input partition's
-event-time mark (the largest event time read from it, kept by :class:`~streams.retention.
+event-time mark (the largest event time read from it, kept by :class:`~streams.forgetting.
 Retention`) with the watermark, and pauses fetching from a partition that still has unread
 records and is more than ``SMSFLOW_ALIGNMENT_SECONDS`` ahead, while the slowest one holds a
 backlog (:data:`MIN_BACKLOG` records); it resumes it once the watermark is within half of that
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import faust
 
 from streams.compat import pause_resume
-from streams.retention import Retention, slowest_unread
+from streams.forgetting import Retention, slowest_unread
 
 __all__ = ["Alignment", "install_alignment", "plan"]
 

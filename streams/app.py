@@ -32,8 +32,8 @@ import faust
 from smsflow.config import Settings
 from smsflow.errors import SmsflowError
 from smsflow.kafka_client import faust_broker_kwargs
-from streams.codec import register_codecs
 from streams.compat import SCHEME, check_versions
+from streams.faust_codecs import register_codecs
 from streams.feed import Feed
 
 __all__ = ["LOGGING_CONFIG", "RawTable", "WorkerApp", "WorkerOptions", "create_app"]

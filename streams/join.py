@@ -28,9 +28,9 @@ from smsflow.contribution import change_time
 from smsflow.errors import SchemaError, SmsflowError, ValidationError
 from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment
+from streams.forgetting import Retention
 from streams.outputs import Outputs, TableWriter
 from streams.replies import pair_key
-from streams.retention import Retention
 from streams.state import EVENT_TIME_FIELD, apply
 
 __all__ = ["Runtime", "Topics", "UmidJoin", "dead_letter_to"]

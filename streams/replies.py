@@ -19,7 +19,7 @@ status of every outbound of the pair, so a control event lost in a crash is re-c
 
 Retention: with ``SMSFLOW_STATE_RETENTION_HOURS`` > 0 a pair drops its outbounds and MOs past
 the retention limit when an event changes it, and sends no control event for them (their
-message states are forgotten by then, :mod:`streams.retention`). A pair that never changes
+message states are forgotten by then, :mod:`streams.forgetting`). A pair that never changes
 again keeps its last value (one small JSON value per (destination, sender) pair).
 """
 
@@ -80,7 +80,7 @@ def merge_pair(
 ) -> PairValue | None:
     """The pair after adding an outbound (``side="o"``) or an MO (``"m"``); None if unchanged.
 
-    ``oldest`` (the retention limit, :meth:`streams.retention.Retention.limit`): entries
+    ``oldest`` (the retention limit, :meth:`streams.forgetting.Retention.limit`): entries
     before it are dropped from the new pair, so a pair's value stays bounded; no event still
     to come can pair with them (the limit stays a horizon, longer than the reply window, behind
     the event time of every input not read yet)."""

@@ -3,7 +3,7 @@
 -- what the reports need of it is kept as derived columns. Rows written before this migration
 -- still hold their text: the defaults derive the same values from it on read.
 -- Retention TTLs are not fixed here: they come from settings and are (re)applied by
--- sinks/retention.py each time the sink starts.
+-- sinks/ttl.py each time the sink starts.
 ALTER TABLE messages
     ADD COLUMN IF NOT EXISTS text_length UInt32 DEFAULT lengthUTF8(text)
     COMMENT 'characters of the message text (stored or not)'

@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from infra.topics import ensure_topics
-from producers.sim_config import SimConfig
-from producers.sim_produce import produce_events
-from producers.simulator import Simulation, simulate
+from simulator.config import SimConfig
+from simulator.produce import produce_events
+from simulator.simulation import Simulation, simulate
 from smsflow.config import Settings
 from tests.e2e.harness import SMSFLOW, Pipeline, free_port, settings_env
 

@@ -23,7 +23,7 @@ from babel.numbers import get_currency_precision
 from dashboard.queries import money_info
 from producers.bodies import WEBHOOKS, parse_body
 from producers.send import SendProducer
-from producers.simulator import Simulation
+from simulator.simulation import Simulation
 from sinks.table_fit import money_for_table
 from tests.browser.conftest import ARTIFACTS, Server, off_loop
 from tests.e2e import expect

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from producers.sim_config import SimConfig
-from producers.simulator import Simulation, simulate
+from simulator.config import SimConfig
+from simulator.simulation import Simulation, simulate
 from smsflow.config import Settings
 from tests.e2e.harness import Pipeline, free_port
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from producers.simulation_truth import STATUS_ORDER
+from simulator.truth import STATUS_ORDER
 
 __all__ = ["MESSAGE_FIELDS_SQL", "average", "campaigns", "check_timeline", "conversions",
            "countries", "daily", "dashboard", "errors", "latency", "message_differences", "money",

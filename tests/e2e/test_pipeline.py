@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from infra.broker import Broker
-from producers.sim_produce import produce_events
-from producers.simulator import Simulation
 from schemas import get_codec
+from simulator.produce import produce_events
+from simulator.simulation import Simulation
 from tests.e2e import expect
 from tests.e2e.harness import SMSFLOW, Pipeline
 

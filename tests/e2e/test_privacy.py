@@ -13,8 +13,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from producers.simulator import Simulation
 from schemas import get_codec
+from simulator.simulation import Simulation
 from smsflow.privacy import opt_out_keyword
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_pipeline import produce

@@ -27,8 +27,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from infra.broker import Cluster
-from producers.sim_config import SimConfig
-from producers.simulator import Simulation, simulate
+from simulator.config import SimConfig
+from simulator.simulation import Simulation, simulate
 from smsflow.config import Settings
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_pipeline import produce, run_to_truth, wait_until, worker_done

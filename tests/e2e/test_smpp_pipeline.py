@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from producers.sim_config import SimConfig
-from producers.sim_smpp import deliver_specs
-from producers.simulator import Simulation, simulate
+from simulator.config import SimConfig
+from simulator.simulation import Simulation, simulate
+from simulator.smpp import deliver_specs
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_pipeline import assert_reports_equal_truth, produce, wait_until, worker_done
 from tests.integration.smsc_process import SmscProcess

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.topics import ensure_topics
-from producers.simulator import Simulation, produce_events
+from simulator.simulation import Simulation, produce_events
 from sinks.render import to_csv
 from sinks.reports import Filters, run_report
 from sinks.sink import group_id, run_sink

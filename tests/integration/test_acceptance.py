@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.simulator import SimConfig, simulate
+from simulator.simulation import SimConfig, simulate
 from tests.e2e import expect
 from tests.integration.loaded import Loaded, load_simulation, report_csv
 from tests.integration.workers import count_dead_letters

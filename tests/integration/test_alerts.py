@@ -4,7 +4,7 @@ A simulation with three incidents (an operator's delivery collapse, a latency sp
 error-code burst) and one of the same size without any go through the real pipeline parts
 (:func:`tests.integration.loaded.load_simulation`); the alert rules are then evaluated over
 the whole span in event time, as a replay of history. Ground truth:
-:func:`producers.sim_incidents.expected_alerts`.
+:func:`simulator.incidents.expected_alerts`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from producers.sim_incidents import expected_alerts, parse_incident
-from producers.simulator import SimConfig, simulate
 from producers.webhook_guard import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_ok
 from shell.alerting import Alerting
+from simulator.incidents import expected_alerts, parse_incident
+from simulator.simulation import SimConfig, simulate
 from sinks.alert_state import history
 from smsflow.clickhouse import ClickHouse
 from tests.integration.loaded import load_simulation

@@ -15,7 +15,7 @@ import pytest
 
 from producers.bulk import produce_rows
 from producers.replay import ledger_topic, replay
-from producers.rows import Row
+from producers.request_file import Row
 from producers.send import SendProducer
 from producers.webhooks import create_app as create_receiver
 from schemas.deadletter import dead_letter

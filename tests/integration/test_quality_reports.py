@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from producers.quality_truth import quality_truth
-from producers.simulator import SimConfig, simulate
+from simulator.quality_truth import quality_truth
+from simulator.simulation import SimConfig, simulate
 from sinks.reports import Filters, run_report
 from tests.e2e import expect
 from tests.integration.loaded import Loaded, load_simulation, report_csv

@@ -25,12 +25,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from infra.broker import Broker
 from infra.topics import ensure_topics, topic_plan
 from producers.send import SendProducer
-from producers.sim_config import KINDS, SimConfig
-from producers.sim_produce import produce_events
-from producers.simulator import simulate
 from producers.webhooks import create_app
 from schemas import get_codec
 from shell.kafka_stats import KafkaStats
+from simulator.config import KINDS, SimConfig
+from simulator.produce import produce_events
+from simulator.simulation import simulate
 from sinks.migrate import migrate
 from sinks.sink import run_sink
 from smsflow.clickhouse import ClickHouse

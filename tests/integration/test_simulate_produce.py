@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from producers.simulator import (
+from schemas.codec import get_codec, load_schema
+from simulator.simulation import (
     KINDS,
     SCHEMA_OF,
     SimConfig,
@@ -21,7 +22,6 @@ from producers.simulator import (
     produce_events,
     simulate,
 )
-from schemas.codec import get_codec, load_schema
 from smsflow.config import Settings
 from smsflow.errors import SchemaError
 

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from producers.send import SendProducer
-from producers.sim_smpp import mo_spec, receipt_spec
-from producers.sim_smsc import SmscControl
 from producers.smpp_bridge import SmppBridge
 from schemas import get_codec
+from simulator.smpp import mo_spec, receipt_spec
+from simulator.smsc import SmscControl
 from smsflow.config import Settings
 from tests.integration.kafka_records import consume
 from tests.integration.smsc_process import SmscProcess, self_signed
@@ -339,7 +339,7 @@ async def test_smsflow_smpp_process_binds_takes_receipts_and_unbinds_on_sigterm(
 
 @pytest.fixture(scope="module")
 def small_sim() -> Any:
-    from producers.simulator import SimConfig, simulate
+    from simulator.simulation import SimConfig, simulate
 
     return simulate(SimConfig(messages=300, seed=11, days=1), progress=False)
 
@@ -349,7 +349,7 @@ async def test_simulator_receipts_and_mo_over_smpp_match_its_records(
 ) -> None:
     """Every simulated receipt and MO, delivered as deliver_sm through the SMSC, comes out of
     the bridge with what SMPP carries exactly as the simulator wrote it."""
-    from producers.sim_smpp import deliver_over_smpp
+    from simulator.smpp import deliver_over_smpp
 
     events = [e for e in small_sim.events if e[0] in ("receipts", "inbound")]
     n_rcpt = sum(1 for e in events if e[0] == "receipts")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
-from producers.simulator import SimConfig, Simulation, produce_events, simulate
+from simulator.simulation import SimConfig, Simulation, produce_events, simulate
 from smsflow.config import Settings
 from tests.integration.workers import (
     WorkerProcess,

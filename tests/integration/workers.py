@@ -243,7 +243,7 @@ async def collect_states(settings: Settings) -> dict[str, dict[str, Any]]:
     codec = get_codec(settings)
     latest: dict[str, dict[str, Any]] = {}
     for r in await _read_all(settings, settings.topics.message_state):
-        if r.value is None:  # a forgotten state (streams.retention): its last version stays
+        if r.value is None:  # a forgotten state (streams.forgetting): its last version stays
             continue
         st = codec.decode_as("MessageState", r.value)
         cur = latest.get(st["umid"])
@@ -253,7 +253,7 @@ async def collect_states(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 async def count_tombstones(settings: Settings) -> int:
-    """Tombstones on the message-state topic (states the worker forgot, streams.retention)."""
+    """Tombstones on the message-state topic (states the worker forgot, streams.forgetting)."""
     return sum(1 for r in await _read_all(settings, settings.topics.message_state)
                if r.value is None)
 

@@ -11,7 +11,7 @@ import phonenumbers
 import pytest
 
 from producers.requests import send_request_record, validate_request
-from producers.simulator import SimConfig, simulate, write_simulation
+from simulator.simulation import SimConfig, simulate, write_simulation
 from smsflow.numbers import NUMBER_INVALID, NUMBER_UNLISTED, classify
 from smsflow.operators import canonical_name, is_unresolved, operator_of_mcc_mnc
 

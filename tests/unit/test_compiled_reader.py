@@ -12,9 +12,9 @@ import fastavro
 import pytest
 
 import schemas.codec
-from producers.simulator import SCHEMA_OF, SimConfig, simulate
 from schemas import SCHEMA_NAMES, SingleObjectCodec, load_schema
 from schemas.compiled_reader import compile_reader
+from simulator.simulation import SCHEMA_OF, SimConfig, simulate
 from smsflow.errors import SchemaError
 from tests.unit.avro_samples import sample_record
 from tests.unit.test_compiled_writer import states

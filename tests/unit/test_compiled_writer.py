@@ -13,9 +13,9 @@ from typing import Any
 import fastavro
 import pytest
 
-from producers.simulator import SimConfig, simulate
 from schemas import SCHEMA_NAMES, SingleObjectCodec, load_schema
 from schemas.compiled_writer import compile_writer
+from simulator.simulation import SimConfig, simulate
 from smsflow.errors import SchemaError
 from smsflow.input_kinds import INPUT_KINDS
 from smsflow.timestamps import to_micros

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from producers.simulator import SimConfig, simulate
 from schemas import get_codec
+from simulator.simulation import SimConfig, simulate
 from smsflow.contribution import KEY_FIELDS, contribution, delta_rows
 from smsflow.timestamps import from_micros, to_micros
 from streams.replies import merge_pair, pair_key, reply_targets

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from producers.bodies import WEBHOOKS
-from producers.sim_config import KINDS, SCHEMA_OF
 from schemas import load_schema
+from simulator.config import KINDS, SCHEMA_OF
 from sinks.rows import EVENT_TIME_FIELD as SINK_TIME
 from sinks.rows import routes
 from smsflow.config import load_settings

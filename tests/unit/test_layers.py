@@ -1,9 +1,10 @@
 """The layering rule of docs/design.md ("Layers"), enforced from every module's imports.
 
 Floors, bottom up: the core ``smsflow``; the contracts ``schemas``; ``infra`` (starting Kafka);
-the stages ``producers``, ``streams`` and ``sinks``; ``dashboard``; the ``shell``. A module may
-import its own package and any package on a lower floor, never a higher one, and a stage never
-imports another stage. Imports inside functions count the same as top-level ones.
+the stages ``producers``, ``streams`` and ``sinks``; ``dashboard`` and ``simulator``; the
+``shell``. A module may import its own package and any package on a lower floor, never a higher
+one nor another package of its own floor (a stage never imports another stage). Imports inside
+functions count the same as top-level ones.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOORS: list[set[str]] = [
-    {"smsflow"}, {"schemas"}, {"infra"}, {"producers", "streams", "sinks"}, {"dashboard"},
-    {"shell"},
+    {"smsflow"}, {"schemas"}, {"infra"}, {"producers", "streams", "sinks"},
+    {"dashboard", "simulator"}, {"shell"},
 ]
 # `python -m smsflow` is the `smsflow` command: a two-line launcher of shell.cli that no module
 # imports (the console script points at shell.cli directly)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from producers.quality_truth import nearest_rank, quality_truth, seconds
-from producers.simulation_truth import InboundTruth, MessageTruth
+from simulator.quality_truth import nearest_rank, quality_truth, seconds
+from simulator.truth import InboundTruth, MessageTruth
 from sinks import quality
 from sinks.filters import Filters, epoch_us
 from smsflow.errors import ValidationError

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from producers.sim_incidents import Incident, expected_alerts, parse_incident
-from producers.simulator import SimConfig, simulate
+from simulator.incidents import Incident, expected_alerts, parse_incident
+from simulator.simulation import SimConfig, simulate
 from smsflow.errors import ConfigError
 
 

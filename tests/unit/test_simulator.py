@@ -15,8 +15,8 @@ import pytest
 
 from producers.phone import parse_destination
 from producers.segments import count_segments
-from producers.simulation_truth import InboundTruth, MessageTruth, compute_truth, is_opt_out
-from producers.simulator import (
+from schemas.codec import get_codec, load_schema
+from simulator.simulation import (
     KINDS,
     SCHEMA_OF,
     SimConfig,
@@ -27,7 +27,7 @@ from producers.simulator import (
     simulate,
     write_simulation,
 )
-from schemas.codec import get_codec, load_schema
+from simulator.truth import InboundTruth, MessageTruth, compute_truth, is_opt_out
 from smsflow.errors import ConfigError, SchemaError
 from smsflow.operators import canonical_name, operator_of_mcc_mnc
 from streams.state import receipt_operator
@@ -286,8 +286,8 @@ def sim_half_smpp() -> Simulation:
 def test_smpp_share_changes_the_channel_of_receipts_not_the_traffic(
     sim_half_smpp: Simulation,
 ) -> None:
-    from producers.sim_smsc import deliver_sm_pdu
     from producers.smpp_pdu import parse_deliver_sm
+    from simulator.smsc import deliver_sm_pdu
 
     s = sim_half_smpp
     plain = simulate(SimConfig(messages=1500, seed=20))

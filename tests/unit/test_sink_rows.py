@@ -77,8 +77,8 @@ def test_a_state_record_lands_with_its_delta_rows() -> None:
 def test_payload_json_is_what_json_dumps_gives() -> None:
     """The event payload is encoded with orjson for speed; it must stay byte-for-byte what the
     standard library gives (rows stored before the change and after it compare equal)."""
-    from producers.sim_config import SCHEMA_OF, SimConfig
-    from producers.simulator import simulate
+    from simulator.config import SCHEMA_OF, SimConfig
+    from simulator.simulation import simulate
     from sinks.rows import _json_default, payload_json
     from smsflow.privacy import Privacy
 

@@ -9,9 +9,9 @@ import pytest
 import smpp34
 
 from producers.dlr_status import PLATFORM_ERRORS, complete_status, status_of
-from producers.sim_smpp import mo_spec, receipt_spec
-from producers.sim_smsc import deliver_fields
 from producers.smpp_pdu import PduError, parse_deliver_sm, redacted_pdu, umid_of_id
+from simulator.smpp import mo_spec, receipt_spec
+from simulator.smsc import deliver_fields
 from smsflow.privacy import Privacy
 
 NOW = dt.datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=dt.UTC)

@@ -11,10 +11,10 @@ from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
-from producers.sim_config import KINDS, SCHEMA_OF
-from producers.sim_events import Event
-from producers.sim_io import BadRecord
 from schemas.codec import get_codec
+from simulator.config import KINDS, SCHEMA_OF
+from simulator.events import Event
+from simulator.files import BadRecord
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 from smsflow.kafka_client import aiokafka_kwargs, start_client

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sinks.migrate import migrate
-from sinks.retention import apply_retention
+from sinks.ttl import apply_retention
 from smsflow.clickhouse import ClickHouse
 from smsflow.config import Settings
 

@@ -25,13 +25,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from producers.sim_config import KINDS, SCHEMA_OF
-from producers.sim_events import Event
 from schemas.codec import SCHEMA_DIR, Codec
+from simulator.config import KINDS, SCHEMA_OF
+from simulator.events import Event
 from smsflow.errors import SmsflowError
 
 if TYPE_CHECKING:
-    from producers.simulator import Simulation
+    from simulator.simulation import Simulation
 
 __all__ = [
     "BadRecord",

@@ -16,7 +16,7 @@ import phonenumbers
 
 from producers.dlr_status import PLATFORM_ERRORS
 from producers.phone import NumberInfo, parse_destination
-from producers.sim_config import SimConfig
+from simulator.config import SimConfig
 from smsflow.errors import ValidationError
 from smsflow.numbers import NUMBER_UNLISTED, classify
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, fields
 
-from producers.sim_incidents import Incident
+from simulator.incidents import Incident
 from smsflow.errors import ConfigError
 from smsflow.input_kinds import INPUT_KINDS, NAMES
 
@@ -46,7 +46,7 @@ class SimConfig:
     # whose calling code is one region's; the platform accepts them (0: none, default output)
     unlisted_share: float = 0.0
     # receipts the platform sends over SMPP (per receipt, from the seed; their copies too):
-    # their records are what the SMPP bridge reads (sim_smpp.smpp_receipt), the truth follows
+    # their records are what the SMPP bridge reads (simulator.smpp.smpp_receipt), the truth follows
     smpp_receipt_share: float = 0.0
     # faults
     duplicate_rate: float = 0.05  # receipts re-posted by webhook retries (identical copies)
@@ -63,7 +63,7 @@ class SimConfig:
     click_rate: float = 0.2  # of delivered messages with a short URL
     # incidents (issue 19: alert ground truth) and destinations limited to some countries
     incidents: tuple[Incident, ...] = ()
-    countries: tuple[str, ...] = ()  # ISO codes of sim_world.COUNTRIES; () = all
+    countries: tuple[str, ...] = ()  # ISO codes of world.COUNTRIES; () = all
 
     def __post_init__(self) -> None:
         if self.messages < 0:
@@ -79,7 +79,7 @@ class SimConfig:
                 v = getattr(self, f.name)
                 if not 0.0 <= v <= 1.0:
                     raise ConfigError(f"{f.name} must be between 0 and 1, not {v}")
-        from producers.sim_world import COUNTRY_BY_CODE, DELIVERY_ERRORS
+        from simulator.world import COUNTRY_BY_CODE, DELIVERY_ERRORS
 
         for inc in self.incidents:
             if inc.kind == "errors" and inc.error_code not in {e[0] for e in DELIVERY_ERRORS}:

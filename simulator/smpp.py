@@ -17,8 +17,8 @@ from typing import Any, Literal
 import gsm0338  # noqa: F401  (registers the gsm03.38 codec)
 
 from producers.dlr_status import MESSAGE_STATES, smpp_stat
-from producers.sim_smsc import deliver_sm_pdu
 from producers.smpp_pdu import parse_deliver_sm
+from simulator.smsc import deliver_sm_pdu
 
 __all__ = [
     "SMPP_KINDS",
@@ -105,7 +105,7 @@ def smpp_receipt(
     """(deliver_sm spec, record) of a receipt the platform sends over SMPP: the spec in a form
     drawn from ``rng`` (text or text + TLVs, id as UUID / hex / decimal, 12- or 10-digit
     dates), and the record is what the bridge makes of it: the PDU the test SMSC sends for the
-    spec (:func:`producers.sim_smsc.deliver_sm_pdu`) read by
+    spec (:func:`simulator.smsc.deliver_sm_pdu`) read by
     :func:`producers.smpp_pdu.parse_deliver_sm` (no price, ids, operator name or ``read``;
     times to the second or minute). ``received_at`` stays None like the webhook records'.
     TLV-only receipts are not drawn: their time would be the arrival time."""
@@ -175,7 +175,7 @@ async def deliver_specs(
 ) -> dict[str, int]:
     """Deliver (kind, deliver_sm spec) pairs in order (e.g. a simulation's ``smpp`` specs)
     through the test SMSC's control port; the count per kind answered with status 0."""
-    from producers.sim_smsc import SmscControl
+    from simulator.smsc import SmscControl
 
     control = await SmscControl.connect(control_port)
     try:

@@ -1,7 +1,7 @@
 """Traffic simulator with ground truth (``smsflow simulate``).
 
 ```python
-from producers.simulator import SimConfig, simulate, produce_events, write_simulation
+from simulator.simulation import SimConfig, simulate, produce_events, write_simulation
 sim = simulate(SimConfig(messages=10_000, seed=7))
 sim.events        # [(kind, umid, record_dict)] in delivery order, kinds as in KINDS
 sim.truth         # the expected analytics (truth.json, see docs/design.md "Ground truth")
@@ -25,8 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from producers.sim_config import KINDS, SCHEMA_OF, SimConfig
-from producers.sim_events import (
+from schemas.codec import money
+from simulator.config import KINDS, SCHEMA_OF, SimConfig
+from simulator.events import (
     HOUR,
     SECOND,
     Emitter,
@@ -37,20 +38,19 @@ from producers.sim_events import (
     us,
     us_of,
 )
-from producers.sim_inbound import simulate_inbound
-from producers.sim_io import (
+from simulator.files import (
     BadRecord,
     load_bad_records,
     load_events,
     load_truth,
     write_simulation,
 )
-from producers.sim_outbound import plan_outbound
-from producers.sim_produce import produce_events
-from producers.sim_smpp import SmppChannel
-from producers.sim_world import COUNTRIES, SUBACCOUNTS, NumberPool, Recipients
-from producers.simulation_truth import InboundTruth, MessageTruth, compute_truth, to_json_value
-from schemas.codec import money
+from simulator.inbound import simulate_inbound
+from simulator.outbound import plan_outbound
+from simulator.produce import produce_events
+from simulator.smpp import SmppChannel
+from simulator.truth import InboundTruth, MessageTruth, compute_truth, to_json_value
+from simulator.world import COUNTRIES, SUBACCOUNTS, NumberPool, Recipients
 
 __all__ = [
     "KINDS",
@@ -146,7 +146,7 @@ def simulate(config: SimConfig, *, progress: bool = False) -> Simulation:
         "stream_end": to_json_value(ts(stream_end)) if stream_end else None,
         "events": {k: kinds[k] for k in KINDS}, "orphans_generated": len(orphan_starts),
     }
-    if cfg.incidents:  # when each alert must fire: sim_incidents.expected_alerts
+    if cfg.incidents:  # when each alert must fire: incidents.expected_alerts
         meta["incidents"] = [
             {"kind": i.kind, "key": i.key(), "start_hour": i.start_hour, "hours": i.hours,
              "share": i.share, "delay_s": i.delay_s, "error_code": i.error_code}

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from producers.segments import count_segments, is_gsm7
-from producers.sim_config import SimConfig
-from producers.sim_events import HOUR, MINUTE, SECOND, Emitter, between, new_umid, ts, us
-from producers.sim_smpp import SmppChannel
-from producers.sim_texts import make_text
-from producers.sim_world import (
+from schemas.codec import money
+from simulator.config import SimConfig
+from simulator.events import HOUR, MINUTE, SECOND, Emitter, between, new_umid, ts, us
+from simulator.smpp import SmppChannel
+from simulator.texts import make_text
+from simulator.truth import MessageTruth, fold_receipts
+from simulator.world import (
     COUNTRIES,
     DELIVERY_ERRORS,
     INVALID_DESTINATION,
@@ -31,8 +33,6 @@ from producers.sim_world import (
     Recipients,
     Subaccount,
 )
-from producers.simulation_truth import MessageTruth, fold_receipts
-from schemas.codec import money
 from smsflow.numbers import NUMBER_UNLISTED
 
 __all__ = ["Plan", "plan_outbound"]

@@ -291,10 +291,10 @@ def compute_truth(
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The truth.json sections (daily, dashboard, conversions, campaigns, orphans, messages,
-    invalid, and the delivery-quality sections of :mod:`producers.quality_truth`: latency,
+    invalid, and the delivery-quality sections of :mod:`simulator.quality_truth`: latency,
     pending aged at ``meta["stream_end"]``, errors, replies) from per-message facts. Pure;
     never fails on consistent input."""
-    from producers.quality_truth import quality_truth  # imports this module's types
+    from simulator.quality_truth import quality_truth  # imports this module's types
 
     daily: dict[tuple[str, str, str, str], _Acc] = defaultdict(_Acc)
     per_day: dict[str, _Acc] = defaultdict(_Acc)

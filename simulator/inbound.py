@@ -1,6 +1,6 @@
 """Inbound (MO) traffic of the simulator: replies to two-way messages and unrelated MOs.
 
-Which outbound an MO answers is decided by the definition in :mod:`producers.simulation_truth`
+Which outbound an MO answers is decided by the definition in :mod:`simulator.truth`
 (same pair of numbers, inside the reply window, most recent outbound), applied to every MO,
 whatever the simulator meant it to be. MOs whose answer would depend on delivery order (a
 request of the pair not yet delivered when the MO arrives) or would point at a rejected
@@ -14,13 +14,13 @@ import random
 from typing import Any
 
 from producers.segments import count_segments
-from producers.sim_config import SimConfig
-from producers.sim_events import HOUR, MINUTE, SECOND, Emitter, between, new_umid, ts
-from producers.sim_outbound import Plan
-from producers.sim_texts import inbound_text
-from producers.sim_world import COUNTRIES, COUNTRY_BY_CODE, Recipients
-from producers.simulation_truth import InboundTruth
 from schemas.codec import money
+from simulator.config import SimConfig
+from simulator.events import HOUR, MINUTE, SECOND, Emitter, between, new_umid, ts
+from simulator.outbound import Plan
+from simulator.texts import inbound_text
+from simulator.truth import InboundTruth
+from simulator.world import COUNTRIES, COUNTRY_BY_CODE, Recipients
 from smsflow.numbers import classify
 
 __all__ = ["simulate_inbound"]

@@ -1,7 +1,7 @@
 """Ground truth of the delivery-quality reports (issue 9) from the simulator's per-message facts.
 
-Computed from :class:`~producers.simulation_truth.MessageTruth` /
-:class:`~producers.simulation_truth.InboundTruth` only, never from pipeline output. Sections
+Computed from :class:`~simulator.truth.MessageTruth` /
+:class:`~simulator.truth.InboundTruth` only, never from pipeline output. Sections
 added to truth.json:
 
 * ``latency``: per (send day, country, operator): submit -> sent and submit -> delivered
@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from producers.simulation_truth import InboundTruth, MessageTruth, rate, to_json_value
+from simulator.truth import InboundTruth, MessageTruth, rate, to_json_value
 
 __all__ = ["AGE_BUCKETS", "PERCENTILES", "nearest_rank", "quality_truth", "seconds"]
 

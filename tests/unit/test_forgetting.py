@@ -1,9 +1,9 @@
-"""Retention: which message states the worker may forget, and pairs that stay bounded."""
+"""Forgetting message states (streams.forgetting), and pairs that stay bounded."""
 
 from __future__ import annotations
 
+from streams.forgetting import Retention
 from streams.replies import merge_pair, reply_targets
-from streams.retention import Retention
 
 H = 3_600_000_000  # one hour in microseconds
 W = 24 * H  # reply window

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from producers.bulk import known_request_fields
-from producers.rows import Row, detect_format, read_rows
+from producers.request_file import Row, detect_format, read_rows
 from smsflow.errors import ValidationError
 
 KNOWN = known_request_fields()
