@@ -78,6 +78,7 @@ def start_background_run(settings: Settings, *, timeout: float = 180.0) -> int:
     from shell.ops_client import OpsClient
 
     pid = running_pid(settings)
+    proc: subprocess.Popen[bytes] | None = None
     client = OpsClient(settings)
     try:
         if pid is None:
@@ -95,7 +96,10 @@ def start_background_run(settings: Settings, *, timeout: float = 180.0) -> int:
             ok, _ = client.health()
             if ok:
                 return pid
-            if running_pid(settings) is None and time.monotonic() > deadline - timeout + 5:
+            # ours: exited when the process did (its pid file comes only once it serves, which
+            # took 6-9 s on a loaded 2-core machine); one found running: when its pid file went
+            gone = proc.poll() is not None if proc is not None else running_pid(settings) is None
+            if gone:
                 tail = (settings.home / "logs" / "run.log").read_text()[-600:]
                 raise InfraError(f"smsflow run exited at start; log tail: {tail.strip()[-300:]}")
             if time.monotonic() > deadline:
