@@ -90,3 +90,13 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
         "infra/broker.py:1: infra imports producers, a higher floor",
         "dashboard/app.py:1: dashboard imports shell, a higher floor",
     ]
+
+
+def test_every_installed_package_has_a_floor() -> None:
+    """A package left out of FLOORS would go unchecked by the rule above."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.rstrip("*") for p in include}
+    assert {p for p in packages if floor_of(p) is None} == set()
