@@ -128,6 +128,12 @@ async def _check(settings: Settings, admin: AIOKafkaAdminClient) -> TopicCheck:
             f"co-partitioned topics have {n} partitions but SMSFLOW_PARTITIONS="
             f"{settings.partitions}; set SMSFLOW_PARTITIONS={n} or use another SMSFLOW_TOPIC_PREFIX"
         )
+    if settings.topic_min_isr > settings.topic_replication:
+        check.errors.append(
+            f"min.insync.replicas {settings.topic_min_isr} exceeds the replication factor "
+            f"{settings.topic_replication}: every acks=all write would fail "
+            "(SMSFLOW_MIN_INSYNC_REPLICAS, SMSFLOW_REPLICATION_FACTOR)"
+        )
     if check.brokers and settings.topic_replication > check.brokers:
         check.errors.append(
             f"replication factor {settings.topic_replication} needs {settings.topic_replication}"
