@@ -57,8 +57,14 @@ def up(
 
 @app.command()
 def status() -> None:
-    """Say whether the local broker(s) run and answer (exit 1 when one is down)."""
-    statuses = Cluster(load_settings()).status()
+    """Say whether the local broker(s) run and answer (exit 1 when one is down).
+
+    Shows what of this SMSFLOW_HOME runs (a cluster from `up --brokers 3`
+    also without SMSFLOW_KAFKA_BROKERS=3), else the configured broker(s).
+    """
+    settings = load_settings()
+    running = [c for c in local_clusters(settings) if any(st.running for st in c.status())]
+    statuses = [st for c in (running or [Cluster(settings)]) for st in c.status()]
     for st in statuses:
         print(st.line())
     if not all(st.answering for st in statuses):
