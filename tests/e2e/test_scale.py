@@ -18,6 +18,7 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,12 +26,14 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import KafkaError
 
 from infra.broker import Cluster
+from infra.topics import check_topics
 from producers.sim_config import SimConfig
 from producers.simulator import Simulation, simulate
 from smsflow.config import Settings
-from tests.e2e.harness import Pipeline
+from tests.e2e.harness import SMSFLOW, Pipeline
 from tests.e2e.test_pipeline import produce, run_to_truth, wait_until, worker_done
 
 pytestmark = pytest.mark.e2e
@@ -127,6 +130,19 @@ def test_production_profile_topics_on_three_brokers(
         assert {len(part["replicas"]) for part in t["partitions"]} == {3}, t["topic"]
 
 
+def test_infra_status_finds_the_cluster(cluster: Cluster) -> None:
+    # `infra up --brokers 3` recorded the cluster in SMSFLOW_HOME: status shows its 3 nodes
+    # also without SMSFLOW_KAFKA_BROKERS=3 (it used to say "kafka down" for a single broker)
+    s = cluster.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSFLOW_")}
+    env.update(SMSFLOW_HOME=str(s.home), SMSFLOW_KAFKA_PORT=str(s.kafka_port),
+               SMSFLOW_KAFKA_CONTROLLER_PORT=str(s.kafka_controller_port))
+    proc = subprocess.run([*SMSFLOW, "infra", "status"], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [ln.split(":")[0] for ln in proc.stdout.splitlines()] == ["kafka up"] * 3, proc.stdout
+
+
 def test_broker_sigkilled_mid_stream_and_restarted(
     sim_small: Simulation, cluster: Cluster, pipeline_factory: Any
 ) -> None:
@@ -166,6 +182,30 @@ def test_broker_sigkilled_while_the_sink_commits(
     cluster.node(node).wait_started(back, timeout=120)
     _no_dead_letters(p)
     run_to_truth(p, sim_small)
+
+
+def test_start_while_a_broker_is_down(cluster: Cluster, pipeline_factory: Any) -> None:
+    # a worker restarted (or `smsflow run` started) during a broker outage checks the topics
+    # first: RF 3 topics that all exist are fine with 2 live brokers (a warning, not a refusal)
+    p = _cluster_pipeline(pipeline_factory, cluster)
+    _sigkill(cluster, 3)
+    deadline, listed = time.monotonic() + 60, 3
+    while listed > 2:  # until the controller fences it
+        assert time.monotonic() < deadline, "the cluster still lists the killed broker"
+        time.sleep(0.5)
+        try:
+            listed = len(asyncio.run(_describe(p.settings))[1]["brokers"])
+        except KafkaError:  # asked the killed broker
+            pass
+    check = asyncio.run(check_topics(p.settings))
+    assert not check.errors and any("2 broker(s)" in w for w in check.warnings), check
+    p.start()
+    assert len(_stable_assignment(p, 1)) == 1  # the worker passed its topic check and joined
+    _, health = p.client.health()
+    assert health["components"]["worker-0"]["restarts"] == 0, health
+    assert p.stop() == 0, p.tail()
+    back = cluster.node(3).start()
+    cluster.node(3).wait_started(back, timeout=120)
 
 
 # ------------------------------------------------------------------ --workers 3
