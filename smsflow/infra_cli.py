@@ -51,8 +51,8 @@ def up(
         f"min ISR {settings.topic_min_isr}; up in {time.monotonic() - t0:.1f}s"
     )
     if settings.kafka_brokers > 1:
-        print(f"bootstrap: {cluster.bootstrap}  (export SMSFLOW_KAFKA_BROKERS="
-              f"{settings.kafka_brokers})")
+        print(f"bootstrap: {cluster.bootstrap}")
+        print(f"(export SMSFLOW_KAFKA_BROKERS={settings.kafka_brokers} for the other commands)")
 
 
 @app.command()
@@ -91,8 +91,8 @@ def topics(
     """
     settings = load_settings()
     result = asyncio.run(check_topics(settings))
-    print(f"bootstrap {settings.kafka_bootstrap}: {result.brokers} broker(s); profile "
-          f"{settings.kafka_profile}, producers acks=all")
+    print(f"bootstrap {settings.kafka_bootstrap}")
+    print(f"{result.brokers} broker(s); profile {settings.kafka_profile}, producers acks=all")
     print(f"{'topic':<34} {'parts':>5} {'RF':>3} {'ISR':>3} {'co':>3}  cluster (parts/RF)")
     for t in topic_plan(settings):
         have = result.existing.get(t.name)
