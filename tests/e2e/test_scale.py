@@ -34,7 +34,13 @@ from producers.sim_config import SimConfig
 from producers.simulator import Simulation, simulate
 from smsflow.config import Settings
 from tests.e2e.harness import SMSFLOW, Pipeline
-from tests.e2e.test_pipeline import produce, run_to_truth, wait_until, worker_done
+from tests.e2e.test_pipeline import (
+    assert_engagement_reports_equal_truth,
+    produce,
+    run_to_truth,
+    wait_until,
+    worker_done,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -94,6 +100,12 @@ def _sigkill(cluster: Cluster, node_id: int) -> None:
     while cluster.node(node_id).pid() is not None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert cluster.node(node_id).pid() is None
+
+
+def _to_truth(p: Pipeline, sim: Simulation) -> None:
+    """Every report equals the truth: the shared set, plus flags, clicks and engage."""
+    run_to_truth(p, sim)
+    assert_engagement_reports_equal_truth(p, sim)
 
 
 def _no_dead_letters(p: Pipeline) -> None:
@@ -160,7 +172,7 @@ def test_broker_sigkilled_mid_stream_and_restarted(
     cluster.node(2).wait_started(back, timeout=120)
     p.wait_caught_up(int(sim_small.truth["messages"]))
     _no_dead_letters(p)
-    run_to_truth(p, sim_small)
+    _to_truth(p, sim_small)
 
 
 def test_broker_sigkilled_while_the_sink_commits(
@@ -181,7 +193,7 @@ def test_broker_sigkilled_while_the_sink_commits(
     p.wait_caught_up(total)
     cluster.node(node).wait_started(back, timeout=120)
     _no_dead_letters(p)
-    run_to_truth(p, sim_small)
+    _to_truth(p, sim_small)
 
 
 def test_start_while_a_broker_is_down(cluster: Cluster, pipeline_factory: Any) -> None:
@@ -276,4 +288,4 @@ def _no_dead_letters_when_caught_up(p: Pipeline, sim: Simulation) -> None:
     _no_dead_letters(p)
     _, health = p.client.health()
     assert health["components"]["worker-1"]["restarts"] >= 1, health
-    run_to_truth(p, sim)
+    _to_truth(p, sim)
