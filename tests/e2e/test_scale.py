@@ -4,6 +4,7 @@
   controller) with the production profile (RF 3, min ISR 2, acks=all): one broker SIGKILLed
   mid-stream and restarted later; separately the sink group's coordinator SIGKILLed while the
   sink lands and commits;
+- ``infra status`` finds the cluster; ``smsflow run`` starts while one broker is down;
 - ``smsflow run --workers 3`` with one worker SIGKILLed mid-stream: the other two take its
   partitions (the consumer group's assignment is read from the broker) and the reports stay
   exact.
@@ -140,6 +141,10 @@ def test_production_profile_topics_on_three_brokers(
     for t in topics:
         assert len(t["partitions"]) == 6, t["topic"]
         assert {len(part["replicas"]) for part in t["partitions"]} == {3}, t["topic"]
+    # the worker's own topics too, and min.insync.replicas 2 on each (else a warning)
+    check = asyncio.run(check_topics(p.settings))
+    assert not (check.errors or check.warnings or check.missing), check
+    assert set(check.existing.values()) == {(6, 3)} and len(check.existing) == 12, check
 
 
 def test_infra_status_finds_the_cluster(cluster: Cluster) -> None:
