@@ -128,12 +128,24 @@ async def _check(settings: Settings, admin: AIOKafkaAdminClient) -> TopicCheck:
             f"co-partitioned topics have {n} partitions but SMSFLOW_PARTITIONS="
             f"{settings.partitions}; set SMSFLOW_PARTITIONS={n} or use another SMSFLOW_TOPIC_PREFIX"
         )
-    if check.brokers and settings.topic_replication > check.brokers:
+    if settings.topic_min_isr > settings.topic_replication:
         check.errors.append(
-            f"replication factor {settings.topic_replication} needs {settings.topic_replication}"
-            f" brokers, the cluster has {check.brokers} (SMSFLOW_REPLICATION_FACTOR, "
-            "SMSFLOW_KAFKA_PROFILE)"
+            f"min.insync.replicas {settings.topic_min_isr} exceeds the replication factor "
+            f"{settings.topic_replication}: every acks=all write would fail "
+            "(SMSFLOW_MIN_INSYNC_REPLICAS, SMSFLOW_REPLICATION_FACTOR)"
         )
+    if check.brokers and settings.topic_replication > check.brokers:
+        if check.missing:  # creating them would fail
+            check.errors.append(
+                f"replication factor {settings.topic_replication} needs "
+                f"{settings.topic_replication} brokers, the cluster has {check.brokers} "
+                "(SMSFLOW_REPLICATION_FACTOR, SMSFLOW_KAFKA_PROFILE)"
+            )
+        else:  # every topic exists: a broker is down, which RF and min ISR are there for
+            check.warnings.append(
+                f"the cluster lists {check.brokers} broker(s), fewer than the replication "
+                f"factor {settings.topic_replication}: is a broker down?"
+            )
     low = [n for n, (_, rf) in check.existing.items() if rf < settings.topic_replication]
     if low:
         check.warnings.append(
@@ -160,11 +172,28 @@ async def _check(settings: Settings, admin: AIOKafkaAdminClient) -> TopicCheck:
     return check
 
 
+async def _check_retrying(
+    settings: Settings, admin: AIOKafkaAdminClient, timeout: float  # noqa: ASYNC109
+) -> TopicCheck:
+    """:func:`_check`, asked again while a request fails: the admin client sends each request
+    to a random broker of its metadata, which lists a broker killed a moment ago until the
+    controller fences it (NodeNotReadyError)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await _check(settings, admin)
+        except KafkaError as e:
+            if loop.time() > deadline:
+                raise InfraError(f"checking the topics failed: {e!r}") from e
+            await asyncio.sleep(1.0)
+
+
 async def check_topics(settings: Settings, timeout: float = 30.0) -> TopicCheck:  # noqa: ASYNC109
     """Compare the cluster's topics with :func:`topic_plan` (creates nothing)."""
     admin = await _admin(settings, timeout)
     try:
-        return await _check(settings, admin)
+        return await _check_retrying(settings, admin, timeout)
     finally:
         await admin.close()
 
@@ -186,7 +215,7 @@ async def create_topics(
     admin = await _admin(settings, timeout)
     try:
         if names is None and partitions is None:
-            (await _check(settings, admin)).raise_on_errors()
+            (await _check_retrying(settings, admin, timeout)).raise_on_errors()
         existing = set(await admin.list_topics())
         missing = [n for n in wanted if n not in existing]
         if missing:

@@ -51,14 +51,20 @@ def up(
         f"min ISR {settings.topic_min_isr}; up in {time.monotonic() - t0:.1f}s"
     )
     if settings.kafka_brokers > 1:
-        print(f"bootstrap: {cluster.bootstrap}  (export SMSFLOW_KAFKA_BROKERS="
-              f"{settings.kafka_brokers})")
+        print(f"bootstrap: {cluster.bootstrap}")
+        print(f"(export SMSFLOW_KAFKA_BROKERS={settings.kafka_brokers} for the other commands)")
 
 
 @app.command()
 def status() -> None:
-    """Say whether the local broker(s) run and answer (exit 1 when one is down)."""
-    statuses = Cluster(load_settings()).status()
+    """Say whether the local broker(s) run and answer (exit 1 when one is down).
+
+    Shows what of this SMSFLOW_HOME runs (a cluster from `up --brokers 3`
+    also without SMSFLOW_KAFKA_BROKERS=3), else the configured broker(s).
+    """
+    settings = load_settings()
+    running = [c for c in local_clusters(settings) if any(st.running for st in c.status())]
+    statuses = [st for c in (running or [Cluster(settings)]) for st in c.status()]
     for st in statuses:
         print(st.line())
     if not all(st.answering for st in statuses):
@@ -85,8 +91,8 @@ def topics(
     """
     settings = load_settings()
     result = asyncio.run(check_topics(settings))
-    print(f"bootstrap {settings.kafka_bootstrap}: {result.brokers} broker(s); profile "
-          f"{settings.kafka_profile}, producers acks=all")
+    print(f"bootstrap {settings.kafka_bootstrap}")
+    print(f"{result.brokers} broker(s); profile {settings.kafka_profile}, producers acks=all")
     print(f"{'topic':<34} {'parts':>5} {'RF':>3} {'ISR':>3} {'co':>3}  cluster (parts/RF)")
     for t in topic_plan(settings):
         have = result.existing.get(t.name)

@@ -30,6 +30,8 @@ from smsflow.config import Settings
 from smsflow.errors import ClickHouseError
 
 __all__ = [
+    "CLUSTER_INSERT_SETTINGS",
+    "CLUSTER_QUERY_SETTINGS",
     "ChdbBackend",
     "ClickHouse",
     "Result",
@@ -119,6 +121,15 @@ def _orjson_default(v: Any) -> Any:
 
 #: how ClickHouse reads the datetimes of :func:`encode_rows` (RFC 3339 with their UTC offset)
 INSERT_SETTINGS = {"date_time_input_format": "best_effort"}
+#: with SMSFLOW_CLICKHOUSE_CLUSTER (Distributed tables): a report whose IN/JOIN subquery reads
+#: another Distributed table (clicks, engage, logs) is refused under the default
+#: distributed_product_mode 'deny' (code 288); 'global' runs such a subquery once on the
+#: initiator and ships its result to the shards, right whatever the sharding key
+CLUSTER_QUERY_SETTINGS: dict[str, Any] = {"distributed_product_mode": "global"}
+#: an insert into a Distributed table returns only when every shard has the rows, so the
+#: sink commits offsets after its rows are stored and its deduplication token reaches the
+#: shards' Replicated tables (not the background distribution queue)
+CLUSTER_INSERT_SETTINGS: dict[str, Any] = {"insert_distributed_sync": 1}
 
 
 def encode_rows(rows: Iterable[Mapping[str, Any]]) -> bytes:
@@ -305,7 +316,9 @@ def _short(e: BaseException) -> str:
 class ServerBackend:
     """A ClickHouse server through clickhouse-connect (HTTP/HTTPS)."""
 
-    def __init__(self, url: str, database: str, password: str | None = None) -> None:
+    def __init__(
+        self, url: str, database: str, password: str | None = None, cluster: str | None = None
+    ) -> None:
         import clickhouse_connect
 
         # the driver logs every failed request itself; errors reach callers as one line instead
@@ -315,6 +328,8 @@ class ServerBackend:
 
         self._driver_error = DriverError
         self._operational = OperationalError
+        self._query_settings = dict(CLUSTER_QUERY_SETTINGS) if cluster else {}
+        self._insert_settings = {**INSERT_SETTINGS, **(CLUSTER_INSERT_SETTINGS if cluster else {})}
         u = urlparse(url)
         self.database = (u.path or "").strip("/") or database
         secure = u.scheme == "https"
@@ -347,7 +362,9 @@ class ServerBackend:
     def query(
         self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
     ) -> Result:
-        settings: dict[str, Any] = {"output_format_json_quote_64bit_integers": 0}
+        settings: dict[str, Any] = {
+            **self._query_settings, "output_format_json_quote_64bit_integers": 0
+        }
         if read_only:  # sent as URL parameters of this request: the query text cannot lift it
             settings.update(READ_ONLY_SETTINGS)
         try:
@@ -366,7 +383,7 @@ class ServerBackend:
     ) -> None:
         if not rows:
             return
-        settings: dict[str, Any] = dict(INSERT_SETTINGS)
+        settings: dict[str, Any] = dict(self._insert_settings)
         if dedup_token:
             settings["insert_deduplication_token"] = dedup_token
         try:
@@ -398,5 +415,6 @@ def connect(settings: Settings) -> ClickHouse:
     if settings.clickhouse_url:
         secret = settings.clickhouse_password
         pw = secret.get_secret_value() if secret else None
-        return ServerBackend(settings.clickhouse_url, settings.clickhouse_database, pw)
+        return ServerBackend(settings.clickhouse_url, settings.clickhouse_database, pw,
+                             cluster=settings.clickhouse_cluster)
     return ChdbBackend(settings.chdb_path, settings.clickhouse_database)

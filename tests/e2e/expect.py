@@ -12,9 +12,10 @@ from typing import Any
 
 from simulator.truth import STATUS_ORDER
 
-__all__ = ["MESSAGE_FIELDS_SQL", "average", "campaigns", "check_timeline", "conversions",
-           "countries", "daily", "dashboard", "errors", "latency", "message_differences", "money",
-           "pending", "rate", "ratio", "replies", "timeline_sample"]
+__all__ = ["MESSAGE_FIELDS_SQL", "average", "campaigns", "check_timeline", "clicks",
+           "conversions", "countries", "daily", "dashboard", "engage", "errors", "flags",
+           "latency", "message_differences", "money", "pending", "rate", "ratio", "replies",
+           "timeline_sample"]
 
 COUNTS = ("total", "sent", "chargeable", "delivered", "undelivered", "rejected", "received",
           "segments", "inbound")
@@ -227,3 +228,30 @@ def check_timeline(rows: list[dict[str, Any]], m: Any) -> None:
     assert [r["state"] for r in firsts] == m.receipt_states, m.umid
     requests = [r for r in rows if r["kind"] == "SendRequest"]
     assert len(requests) == 1 and not requests[0]["duplicate"], (m.umid, requests)
+
+
+def flags(truth: dict[str, Any]) -> list[list[str]]:
+    """Rows of ``report flags``: messages (outbound and inbound) per policy flag."""
+    return [[flag, str(n)] for flag, n in truth["flags"].items()]
+
+
+def clicks(messages: list[Any]) -> dict[str, int]:
+    """umid -> clicks of every clicked message (``report clicks`` sums its rows per umid)."""
+    return {m.umid: m.clicks for m in messages if m.clicks}
+
+
+def engage(events: list[tuple[str, str, dict[str, Any]]]) -> list[list[str]]:
+    """Rows of ``report engage`` from the survey responses the simulator sent: respondents
+    (distinct invitations) per survey, question and answer, their share of the survey's."""
+    answered: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
+    survey: dict[str, set[str]] = defaultdict(set)
+    for kind, umid, rec in events:
+        if kind != "surveys":
+            continue
+        survey[rec["survey_id"]].add(umid)
+        for a in rec["answers"]:
+            key = (rec["survey_id"], a["question_id"], a["question"], a["answer"] or "")
+            answered[key].add(umid)
+    rows = sorted(answered.items(), key=lambda kv: (kv[0][0], kv[0][1], -len(kv[1]), kv[0][3]))
+    return [[*k, str(len(u)), rate(len(u), len(survey[k[0]])), str(len(survey[k[0]]))]
+            for k, u in rows]

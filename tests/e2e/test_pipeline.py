@@ -89,6 +89,19 @@ def assert_quality_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
         expect.check_timeline([dict(zip(res.columns, r, strict=True)) for r in res.rows], m)
 
 
+def assert_engagement_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
+    """flags, clicks and engage (surveys) against the simulator's truth and events."""
+    assert p.report_csv("flags") == expect.flags(sim.truth)
+    got: Counter[str] = Counter()
+    for r in p.report_csv("clicks"):
+        got[r[2]] += int(r[6])
+    assert dict(got) == expect.clicks(sim.messages)
+    assert got  # the traffic has clicks
+    engage = p.report_csv("engage")
+    assert engage == expect.engage(sim.events)
+    assert engage  # and survey answers
+
+
 def run_to_truth(p: Pipeline, sim: Simulation) -> None:
     p.wait_caught_up(int(sim.truth["messages"]))
     wait_orphans_marked(p, int(sim.truth["orphans"]))

@@ -4,6 +4,7 @@
   controller) with the production profile (RF 3, min ISR 2, acks=all): one broker SIGKILLed
   mid-stream and restarted later; separately the sink group's coordinator SIGKILLed while the
   sink lands and commits;
+- ``infra status`` finds the cluster; ``smsflow run`` starts while one broker is down;
 - ``smsflow run --workers 3`` with one worker SIGKILLed mid-stream: the other two take its
   partitions (the consumer group's assignment is read from the broker) and the reports stay
   exact.
@@ -18,6 +19,7 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,13 +27,21 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import KafkaError
 
 from infra.broker import Cluster
+from infra.topics import check_topics
 from simulator.config import SimConfig
 from simulator.simulation import Simulation, simulate
 from smsflow.config import Settings
-from tests.e2e.harness import Pipeline
-from tests.e2e.test_pipeline import produce, run_to_truth, wait_until, worker_done
+from tests.e2e.harness import SMSFLOW, Pipeline
+from tests.e2e.test_pipeline import (
+    assert_engagement_reports_equal_truth,
+    produce,
+    run_to_truth,
+    wait_until,
+    worker_done,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -93,6 +103,12 @@ def _sigkill(cluster: Cluster, node_id: int) -> None:
     assert cluster.node(node_id).pid() is None
 
 
+def _to_truth(p: Pipeline, sim: Simulation) -> None:
+    """Every report equals the truth: the shared set, plus flags, clicks and engage."""
+    run_to_truth(p, sim)
+    assert_engagement_reports_equal_truth(p, sim)
+
+
 def _no_dead_letters(p: Pipeline) -> None:
     prog = p.progress()
     assert prog["end_offsets"][p.settings.topics.dead_letter] == 0, prog
@@ -125,6 +141,23 @@ def test_production_profile_topics_on_three_brokers(
     for t in topics:
         assert len(t["partitions"]) == 6, t["topic"]
         assert {len(part["replicas"]) for part in t["partitions"]} == {3}, t["topic"]
+    # the worker's own topics too, and min.insync.replicas 2 on each (else a warning)
+    check = asyncio.run(check_topics(p.settings))
+    assert not (check.errors or check.warnings or check.missing), check
+    assert set(check.existing.values()) == {(6, 3)} and len(check.existing) == 12, check
+
+
+def test_infra_status_finds_the_cluster(cluster: Cluster) -> None:
+    # `infra up --brokers 3` recorded the cluster in SMSFLOW_HOME: status shows its 3 nodes
+    # also without SMSFLOW_KAFKA_BROKERS=3 (it used to say "kafka down" for a single broker)
+    s = cluster.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSFLOW_")}
+    env.update(SMSFLOW_HOME=str(s.home), SMSFLOW_KAFKA_PORT=str(s.kafka_port),
+               SMSFLOW_KAFKA_CONTROLLER_PORT=str(s.kafka_controller_port))
+    proc = subprocess.run([*SMSFLOW, "infra", "status"], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [ln.split(":")[0] for ln in proc.stdout.splitlines()] == ["kafka up"] * 3, proc.stdout
 
 
 def test_broker_sigkilled_mid_stream_and_restarted(
@@ -144,7 +177,7 @@ def test_broker_sigkilled_mid_stream_and_restarted(
     cluster.node(2).wait_started(back, timeout=120)
     p.wait_caught_up(int(sim_small.truth["messages"]))
     _no_dead_letters(p)
-    run_to_truth(p, sim_small)
+    _to_truth(p, sim_small)
 
 
 def test_broker_sigkilled_while_the_sink_commits(
@@ -165,7 +198,31 @@ def test_broker_sigkilled_while_the_sink_commits(
     p.wait_caught_up(total)
     cluster.node(node).wait_started(back, timeout=120)
     _no_dead_letters(p)
-    run_to_truth(p, sim_small)
+    _to_truth(p, sim_small)
+
+
+def test_start_while_a_broker_is_down(cluster: Cluster, pipeline_factory: Any) -> None:
+    # a worker restarted (or `smsflow run` started) during a broker outage checks the topics
+    # first: RF 3 topics that all exist are fine with 2 live brokers (a warning, not a refusal)
+    p = _cluster_pipeline(pipeline_factory, cluster)
+    _sigkill(cluster, 3)
+    deadline, listed = time.monotonic() + 60, 3
+    while listed > 2:  # until the controller fences it
+        assert time.monotonic() < deadline, "the cluster still lists the killed broker"
+        time.sleep(0.5)
+        try:
+            listed = len(asyncio.run(_describe(p.settings))[1]["brokers"])
+        except KafkaError:  # asked the killed broker
+            pass
+    check = asyncio.run(check_topics(p.settings))
+    assert not check.errors and any("2 broker(s)" in w for w in check.warnings), check
+    p.start()
+    assert len(_stable_assignment(p, 1)) == 1  # the worker passed its topic check and joined
+    _, health = p.client.health()
+    assert health["components"]["worker-0"]["restarts"] == 0, health
+    assert p.stop() == 0, p.tail()
+    back = cluster.node(3).start()
+    cluster.node(3).wait_started(back, timeout=120)
 
 
 # ------------------------------------------------------------------ --workers 3
@@ -236,4 +293,4 @@ def _no_dead_letters_when_caught_up(p: Pipeline, sim: Simulation) -> None:
     _no_dead_letters(p)
     _, health = p.client.health()
     assert health["components"]["worker-1"]["restarts"] >= 1, health
-    run_to_truth(p, sim)
+    _to_truth(p, sim)

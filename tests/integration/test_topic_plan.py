@@ -65,3 +65,12 @@ def test_replication_above_the_brokers_is_refused(
     assert (s.topic_replication, s.topic_min_isr) == (3, 2)
     with pytest.raises(InfraError, match="replication factor 3 needs 3 brokers"):
         ensure_topics(s)
+
+
+def test_min_isr_above_replication_is_refused(
+    make_settings: Callable[..., Settings],
+) -> None:
+    s = make_settings(create_topics=False, replication_factor=1, min_insync_replicas=2)
+    with pytest.raises(InfraError, match=r"min\.insync\.replicas 2 exceeds the replication fac"):
+        ensure_topics(s)
+    assert not asyncio.run(check_topics(s)).existing  # nothing created

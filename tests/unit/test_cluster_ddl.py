@@ -4,12 +4,19 @@ checks the DDL's syntax and shape, not its execution (README, "Scale-out")."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from sinks.cluster_ddl import cluster_statements, split_top_level
 from sinks.migrate import _LEDGER, available, canonical_sql, planned_statements
+from sinks.reports import REPORTS
 from smsflow.clickhouse import ClickHouse
 from smsflow.errors import ClickHouseError
 
@@ -86,3 +93,92 @@ def test_statement_it_cannot_rewrite_is_refused(clickhouse: ClickHouse) -> None:
         )
     with pytest.raises(ClickHouseError, match="plain names"):
         cluster_statements("DROP TABLE t", "a; DROP", "smsflow", lambda s: s)
+
+
+# The reports on Distributed tables: chDB reads a cluster definition from config.xml in its
+# working directory (once per process, hence a subprocess). The cluster's two shards are
+# unreachable addresses, so a query that the engine accepts fails only when it connects: that
+# proves the report SQL is analysed and planned against the Distributed tables, not its rows.
+_PROBE = r'''
+import json, re, sys
+from pathlib import Path
+from sinks.migrate import available, migrate, planned_statements
+from sinks.reports import REPORTS, Filters, run_report
+from smsflow.clickhouse import CLUSTER_INSERT_SETTINGS, CLUSTER_QUERY_SETTINGS, ChdbBackend
+
+mode = sys.argv[1]
+local = ChdbBackend(Path("data"), "x")  # single-node tables stand in for the shards' <t>_local
+migrate(local)
+dist = ChdbBackend(Path("data"), "d")
+for st in (s for m in available() for s in m.statements()):
+    for out in planned_statements(local, st, "analytics"):
+        if " ENGINE = Distributed(" in out or re.match("(CREATE|DROP) VIEW", out):
+            out = re.sub(r" AS (\w+)_local ENGINE", r" AS x.\1 ENGINE", out)
+            out = re.sub(r"(Distributed\(analytics, x, \w+)_local,", r"\1,", out)
+            dist.command(out.replace(" ON CLUSTER analytics", ""))
+
+class Cluster:
+    """The report queries as ServerBackend sends them in cluster mode (or without its settings)."""
+    database = "d"
+    def query(self, sql, params=None, *, read_only=False):
+        extra = CLUSTER_QUERY_SETTINGS if mode == "cluster" else {}
+        tail = ", ".join(f"{k} = '{v}'" for k, v in extra.items())
+        return dist.query(sql + (f"\nSETTINGS {tail}" if tail else ""), params)
+
+out = {}
+for name in REPORTS:
+    one = name in ("message", "timeline")
+    f = Filters(umid="00000000-0000-0000-0000-000000000001") if one else Filters()
+    try:
+        run_report(Cluster(), name, f)
+        out[name] = "ran"
+    except Exception as e:
+        out[name] = str(e).splitlines()[0][:300]
+extra = CLUSTER_INSERT_SETTINGS if mode == "cluster" else {}
+tail = ", ".join(f"{k} = {v}" for k, v in extra.items())
+try:
+    dist.command("INSERT INTO d.clicks (umid, clicked_at, short_url) "
+                 + (f"SETTINGS {tail} " if tail else "")
+                 + "VALUES ('00000000-0000-0000-0000-000000000001', now64(6), 's.l/x')")
+    out["<insert>"] = "queued"
+except Exception as e:
+    out["<insert>"] = str(e).splitlines()[0][:300]
+print(json.dumps(out))
+'''
+
+
+def _probe(tmp_path: Path, mode: str) -> dict[str, str]:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "config.xml").write_text(
+        "<clickhouse><remote_servers><analytics>"
+        + "".join(f"<shard><replica><host>127.0.0.{i}</host><port>{port}</port></replica>"
+                  "</shard>" for i in (1, 2))
+        + "</analytics></remote_servers></clickhouse>"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, mode], cwd=tmp_path, capture_output=True, text=True,
+        timeout=600, check=False, env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+_UNREACHABLE = re.compile(r"All connection tries failed|NETWORK_ERROR|Connection refused")
+
+
+def test_every_report_is_planned_on_the_distributed_tables(tmp_path: Path) -> None:
+    got = _probe(tmp_path, "cluster")
+    assert set(got) == {*REPORTS, "<insert>"}
+    wrong = {name: err for name, err in got.items() if not _UNREACHABLE.search(err)}
+    assert not wrong, wrong  # every report reached the shards: analysed and planned
+    # the insert waited for the shards (CLUSTER_INSERT_SETTINGS) instead of being queued
+
+
+def test_without_the_cluster_settings_reports_are_refused(tmp_path: Path) -> None:
+    """The settings are what makes the difference (the default distributed_product_mode)."""
+    got = _probe(tmp_path, "plain")
+    denied = {name for name, err in got.items() if "Double-distributed" in err}
+    assert denied >= {"clicks", "engage", "logs"}, got
+    assert got["<insert>"] == "queued", got

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from shell import pipeline
 from shell.pipeline import default_workers
 from smsflow.config import Settings
 
@@ -29,3 +34,20 @@ def test_default_workers_fit_the_host() -> None:
     n = default_workers(Settings())
     assert 1 <= n <= 6
     assert default_workers(Settings(partitions=1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("cores", "avail_mib", "partitions", "want"),
+    [(2, 16000, 6, 1), (8, 16000, 6, 6), (8, 16000, 12, 7), (8, 3000, 6, 2), (1, 16000, 6, 1),
+     (8, 500, 6, 1)],
+)
+def test_default_workers_cores_partitions_memory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    cores: int, avail_mib: int, partitions: int, want: int,
+) -> None:
+    """cores - 1 (the sink and broker need one), at most one per partition and per GiB."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(f"MemTotal: 99999999 kB\nMemAvailable: {avail_mib * 1024} kB\n")
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    monkeypatch.setattr(pipeline, "Path", lambda _p: meminfo)
+    assert default_workers(Settings(partitions=partitions)) == want
