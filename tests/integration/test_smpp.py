@@ -24,11 +24,12 @@ from producers.smpp_bridge import SmppBridge
 from schemas import get_codec
 from smsflow.config import Settings
 from tests.integration.kafka_records import consume
-from tests.integration.smsc_process import SmscProcess, self_signed
+from tests.integration.smsc_process import PduTap, SmscProcess, self_signed
 
 pytestmark = pytest.mark.integration
 UTC = dt.UTC
 AT = dt.datetime(2026, 11, 30, 9, 15, 42, tzinfo=UTC)
+UNBIND, ENQUIRE_LINK = 0x00000006, 0x00000015
 
 
 @pytest.fixture
@@ -129,10 +130,10 @@ async def test_receipts_text_tlv_both_ids_and_dates(running: Running) -> None:
     case(_receipt("rejected"), {"form": "both", "date_digits": 10},
          ("rejected", None, None, None, minute, None, None))
     specs = [c[1] for c in cases]
-    # both, the TLVs disagreeing with the text: the TLVs win (state and error code)
+    # both, the TLVs disagreeing with the text: the TLVs win (id, state and error code)
     both = _receipt("undelivered", 13)
     spec = receipt_spec(both, form="tlv")
-    text_of = receipt_spec(_receipt("delivered", umid=both["umid"]), form="text")
+    text_of = receipt_spec(_receipt("delivered"), form="text")  # another id, too
     spec["short_message"] = text_of["short_message"]
     specs.append(spec)
     cases.append((both, spec, ("undelivered", "undelivered_to_recipient", 13,
@@ -312,11 +313,16 @@ async def _count(settings: Settings) -> int:
 async def test_smsflow_smpp_process_binds_takes_receipts_and_unbinds_on_sigterm(
     smsc: SmscProcess, four_binds: Settings
 ) -> None:
-    """The CLI as a user runs it: ``smsflow smpp`` with settings from the environment."""
+    """The CLI as a user runs it: ``smsflow smpp`` with settings from the environment. Its
+    binds go through a tap that records the PDUs they send: enquire_link when idle, and an
+    unbind on every connection at SIGTERM (a process just closing its sockets looks the same
+    to the SMSC's session count)."""
     from tests.e2e.harness import settings_env
 
+    tap = await PduTap(smsc.port).start()
+    settings = four_binds.model_copy(update={"smpp_port": tap.port, "smpp_enquire_link_s": 0.5})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsflow", "smpp", env=settings_env(four_binds),
+        sys.executable, "-m", "smsflow", "smpp", env=settings_env(settings),
         stderr=asyncio.subprocess.PIPE,
     )
     control = await SmscControl.connect(smsc.control_port)
@@ -325,13 +331,18 @@ async def test_smsflow_smpp_process_binds_takes_receipts_and_unbinds_on_sigterm(
             await control.wait_binds(4)
         recs = [_receipt("delivered") for _ in range(20)]
         assert await control.deliver_all([receipt_spec(r) for r in recs]) == [0] * 20
+        await asyncio.sleep(2)  # idle: every bind keeps its session alive
+        assert len(tap.sent) == 4 and all(ENQUIRE_LINK in ids for ids in tap.sent), tap.sent
+        assert await control.binds() == 4  # answered: no bind dropped, none reconnected
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-        assert await control.binds() == 0  # every bind unbound (the SMSC saw it)
+        assert await control.binds() == 0  # every session ended (the SMSC saw it)
+        assert len(tap.sent) == 4 and all(ids[-1] == UNBIND for ids in tap.sent), tap.sent
         got = await _records(four_binds, four_binds.topics.receipts, 20)
         assert set(got) == {r["umid"] for r in recs}
     finally:
         await control.close()
+        await tap.close()
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
