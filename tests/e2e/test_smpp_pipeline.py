@@ -3,9 +3,11 @@ SMSC process -> the SMPP binds of ``smsflow run``), the worker SIGKILLed once: e
 equals the ground truth.
 
 The simulation decides per receipt (from its seed) which go over SMPP
-(``SimConfig.smpp_receipt_share``); for those its events hold what the bridge reads from the
-deliver_sm the SMSC sends (no price, ids or operator name, ``read`` as delivered, times to the
-second or minute), so its truth is the truth of what the two channels carry. MO messages go to
+(``SimConfig.smpp_receipt_share``); for those its events hold what the deliver_sm the SMSC
+sends carries (no price, ids or operator name, ``read`` as delivered, times to the second or
+minute), derived from the simulated receipt without the bridge's parser
+(``sim_smpp.smpp_record``), so its truth is the truth of what the two channels carry and a
+parser bug shows in the reports. MO messages go to
 Kafka directly: an SMPP MO carries no time (its record's is the arrival's) nor subaccount.
 """
 
