@@ -179,6 +179,55 @@ async def test_no_response_before_the_broker_acknowledged(running: Running) -> N
     assert got[rec["umid"]]["state"] == "delivered"
 
 
+async def test_any_failed_write_drops_the_bind_and_the_smsc_redelivers(
+    running: Running,
+) -> None:
+    """A write failing with an exception that is not the broker's refusal (here a
+    RuntimeError from the producer) is not left unanswered on a bind that stays up: the bind
+    drops at once, the SMSC re-delivers on another bind, and the receipt is answered and on
+    the topic well before any SMSC response timeout."""
+    bridge = running.bridge
+    real_send, calls = bridge.producer.send, []
+
+    async def send(*args: Any, **kw: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("producer bug")
+        return await real_send(*args, **kw)
+
+    bridge.producer.send = send  # type: ignore[method-assign]
+    rec = _receipt("delivered")
+    assert await asyncio.wait_for(running.control.deliver(receipt_spec(rec)), 15) == 0
+    assert len(calls) == 2 and bridge.stats.not_acked == 1 and bridge.stats.receipts == 1
+    got = await _records(running.settings, running.settings.topics.receipts, 1)
+    assert got[rec["umid"]]["state"] == "delivered"
+    async with asyncio.timeout(30):  # the dropped bind comes back
+        await running.control.wait_binds(2)
+
+
+async def test_any_exception_of_the_deliver_handler_drops_the_bind(running: Running) -> None:
+    """TlsEsme (smpp_compat) answers no deliver_sm whose handler raised, whatever the
+    exception, and drops that connection: the SMSC re-delivers on another bind."""
+    esmes = running.bridge._esmes
+    failed: list[bytes] = []
+
+    async def flaky(raw: bytes) -> None:
+        if not failed:
+            failed.append(raw)
+            raise ValueError("handler bug")
+        await running.bridge.handle(raw)
+
+    for e in esmes:
+        e._on_deliver = flaky
+    rec = _receipt("undelivered", 11)
+    assert await asyncio.wait_for(running.control.deliver(receipt_spec(rec)), 15) == 0
+    assert len(failed) == 1 and running.bridge.stats.receipts == 1
+    got = await _records(running.settings, running.settings.topics.receipts, 1)
+    assert got[rec["umid"]]["error_code"] == 11
+    async with asyncio.timeout(30):
+        await running.control.wait_binds(2)
+
+
 async def test_mo_gsm7_ucs2_latin1(running: Running) -> None:
     texts = [
         ("Hello @ £5 {ok} €", "GSM7", None, 1),
