@@ -11,8 +11,9 @@ Each ``deliver_sm`` (:func:`producers.smpp_pdu.parse_deliver_sm`) becomes a
 by umid, exactly as the webhook receiver writes them. ``deliver_sm_resp`` goes out only after
 the broker acknowledged the record, or, for a PDU that cannot become one, its dead letter
 (reason tag, error, the PDU under the privacy policy); the bind stays up. When the broker does
-not acknowledge, the connection is dropped without a response: the SMSC re-delivers on another
-bind or after the reconnect (a duplicate is harmless downstream).
+not acknowledge, or the write fails in any other way, the connection is dropped without a
+response: the SMSC re-delivers on another bind or after the reconnect (a duplicate is harmless
+downstream); no deliver_sm is left unanswered on a bind that stays up.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class SmppBridge:
 
     async def handle(self, raw: bytes) -> None:
         """One deliver_sm: its record (or dead letter) acknowledged by the broker, or
-        ``ConnectionError`` so no response goes out."""
+        ``ConnectionError`` (whatever failed) so no response goes out and the bind drops."""
         topics = self.settings.topics
         try:
             try:
@@ -142,21 +143,27 @@ class SmppBridge:
                 await self.producer.dead_letter(
                     COMPONENT, e, payload=redacted_pdu(raw, self.privacy), reason=reason
                 )
-            except SmsflowError as infra:
-                self.stats.not_acked += 1
-                log.error("SMPP dead letter not acknowledged (%s): dropping the bind", infra)
-                raise ConnectionError("broker did not acknowledge") from infra
+            except Exception as infra:
+                self._not_acked("dead letter", infra)
+                raise ConnectionError("dead letter not acknowledged") from infra
             self.stats.dead_letters += 1
             log.warning("deliver_sm dead-lettered: %s: %s", reason, e)
             return
-        except SmsflowError as e:
-            self.stats.not_acked += 1
-            log.error("SMPP record not acknowledged (%s): dropping the bind", e)
-            raise ConnectionError("broker did not acknowledge") from e
+        except Exception as e:  # the broker's refusal, or any other failure of the write
+            self._not_acked("record", e)
+            raise ConnectionError("record not acknowledged") from e
         if event.schema == "DeliveryReceipt":
             self.stats.receipts += 1
         else:
             self.stats.inbound += 1
+
+    def _not_acked(self, what: str, e: Exception) -> None:
+        """Count and log a write that failed: the caller drops the bind without a response."""
+        self.stats.not_acked += 1
+        if isinstance(e, SmsflowError):
+            log.error("SMPP %s not acknowledged (%s): dropping the bind", what, e)
+        else:  # not the broker saying no: a bug or an unexpected client error
+            log.error("SMPP %s not written (%r): dropping the bind", what, e, exc_info=e)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep the binds until ``stop`` is set, then unbind them cleanly."""

@@ -8,8 +8,8 @@ Two things are changed here:
   ``generic_nack`` for binary ones such as ``network_error_code``), and not answered by its
   receive loop one at a time: the raw PDU goes to ``on_deliver`` (which decodes it with
   :mod:`smpp34` and returns after the broker's ack), up to ``window`` at once, and its
-  ``deliver_sm_resp`` follows. ``ConnectionError`` drops the connection without a response: the
-  SMSC re-delivers.
+  ``deliver_sm_resp`` follows. An exception (``ConnectionError`` or any other) drops the
+  connection without a response: the SMSC re-delivers.
 * ``connect`` can open TLS (aiosmpplib 0.7 opens plain TCP only).
 """
 
@@ -47,8 +47,8 @@ class TlsEsme(ESME):  # type: ignore[misc]
 
     Up to ``window`` deliver_sm are handled at once (the receive loop stops reading while the
     window is full); each one's ``deliver_sm_resp`` goes out on the connection it came in on
-    when ``on_deliver`` returned, in completion order. ``ConnectionError`` from ``on_deliver``
-    closes that connection without a response (aiosmpplib then reconnects with its back-off);
+    when ``on_deliver`` returned, in completion order. An exception from ``on_deliver`` closes
+    that connection without a response (aiosmpplib then reconnects with its back-off);
     a response whose connection is gone is not sent (the SMSC re-delivers).
     """
 
@@ -78,7 +78,7 @@ class TlsEsme(ESME):  # type: ignore[misc]
     async def _deliver(self, pdu: bytes, sequence_num: int, writer: Any) -> None:
         try:
             await self._on_deliver(pdu)
-        except ConnectionError:
+        except Exception:  # ConnectionError, or any other: no response on a bind left up
             if writer is not None and writer is self._writer:
                 writer.close()  # the receive loop fails and aiosmpplib reconnects
             return

@@ -46,7 +46,7 @@ class SimConfig:
     # whose calling code is one region's; the platform accepts them (0: none, default output)
     unlisted_share: float = 0.0
     # receipts the platform sends over SMPP (per receipt, from the seed; their copies too):
-    # their records are what the SMPP bridge reads (simulator.smpp.smpp_receipt), the truth follows
+    # their records are what an SMPP receipt carries (simulator.smpp.smpp_record), the truth follows
     smpp_receipt_share: float = 0.0
     # faults
     duplicate_rate: float = 0.05  # receipts re-posted by webhook retries (identical copies)

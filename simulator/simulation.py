@@ -79,7 +79,7 @@ class Simulation:
     inbound: list[InboundTruth] = field(default_factory=list)
     bad: list[BadRecord] = field(default_factory=list)
     # index in events -> deliver_sm spec of the receipts the platform sends over SMPP
-    # (SimConfig.smpp_receipt_share); their records in events are what the bridge reads
+    # (SimConfig.smpp_receipt_share); their records in events are what SMPP carries
     smpp: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:

@@ -5,6 +5,10 @@ TLVs, or both; the id as the UUID, 32 hex digits or the decimal number (zero-pad
 dates of 10 or 12 digits. :func:`mo_spec` writes an ``InboundMessage`` as an MO with the umid
 in TLV 0x1502 and the text in GSM 03.38 (data coding 0) or UCS-2 (8). The status words come
 from :mod:`producers.dlr_status`, the mapping the bridge reads them back with.
+
+:func:`smpp_record` is the ground truth of such a receipt: what SMPP carries of the record,
+derived from the record itself, not by reading the PDU back with the bridge's parser (a parser
+bug would change the truth with it, and the e2e suite could not see it).
 """
 
 from __future__ import annotations
@@ -16,9 +20,7 @@ from typing import Any, Literal
 
 import gsm0338  # noqa: F401  (registers the gsm03.38 codec)
 
-from producers.dlr_status import MESSAGE_STATES, smpp_stat
-from producers.smpp_pdu import parse_deliver_sm
-from simulator.smsc import deliver_sm_pdu
+from producers.dlr_status import MESSAGE_STATES, smpp_stat, status_of
 
 __all__ = [
     "SMPP_KINDS",
@@ -29,6 +31,7 @@ __all__ = [
     "receipt_spec",
     "smpp_id",
     "smpp_receipt",
+    "smpp_record",
 ]
 
 _STATE_NUMBER = {word: n for n, word in MESSAGE_STATES.items()}
@@ -99,22 +102,53 @@ def receipt_spec(
     }
 
 
+def smpp_record(rec: dict[str, Any], *, date_digits: int = 12) -> dict[str, Any]:
+    """The ``DeliveryReceipt`` record an SMPP receipt of ``rec`` (:func:`receipt_spec`) carries
+    to smsflow, derived from ``rec``: the umid, the addresses, the status of ``stat`` / ``err``
+    through :mod:`producers.dlr_status` (``read`` goes as DELIVRD; detail and error message
+    come from the error code, not from ``rec``), the done date to the second (12 digits) or
+    minute (10), MCC / MNC. No price, sms count, batch or client ids, subaccount or operator
+    name: SMPP has no field for them. ``received_at`` is None like the webhook records'."""
+    status = status_of(smpp_stat(rec["state"]), rec.get("error_code") or 0)
+    at = rec["status_at"].astimezone(dt.UTC).replace(microsecond=0)
+    if date_digits == 10:
+        at = at.replace(second=0)
+    return {
+        "umid": str(uuid.UUID(rec["umid"])),
+        "batch_id": None,
+        "client_message_id": None,
+        "client_batch_id": None,
+        "subaccount_id": None,
+        "source": rec.get("source") or None,
+        "destination": rec.get("destination") or None,
+        "state": status.state,
+        "detail": status.detail,
+        "status_at": at,
+        "error_code": status.error_code,
+        "error_message": status.error_message,
+        "price_total": None,
+        "price_per_sms": None,
+        "currency": None,
+        "sms_count": None,
+        "mcc": rec.get("mcc") or None,
+        "mnc": rec.get("mnc") or None,
+        "operator": None,
+        "received_at": None,
+    }
+
+
 def smpp_receipt(
     rec: dict[str, Any], rng: random.Random
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(deliver_sm spec, record) of a receipt the platform sends over SMPP: the spec in a form
     drawn from ``rng`` (text or text + TLVs, id as UUID / hex / decimal, 12- or 10-digit
-    dates), and the record is what the bridge makes of it: the PDU the test SMSC sends for the
-    spec (:func:`simulator.smsc.deliver_sm_pdu`) read by
-    :func:`producers.smpp_pdu.parse_deliver_sm` (no price, ids, operator name or ``read``;
-    times to the second or minute). ``received_at`` stays None like the webhook records'.
-    TLV-only receipts are not drawn: their time would be the arrival time."""
+    dates), and the record what it carries (:func:`smpp_record`). TLV-only receipts are not
+    drawn: their time would be the arrival time."""
     form = "both" if rng.random() < 0.5 else "text"
     id_form = ("uuid", "hex", "decimal")[rng.randrange(3)]
     digits = 10 if rng.random() < 0.2 else 12
     spec = receipt_spec(rec, form=form, id_form=id_form, date_digits=digits)
-    event = parse_deliver_sm(deliver_sm_pdu(spec), now=rec["status_at"], subaccount_id="")
-    return spec, {**event.record, "received_at": None}
+    return spec, smpp_record(rec, date_digits=digits)
 
 
 class SmppChannel:

@@ -6,16 +6,18 @@ column order, so tests compare the CSV output exactly (counts, rates, cost to 8 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from simulator.truth import STATUS_ORDER
+from smsflow.operators import canonical_name, is_unresolved, operator_of_mcc_mnc
 
 __all__ = ["MESSAGE_FIELDS_SQL", "average", "campaigns", "check_timeline", "clicks",
            "conversions", "countries", "daily", "dashboard", "engage", "errors", "flags",
-           "latency", "message_differences", "money", "pending", "rate", "ratio", "replies",
-           "timeline_sample"]
+           "latency", "logs", "message_differences", "message_fields", "message_sample", "money",
+           "pending", "rate", "ratio", "replies", "timeline_sample"]
 
 COUNTS = ("total", "sent", "chargeable", "delivered", "undelivered", "rejected", "received",
           "segments", "inbound")
@@ -235,23 +237,124 @@ def flags(truth: dict[str, Any]) -> list[list[str]]:
     return [[flag, str(n)] for flag, n in truth["flags"].items()]
 
 
-def clicks(messages: list[Any]) -> dict[str, int]:
-    """umid -> clicks of every clicked message (``report clicks`` sums its rows per umid)."""
-    return {m.umid: m.clicks for m in messages if m.clicks}
+def _iso(t: dt.datetime | None) -> str | None:
+    """A report's DateTime64(6, 'UTC') cell."""
+    return None if t is None else t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def engage(events: list[tuple[str, str, dict[str, Any]]]) -> list[list[str]]:
-    """Rows of ``report engage`` from the survey responses the simulator sent: respondents
-    (distinct invitations) per survey, question and answer, their share of the survey's."""
+def _orphan_rows(sim: Any) -> list[list[str]]:
+    """``logs`` rows of the umids that only ever get receipts (the simulator's orphans, held
+    or marked): first receipt's time, numbers, subaccount and operator (the name of its
+    MCC/MNC, else the name it carries), no country or cost, state delivered or sent."""
+    known = {m.umid for m in sim.messages} | {mo.umid for mo in sim.inbound}
+    receipts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for kind, umid, rec in sim.events:
+        if kind == "receipts" and umid not in known:
+            receipts[umid].append(rec)
+    out = []
+    for umid, recs in receipts.items():
+        first = min(recs, key=lambda r: r["status_at"])
+        mcc, mnc = first["mcc"], first["mnc"]
+        said = operator_of_mcc_mnc(mcc, mnc) if mcc and mnc else None
+        if said is None or (first["operator"] and is_unresolved(said, mcc, mnc)):
+            said = first["operator"]
+        currency = next((r["currency"] for r in recs if r["price_total"] is not None), None)
+        state = "delivered" if any(r["state"] == "delivered" for r in recs) else "sent"
+        out.append([_iso(first["status_at"]) or "", "OUTBOUND", first["subaccount_id"] or "",
+                    umid, first["destination"] or "", first["source"] or "", "", "",
+                    canonical_name(said, None) if said else "", f"{0:.8f}", currency or "",
+                    state])
+    return out
+
+
+def logs(sim: Any) -> list[list[str]]:
+    """Every row of the ``logs`` report (no limit), in its order (time, umid): outbound
+    messages at their submission, MOs at their arrival, orphans at their first receipt."""
+    rows = [
+        [_iso(m.submitted_at) or "", "OUTBOUND", m.subaccount_id, m.umid, m.destination,
+         m.source or "", m.origin, m.country or "", m.operator, f"{m.cost:.8f}",
+         m.currency or "", m.state]
+        for m in sim.messages
+    ]
+    rows += [
+        [_iso(mo.received_at) or "", "INBOUND", mo.subaccount_id, mo.umid, mo.destination,
+         mo.source, "", mo.country or "", "", f"{0:.8f}", mo.currency, ""]
+        for mo in sim.inbound
+    ]
+    rows += _orphan_rows(sim)
+    return sorted(rows, key=lambda r: (r[0], r[3]))
+
+
+def clicks(sim: Any) -> list[list[str]]:
+    """The ``clicks`` report: per clicked message and link, clicks and first / last click."""
+    by_umid = {m.umid: m for m in sim.messages}
+    got: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for kind, umid, rec in sim.events:
+        if kind == "clicks":
+            got[umid].append(rec)
+    rows = []
+    for umid, recs in got.items():
+        m = by_umid[umid]
+        assert len(recs) == m.clicks and len({(r["short_url"], r["url"]) for r in recs}) == 1
+        times = sorted(r["clicked_at"] for r in recs)
+        rows.append([m.day.isoformat(), m.subaccount_id, umid, m.destination,
+                     recs[0]["short_url"], recs[0]["url"], str(len(recs)),
+                     _iso(times[0]) or "", _iso(times[-1]) or ""])
+    return sorted(rows, key=lambda r: (r[0], r[1], r[2], r[4], r[5]))
+
+
+def engage(sim: Any) -> list[list[str]]:
+    """The ``engage`` report: per survey, question and answer, respondents (distinct
+    invitations), their share of the survey's respondents and that number."""
     answered: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
-    survey: dict[str, set[str]] = defaultdict(set)
-    for kind, umid, rec in events:
+    surveys: dict[str, set[str]] = defaultdict(set)
+    for kind, umid, rec in sim.events:
         if kind != "surveys":
             continue
-        survey[rec["survey_id"]].add(umid)
+        surveys[rec["survey_id"]].add(umid)
         for a in rec["answers"]:
-            key = (rec["survey_id"], a["question_id"], a["question"], a["answer"] or "")
-            answered[key].add(umid)
-    rows = sorted(answered.items(), key=lambda kv: (kv[0][0], kv[0][1], -len(kv[1]), kv[0][3]))
-    return [[*k, str(len(u)), rate(len(u), len(survey[k[0]])), str(len(survey[k[0]]))]
-            for k, u in rows]
+            answered[(rec["survey_id"], a["question_id"], a["question"], a["answer"] or "")].add(
+                umid)
+    rows = []
+    for (survey, qid, question, answer), umids in answered.items():
+        total = len(surveys[survey])
+        rows.append([survey, qid, question, answer, str(len(umids)),
+                     rate(len(umids), total), str(total)])
+    return sorted(rows, key=lambda r: (r[0], r[1], -int(r[4]), r[3]))
+
+
+def message_sample(messages: list[Any], n: int = 60) -> list[Any]:
+    """Messages whose ``message`` report to check: spread over the stream, every state."""
+    sample = messages[:: max(1, len(messages) // n)]
+    for state in STATUS_ORDER:
+        sample += [m for m in messages if m.state == state][:2]
+    return sample
+
+
+def _money(v: Decimal | None) -> str | None:
+    return None if v is None else str(v.normalize())
+
+
+def message_fields(m: Any) -> dict[str, Any]:
+    """The ``message`` report's fields (ops API JSON values) the truth of ``m`` decides."""
+    rejected = m.status == "REJECTED"
+    return {
+        "umid": m.umid, "direction": "OUTBOUND", "has_request": True, "orphan": False,
+        "day": m.day.isoformat(), "subaccount_id": m.subaccount_id,
+        "batch_id": m.batch_id or "", "client_message_id": m.client_message_id or "",
+        "client_batch_id": m.client_batch_id or "", "campaign_id": m.campaign_id or "",
+        "origin": m.origin, "source": m.source or "", "destination": m.destination,
+        "encoding": m.encoding, "sms_count": m.sms_count, "country": m.country or "",
+        "operator": m.operator, "mcc": (m.mcc or "") if m.receipts else "",
+        "mnc": (m.mnc or "") if m.receipts else "", "verification": m.verification,
+        "state": m.state, "detail": m.detail or "", "error_code": m.error_code,
+        "error_message": (m.status_description if rejected else m.error_message) or "",
+        "price_total": _money(m.price_total), "price_per_sms": _money(m.price_per_sms),
+        "currency": m.currency or "", "cost": _money(m.cost),
+        "queued_at": _iso(m.submitted_at), "rejected_at": _iso(m.submitted_at) if rejected
+        else None, "sent_at": _iso(m.sent_at), "delivered_at": _iso(m.delivered_at),
+        "undelivered_at": _iso(m.undelivered_at), "read_at": _iso(m.read_at),
+        "converted": m.converted, "converted_at": _iso(m.converted_at), "replied": m.replied,
+        "replied_at": _iso(m.replied_at), "survey_answered": m.survey_answered,
+        "clicked": m.clicks > 0, "clicks": m.clicks, "flags": m.flags,
+    }

@@ -70,7 +70,8 @@ def assert_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
 
 
 def assert_quality_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
-    """latency, pending (aged at the stream end), errors, replies and message timelines."""
+    """latency, pending (aged at the stream end), errors, replies, message timelines, and
+    the log reports (:func:`assert_log_reports_equal_truth`)."""
     truth = sim.truth
     latency = p.report_csv("latency")
     assert latency == expect.latency(truth)
@@ -87,19 +88,32 @@ def assert_quality_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
     for m in sample:
         res = p.client.report("timeline", umid=m.umid)
         expect.check_timeline([dict(zip(res.columns, r, strict=True)) for r in res.rows], m)
+    assert_log_reports_equal_truth(p, sim)
 
 
-def assert_engagement_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
-    """flags, clicks and engage (surveys) against the simulator's truth and events."""
-    assert p.report_csv("flags") == expect.flags(sim.truth)
-    got: Counter[str] = Counter()
-    for r in p.report_csv("clicks"):
-        got[r[2]] += int(r[6])
-    assert dict(got) == expect.clicks(sim.messages)
-    assert got  # the traffic has clicks
+def assert_log_reports_equal_truth(p: Pipeline, sim: Simulation) -> None:
+    """logs (every row, and the default limit's first rows), clicks, engage, and the message
+    report of a sample of messages."""
+    logs = expect.logs(sim)
+    everything = p.client.report("logs", limit=len(logs) + 1).rows
+    assert len(everything) == len(logs)
+    wrong = [(w[3], [(g[i], w[i]) for i in range(len(w)) if g[i] != w[i]])
+             for g, w in zip(everything, logs, strict=True) if list(g) != w]
+    assert not wrong, f"{len(wrong)} logs rows differ (umid, [(got, truth)]): {wrong[:5]}"
+    assert p.report_csv("logs") == logs[:1000]  # the report's default limit
+    clicks = p.report_csv("clicks")
+    assert clicks == expect.clicks(sim) and clicks
     engage = p.report_csv("engage")
-    assert engage == expect.engage(sim.events)
-    assert engage  # and survey answers
+    assert engage == expect.engage(sim) and engage
+    for m in expect.message_sample(sim.messages):
+        [row] = p.client.report("message", umid=m.umid).dicts()
+        want = expect.message_fields(m)
+        assert {k: row[k] for k in want} == want, m.umid
+
+
+def assert_flags_report_equals_truth(p: Pipeline, sim: Simulation) -> None:
+    """The flags report (messages per acceptance-policy flag) against the simulator's truth."""
+    assert p.report_csv("flags") == expect.flags(sim.truth)
 
 
 def run_to_truth(p: Pipeline, sim: Simulation) -> None:

@@ -36,7 +36,7 @@ from simulator.simulation import Simulation, simulate
 from smsflow.config import Settings
 from tests.e2e.harness import SMSFLOW, Pipeline
 from tests.e2e.test_pipeline import (
-    assert_engagement_reports_equal_truth,
+    assert_flags_report_equals_truth,
     produce,
     run_to_truth,
     wait_until,
@@ -104,9 +104,10 @@ def _sigkill(cluster: Cluster, node_id: int) -> None:
 
 
 def _to_truth(p: Pipeline, sim: Simulation) -> None:
-    """Every report equals the truth: the shared set, plus flags, clicks and engage."""
+    """Every report equals the truth: the shared set (clicks, engage and logs included), plus
+    flags."""
     run_to_truth(p, sim)
-    assert_engagement_reports_equal_truth(p, sim)
+    assert_flags_report_equals_truth(p, sim)
 
 
 def _no_dead_letters(p: Pipeline) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -11,7 +14,7 @@ from pathlib import Path
 
 from tests.conftest import _free_port
 
-__all__ = ["SmscProcess", "self_signed"]
+__all__ = ["PduTap", "SmscProcess", "self_signed"]
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -61,3 +64,61 @@ class SmscProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class PduTap:
+    """A TCP relay in front of the SMSC that records the command_id of every PDU the ESMEs
+    send, per connection: what went over the wire (enquire_link, unbind), checked against the
+    real SMSC behind it. Runs in the test's event loop; ``port`` once started."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.sent: list[list[int]] = []  # per connection, in order
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> PduTap:
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def _connection(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        ids: list[int] = []
+        self.sent.append(ids)
+        try:
+            ur, uw = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            w.close()
+            return
+
+        async def up() -> None:  # ESME -> SMSC, PDU by PDU
+            try:
+                while True:
+                    head = await r.readexactly(16)
+                    length, command_id = struct.unpack(">II", head[:8])
+                    body = await r.readexactly(length - 16)
+                    ids.append(command_id)
+                    uw.write(head + body)
+                    await uw.drain()
+            except (asyncio.IncompleteReadError, ConnectionError, OSError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    uw.close()
+
+        async def down() -> None:
+            try:
+                while data := await ur.read(65536):
+                    w.write(data)
+                    await w.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    w.close()
+
+        await asyncio.gather(up(), down())
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()

@@ -24,11 +24,12 @@ from simulator.smpp import mo_spec, receipt_spec
 from simulator.smsc import SmscControl
 from smsflow.config import Settings
 from tests.integration.kafka_records import consume
-from tests.integration.smsc_process import SmscProcess, self_signed
+from tests.integration.smsc_process import PduTap, SmscProcess, self_signed
 
 pytestmark = pytest.mark.integration
 UTC = dt.UTC
 AT = dt.datetime(2026, 11, 30, 9, 15, 42, tzinfo=UTC)
+UNBIND, ENQUIRE_LINK = 0x00000006, 0x00000015
 
 
 @pytest.fixture
@@ -129,10 +130,10 @@ async def test_receipts_text_tlv_both_ids_and_dates(running: Running) -> None:
     case(_receipt("rejected"), {"form": "both", "date_digits": 10},
          ("rejected", None, None, None, minute, None, None))
     specs = [c[1] for c in cases]
-    # both, the TLVs disagreeing with the text: the TLVs win (state and error code)
+    # both, the TLVs disagreeing with the text: the TLVs win (id, state and error code)
     both = _receipt("undelivered", 13)
     spec = receipt_spec(both, form="tlv")
-    text_of = receipt_spec(_receipt("delivered", umid=both["umid"]), form="text")
+    text_of = receipt_spec(_receipt("delivered"), form="text")  # another id, too
     spec["short_message"] = text_of["short_message"]
     specs.append(spec)
     cases.append((both, spec, ("undelivered", "undelivered_to_recipient", 13,
@@ -176,6 +177,55 @@ async def test_no_response_before_the_broker_acknowledged(running: Running) -> N
     assert await asyncio.wait_for(answer, 30) == 0
     got = await _records(running.settings, running.settings.topics.receipts, 1)
     assert got[rec["umid"]]["state"] == "delivered"
+
+
+async def test_any_failed_write_drops_the_bind_and_the_smsc_redelivers(
+    running: Running,
+) -> None:
+    """A write failing with an exception that is not the broker's refusal (here a
+    RuntimeError from the producer) is not left unanswered on a bind that stays up: the bind
+    drops at once, the SMSC re-delivers on another bind, and the receipt is answered and on
+    the topic well before any SMSC response timeout."""
+    bridge = running.bridge
+    real_send, calls = bridge.producer.send, []
+
+    async def send(*args: Any, **kw: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("producer bug")
+        return await real_send(*args, **kw)
+
+    bridge.producer.send = send  # type: ignore[method-assign]
+    rec = _receipt("delivered")
+    assert await asyncio.wait_for(running.control.deliver(receipt_spec(rec)), 15) == 0
+    assert len(calls) == 2 and bridge.stats.not_acked == 1 and bridge.stats.receipts == 1
+    got = await _records(running.settings, running.settings.topics.receipts, 1)
+    assert got[rec["umid"]]["state"] == "delivered"
+    async with asyncio.timeout(30):  # the dropped bind comes back
+        await running.control.wait_binds(2)
+
+
+async def test_any_exception_of_the_deliver_handler_drops_the_bind(running: Running) -> None:
+    """TlsEsme (smpp_compat) answers no deliver_sm whose handler raised, whatever the
+    exception, and drops that connection: the SMSC re-delivers on another bind."""
+    esmes = running.bridge._esmes
+    failed: list[bytes] = []
+
+    async def flaky(raw: bytes) -> None:
+        if not failed:
+            failed.append(raw)
+            raise ValueError("handler bug")
+        await running.bridge.handle(raw)
+
+    for e in esmes:
+        e._on_deliver = flaky
+    rec = _receipt("undelivered", 11)
+    assert await asyncio.wait_for(running.control.deliver(receipt_spec(rec)), 15) == 0
+    assert len(failed) == 1 and running.bridge.stats.receipts == 1
+    got = await _records(running.settings, running.settings.topics.receipts, 1)
+    assert got[rec["umid"]]["error_code"] == 11
+    async with asyncio.timeout(30):
+        await running.control.wait_binds(2)
 
 
 async def test_mo_gsm7_ucs2_latin1(running: Running) -> None:
@@ -312,11 +362,16 @@ async def _count(settings: Settings) -> int:
 async def test_smsflow_smpp_process_binds_takes_receipts_and_unbinds_on_sigterm(
     smsc: SmscProcess, four_binds: Settings
 ) -> None:
-    """The CLI as a user runs it: ``smsflow smpp`` with settings from the environment."""
+    """The CLI as a user runs it: ``smsflow smpp`` with settings from the environment. Its
+    binds go through a tap that records the PDUs they send: enquire_link when idle, and an
+    unbind on every connection at SIGTERM (a process just closing its sockets looks the same
+    to the SMSC's session count)."""
     from tests.e2e.harness import settings_env
 
+    tap = await PduTap(smsc.port).start()
+    settings = four_binds.model_copy(update={"smpp_port": tap.port, "smpp_enquire_link_s": 0.5})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsflow", "smpp", env=settings_env(four_binds),
+        sys.executable, "-m", "smsflow", "smpp", env=settings_env(settings),
         stderr=asyncio.subprocess.PIPE,
     )
     control = await SmscControl.connect(smsc.control_port)
@@ -325,13 +380,18 @@ async def test_smsflow_smpp_process_binds_takes_receipts_and_unbinds_on_sigterm(
             await control.wait_binds(4)
         recs = [_receipt("delivered") for _ in range(20)]
         assert await control.deliver_all([receipt_spec(r) for r in recs]) == [0] * 20
+        await asyncio.sleep(2)  # idle: every bind keeps its session alive
+        assert len(tap.sent) == 4 and all(ENQUIRE_LINK in ids for ids in tap.sent), tap.sent
+        assert await control.binds() == 4  # answered: no bind dropped, none reconnected
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-        assert await control.binds() == 0  # every bind unbound (the SMSC saw it)
+        assert await control.binds() == 0  # every session ended (the SMSC saw it)
+        assert len(tap.sent) == 4 and all(ids[-1] == UNBIND for ids in tap.sent), tap.sent
         got = await _records(four_binds, four_binds.topics.receipts, 20)
         assert set(got) == {r["umid"] for r in recs}
     finally:
         await control.close()
+        await tap.close()
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
@@ -379,3 +439,32 @@ async def test_simulator_receipts_and_mo_over_smpp_match_its_records(
     got_mo = sorted(mo(codec.decode(x.value)[1]) for x in await consume(running.settings,
                                                                           t.inbound, n_mo))
     assert got_mo == want_mo
+
+
+async def test_simulated_smpp_receipts_come_out_as_the_simulators_records(
+    running: Running,
+) -> None:
+    """The receipts a simulation sends over SMPP (every form it draws: text or text + TLVs,
+    UUID / hex / decimal ids, 12- or 10-digit dates), delivered through the SMSC, come out of
+    the bridge field for field as the records the simulator derived for them without the
+    bridge's parser (sim_smpp.smpp_record): the e2e ground truth of the SMPP channel."""
+    from producers.sim_smpp import deliver_specs
+    from producers.simulator import SimConfig, simulate
+
+    sim = simulate(SimConfig(messages=200, seed=12, days=1, smpp_receipt_share=1.0),
+                   progress=False)
+    specs = [("receipts", sim.smpp[i]) for i in sorted(sim.smpp)]
+    assert len(specs) == sum(1 for k, _, _ in sim.events if k == "receipts") > 200
+    with_tlvs = sum(any(t == 0x001E for t, _ in s["tlvs"]) for _, s in specs)
+    assert 0 < with_tlvs < len(specs)  # text-only and text + TLVs
+    assert any(r["error_code"] for _, _, r in (sim.events[i] for i in sim.smpp))
+    sent = await deliver_specs(running.control_port, specs)
+    assert sent == {"receipts": len(specs), "inbound": 0}
+    codec = get_codec(running.settings)
+
+    def rows(recs: list[dict[str, Any]]) -> list[str]:
+        return sorted(repr(sorted({**r, "received_at": None}.items())) for r in recs)
+
+    got = [codec.decode(x.value)[1] for x in await consume(
+        running.settings, running.settings.topics.receipts, len(specs))]
+    assert rows(got) == rows([sim.events[i][2] for i in sim.smpp])
