@@ -447,9 +447,10 @@ async def test_simulated_smpp_receipts_come_out_as_the_simulators_records(
     """The receipts a simulation sends over SMPP (every form it draws: text or text + TLVs,
     UUID / hex / decimal ids, 12- or 10-digit dates), delivered through the SMSC, come out of
     the bridge field for field as the records the simulator derived for them without the
-    bridge's parser (sim_smpp.smpp_record): the e2e ground truth of the SMPP channel."""
-    from producers.sim_smpp import deliver_specs
-    from producers.simulator import SimConfig, simulate
+    bridge's parser (simulator.smpp.smpp_record): the e2e ground truth of the SMPP channel."""
+    from simulator.config import SimConfig
+    from simulator.simulation import simulate
+    from simulator.smpp import deliver_specs
 
     sim = simulate(SimConfig(messages=200, seed=12, days=1, smpp_receipt_share=1.0),
                    progress=False)

@@ -300,7 +300,7 @@ def test_smpp_share_changes_the_channel_of_receipts_not_the_traffic(
             continue
         assert kind == "receipts"
         # the bridge's parser reads the PDU the test SMSC sends for the spec as the record the
-        # simulator derived without it (sim_smpp.smpp_record)
+        # simulator derived without it (simulator.smpp.smpp_record)
         read = parse_deliver_sm(deliver_sm_pdu(s.smpp[i]), now=dt.datetime.now(UTC),
                                 subaccount_id="x").record
         assert rec == {**read, "received_at": None}
