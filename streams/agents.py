@@ -31,9 +31,10 @@ from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment, install_alignment
 from streams.app import WorkerApp
 from streams.compat import aio_producer
-from streams.faust_codecs import JSON_CODEC, STATE_CODEC
+from streams.faust_codecs import JSON_CODEC, PAIRS_CODEC, STATE_CODEC
 from streams.feed import Batch, Feed
 from streams.forgetting import Retention
+from streams.internal_records import encode_orphan, encode_pair_value
 from streams.join import Runtime, Topics, UmidJoin
 from streams.outputs import Outputs, TableWriter
 from streams.pairing import PairMatcher
@@ -73,7 +74,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
                                   key_serializer="raw", value_serializer=STATE_CODEC,
                                   internal=False))
     clicks = app.Table("clicks", partitions=n, key_serializer="raw", value_serializer=JSON_CODEC)
-    pairs = app.Table("pairs", partitions=n, key_serializer="raw", value_serializer=JSON_CODEC)
+    pairs = app.Table("pairs", partitions=n, key_serializer="raw", value_serializer=PAIRS_CODEC)
 
     def state_bytes(v: Any) -> bytes:
         return codec.encode("MessageState", v)
@@ -82,7 +83,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
         return json.dumps(v, separators=(",", ":"), sort_keys=True).encode()
 
     writers = [TableWriter(messages, state_bytes), TableWriter(clicks, json_bytes),
-               TableWriter(pairs, json_bytes)]
+               TableWriter(pairs, encode_pair_value)]
     join = UmidJoin(codec=codec, topics=topics, messages=writers[0], clicks=writers[1], rt=rt,
                     orphan_ttl=dt.timedelta(seconds=settings.orphan_ttl_seconds))
     matcher = PairMatcher(codec=codec, topics=topics, pairs=writers[2], rt=rt,
@@ -197,8 +198,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
             if now - rt.orphan_sent.get(key, -1e9) < _ORPHAN_RESEND_S:
                 continue
             rt.orphan_sent[key] = now
-            body = {"k": "orphan", "t": to_micros(st)}
-            out.add(topics.control, part, key, json.dumps(body, separators=(",", ":")).encode())
+            out.add(topics.control, part, key, encode_orphan(to_micros(st)))
         if out.records:  # not tied to input offsets: a lost one is sent again (above)
             for fut in await out.send():
                 fut.add_done_callback(lambda f: None if f.cancelled() or not f.exception()

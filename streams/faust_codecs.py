@@ -3,8 +3,10 @@
 * ``smsflow-state``: a ``MessageState`` dict <-> Avro bytes of ``schemas.get_codec(settings)``.
   The ``messages`` table uses it for its changelog, which *is* the message-state topic, so the
   state write and the derived output are one record.
-* ``smsflow-json``: compact JSON for the worker's internal topics and side tables (reply pairs,
-  click identities, control events). Timestamps travel as integer microseconds since the epoch.
+* ``smsflow-json``: compact JSON for the ``clicks`` side table (click identities).
+* ``smsflow-pairs``: the ``pairs`` table's values, JSON in the schema of
+  :mod:`streams.internal_records`; a value written in the old one-letter form is read as the
+  new form (recovery from an old changelog, an old RocksDB store).
 
 A changelog record that does not decode raises :class:`~smsflow.errors.SchemaError` (Faust
 then stops recovery: the message-state topic is written only by this worker).
@@ -19,11 +21,15 @@ from faust.serializers import codecs
 
 from schemas import Codec, get_codec
 from smsflow.config import Settings
+from streams.internal_records import decode_pair_value, encode_pair_value
 
-__all__ = ["JSON_CODEC", "STATE_CODEC", "register_codecs"]
+__all__ = ["JSON_CODEC", "PAIRS_CODEC", "STATE_CODEC", "register_codecs"]
 
 STATE_CODEC = "smsflow-state"
 JSON_CODEC = "smsflow-json"
+PAIRS_CODEC = "smsflow-pairs"
+
+
 class _StateCodec(codecs.Codec):
     def __init__(self, codec: Codec) -> None:
         super().__init__()
@@ -46,7 +52,16 @@ class _JsonCodec(codecs.Codec):
         return json.loads(s)
 
 
+class _PairsCodec(codecs.Codec):
+    def _dumps(self, obj: Any) -> bytes:
+        return encode_pair_value(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return decode_pair_value(s)
+
+
 def register_codecs(settings: Settings) -> None:
-    """Register both codecs in Faust's registry (idempotent; the last settings win)."""
+    """Register the codecs in Faust's registry (idempotent; the last settings win)."""
     codecs.register(STATE_CODEC, _StateCodec(get_codec(settings)))
     codecs.register(JSON_CODEC, _JsonCodec())
+    codecs.register(PAIRS_CODEC, _PairsCodec())

@@ -13,7 +13,6 @@ topic/partition/offset/reason; nothing raises out of :meth:`UmidJoin.process`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import time
@@ -29,6 +28,7 @@ from smsflow.errors import SchemaError, SmsflowError, ValidationError
 from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment
 from streams.forgetting import Retention
+from streams.internal_records import INBOUND, OUTBOUND, decode_control, encode_pair_event
 from streams.outputs import Outputs, TableWriter
 from streams.replies import pair_key
 from streams.state import EVENT_TIME_FIELD, apply
@@ -96,10 +96,6 @@ def dead_letter_to(out: Outputs, codec: Codec, rt: Runtime, topic: str, rec: Any
     out.add_keyed(topic, rec.key, codec.encode("DeadLetter", body))
 
 
-def _json(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
 class UmidJoin:
     """One partition's batch of umid-keyed records -> state versions and side outputs."""
 
@@ -111,14 +107,12 @@ class UmidJoin:
 
     def decode(self, rec: Any) -> tuple[str, dict[str, Any]]:
         if rec.topic == self.topics.control:
-            body = json.loads(rec.value)
-            if body["k"] == "reply":
-                t = body["t"]
-                return "reply", {"replied": bool(body["r"]),
+            event = decode_control(rec.value)
+            if event["kind"] == "reply":
+                t = event["replied_at_us"]
+                return "reply", {"replied": event["replied"],
                                  "replied_at": from_micros(t) if t is not None else None}
-            if body["k"] == "orphan":
-                return "orphan", {"as_of": from_micros(body["t"])}
-            raise ValidationError(f"unknown control event {body['k']!r}")
+            return "orphan", {"as_of": from_micros(event["as_of_us"])}
         kind, schema = self.topics.kinds[rec.topic]
         record = self.codec.decode_as(schema, rec.value)
         umid = record["umid"]
@@ -191,15 +185,15 @@ class UmidJoin:
         """Records to the pairs topic: sent for every request/MO, even unchanged (replay-safe)."""
         if kind == "request":
             pk = pair_key(record.get("destination"), record.get("source"))
-            side, at = "o", record["submitted_at"]
+            side, at = OUTBOUND, record["submitted_at"]
         elif kind == "inbound":
             pk = pair_key(record.get("source"), record.get("destination"))
-            side, at = "m", record["received_at"]
+            side, at = INBOUND, record["received_at"]
         else:
             return
         if pk is not None:
-            body = {"k": side, "u": record["umid"], "t": to_micros(at)}
-            out.add(self.topics.pairs, self.rt.partition_of(pk), pk, _json(body))
+            out.add(self.topics.pairs, self.rt.partition_of(pk), pk,
+                    encode_pair_event(side, record["umid"], to_micros(at)))
 
     def _click_count(self, out: Outputs, partition: int, key: bytes,
                      record: dict[str, Any]) -> int:

@@ -7,12 +7,12 @@ a ``reply`` control event (keyed by the outbound umid) for every outbound to rep
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
 from schemas import Codec
+from streams.internal_records import decode_pair_event, empty_pair, encode_reply
 from streams.join import Runtime, Topics, dead_letter_to
 from streams.outputs import Outputs, TableWriter
 from streams.replies import merge_pair, reply_targets
@@ -35,20 +35,19 @@ class PairMatcher:
         horizon_us = retention.horizon_us
         for rec in records:
             try:
-                body = json.loads(rec.value)
+                event = decode_pair_event(rec.value)
                 old = self.pairs.get(rec.key)
-                at = int(body["t"])
+                at = event["at_us"]
                 limit = retention.limit(time.monotonic())
-                new = merge_pair(old, body["k"], body["u"], at, self.window_us, limit)
+                new = merge_pair(old, event["side"], event["umid"], at, self.window_us, limit)
                 if new is not None:
                     self.pairs.put(out, rec.partition, rec.key, new)
-                current = new if new is not None else (old or {"o": {}, "m": {}, "r": {}})
+                current = new if new is not None else (old or empty_pair())
                 since = None if not retention.enabled else max(at - horizon_us, limit or 0)
                 for umid, replied, replied_at in reply_targets(old, new, current, since):
                     key = umid.encode()
-                    ctl = {"k": "reply", "r": replied, "t": replied_at}
                     out.add(self.topics.control, rt.partition_of(key), key,
-                            json.dumps(ctl, separators=(",", ":")).encode())
+                            encode_reply(replied, replied_at))
                     rt.replies_sent += 1
             except Exception as e:
                 log.exception("pair event failed offset=%s", rec.offset)

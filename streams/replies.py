@@ -17,6 +17,9 @@ the outbound umid, back to the umid table for every outbound whose status change
 event changes nothing in the pair (a duplicate or a replay after a crash), it re-sends the
 status of every outbound of the pair, so a control event lost in a crash is re-created.
 
+The records (pair events, the pair value, ``reply`` control events) and their wire form:
+:mod:`streams.internal_records`.
+
 Retention: with ``SMSFLOW_STATE_RETENTION_HOURS`` > 0 a pair drops its outbounds and MOs past
 the retention limit when an event changes it, and sends no control event for them (their
 message states are forgotten by then, :mod:`streams.forgetting`). A pair that never changes
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.internal_records import OUTBOUND, PairValue, Side, empty_pair
+
 __all__ = [
     "PairValue",
     "compute_replies",
@@ -34,9 +39,6 @@ __all__ = [
     "pair_key",
     "reply_targets",
 ]
-
-PairValue = dict[str, dict[str, int]]  # {"o": {umid: t}, "m": {umid: t}, "r": {umid: t}}
-
 
 def _norm(number: str) -> str:
     return number.strip().lstrip("+")
@@ -75,25 +77,26 @@ def compute_replies(
 
 
 def merge_pair(
-    old: PairValue | None, side: str, umid: str, at: int, window_us: int,
+    old: PairValue | None, side: Side, umid: str, at: int, window_us: int,
     oldest: int | None = None,
 ) -> PairValue | None:
-    """The pair after adding an outbound (``side="o"``) or an MO (``"m"``); None if unchanged.
+    """The pair after adding an outbound (``side="outbound"``) or an MO (``"inbound"``); None
+    if unchanged.
 
     ``oldest`` (the retention limit, :meth:`streams.forgetting.Retention.limit`): entries
     before it are dropped from the new pair, so a pair's value stays bounded; no event still
     to come can pair with them (the limit stays a horizon, longer than the reply window, behind
     the event time of every input not read yet)."""
-    cur: PairValue = old or {"o": {}, "m": {}, "r": {}}
+    cur: PairValue = old or empty_pair()
     if cur[side].get(umid) == at:
         return None
-    new: PairValue = {"o": dict(cur["o"]), "m": dict(cur["m"])}
-    new[side][umid] = at
+    outbound, inbound = dict(cur["outbound"]), dict(cur["inbound"])
+    (outbound if side == OUTBOUND else inbound)[umid] = at
     if oldest is not None:
-        for s in ("o", "m"):
-            new[s] = {u: t for u, t in new[s].items() if t >= oldest}
-    new["r"] = compute_replies(new["o"], new["m"], window_us)
-    return new
+        outbound = {u: t for u, t in outbound.items() if t >= oldest}
+        inbound = {u: t for u, t in inbound.items() if t >= oldest}
+    return {"outbound": outbound, "inbound": inbound,
+            "replies": compute_replies(outbound, inbound, window_us)}
 
 
 def reply_targets(
@@ -105,11 +108,11 @@ def reply_targets(
     the pair submitted at or after ``since`` (re-sent so a crash between the pair write and the
     control events heals; older ones are past the retention horizon).
     """
-    r_new = current["r"]
+    r_new = current["replies"]
     if new is None:
-        umids: Any = [u for u, t in current["o"].items() if since is None or t >= since]
+        umids: Any = [u for u, t in current["outbound"].items() if since is None or t >= since]
     else:
-        r_old = old["r"] if old else {}
+        r_old = old["replies"] if old else {}
         umids = {u for u in set(r_old) | set(r_new)
-                 if r_old.get(u) != r_new.get(u) and u in current["o"]}  # not the dropped
+                 if r_old.get(u) != r_new.get(u) and u in current["outbound"]}  # not dropped
     return [(u, u in r_new, r_new.get(u)) for u in sorted(umids)]

@@ -109,9 +109,10 @@ def _pure_pipeline(events: list[tuple[str, str, dict[str, Any]]]) -> tuple[
             rec = {**rec, "distinct_clicks": len(clicks[umid])}
         put(umid, kind, rec)
         if kind == "request":
-            pk, side, t = pair_key(rec["destination"], rec.get("source")), "o", rec["submitted_at"]
+            pk, side = pair_key(rec["destination"], rec.get("source")), "outbound"
+            t = rec["submitted_at"]
         elif kind == "inbound":
-            pk, side, t = pair_key(rec["source"], rec["destination"]), "m", rec["received_at"]
+            pk, side, t = pair_key(rec["source"], rec["destination"]), "inbound", rec["received_at"]
         else:
             continue
         if pk is None:

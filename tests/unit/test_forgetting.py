@@ -68,23 +68,23 @@ def test_rebuild_replaces_the_heaps() -> None:
 
 
 def test_a_pair_drops_entries_past_the_limit_without_control_events() -> None:
-    pair = merge_pair(None, "o", "old", 0, W)
-    pair = merge_pair(pair, "m", "mo-old", 2 * H, W)
-    assert pair is not None and pair["r"] == {"old": 2 * H}
-    newer = merge_pair(pair, "o", "new", 100 * H, W, oldest=28 * H)
-    assert newer == {"o": {"new": 100 * H}, "m": {}, "r": {}}
+    pair = merge_pair(None, "outbound", "old", 0, W)
+    pair = merge_pair(pair, "inbound", "mo-old", 2 * H, W)
+    assert pair is not None and pair["replies"] == {"old": 2 * H}
+    newer = merge_pair(pair, "outbound", "new", 100 * H, W, oldest=28 * H)
+    assert newer == {"outbound": {"new": 100 * H}, "inbound": {}, "replies": {}}
     # 'old' lost its reply only because it was dropped: no "not replied" event for it
     assert reply_targets(pair, newer, newer) == []
     # a replayed event re-sends the status of the outbounds inside the limit only
-    assert merge_pair(newer, "o", "new", 100 * H, W, oldest=28 * H) is None
+    assert merge_pair(newer, "outbound", "new", 100 * H, W, oldest=28 * H) is None
     assert reply_targets(newer, None, newer, since=28 * H) == [("new", False, None)]
     assert reply_targets(pair, None, pair, since=28 * H) == []
 
 
 def test_without_a_limit_a_pair_keeps_everything() -> None:
-    pair = merge_pair(None, "o", "old", 0, W)
-    newer = merge_pair(pair, "o", "new", 1000 * H, W)
-    assert newer is not None and set(newer["o"]) == {"old", "new"}
+    pair = merge_pair(None, "outbound", "old", 0, W)
+    newer = merge_pair(pair, "outbound", "new", 1000 * H, W)
+    assert newer is not None and set(newer["outbound"]) == {"old", "new"}
 
 
 def test_a_revoked_partition_stops_holding_the_watermark_back() -> None:

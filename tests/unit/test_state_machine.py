@@ -282,7 +282,8 @@ def test_reply_marks_most_recent_outbound_in_window() -> None:
 
 
 def test_late_outbound_takes_the_reply_over_whatever_the_order() -> None:
-    events = [("o", "a", 0), ("m", "m1", 100), ("o", "b", 50), ("o", "a", 0)]
+    events = [("outbound", "a", 0), ("inbound", "m1", 100), ("outbound", "b", 50),
+              ("outbound", "a", 0)]
     finals = set()
     for perm in itertools.permutations(events):
         pair = None
@@ -295,7 +296,7 @@ def test_late_outbound_takes_the_reply_over_whatever_the_order() -> None:
                 sent[u] = (replied, when)
             pair = current
         assert pair is not None
-        finals.add(tuple(sorted(pair["r"].items())))
+        finals.add(tuple(sorted(pair["replies"].items())))
         assert sent.get("b") == (True, 100) and sent.get("a", (False, None)) == (False, None)
     assert finals == {(("b", 100),)}
 
