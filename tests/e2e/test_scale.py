@@ -29,6 +29,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from infra.broker import Cluster
 from producers.sim_config import SimConfig
 from producers.simulator import Simulation, simulate
+from smsflow import consumers
 from smsflow.config import Settings
 from tests.e2e.harness import Pipeline
 from tests.e2e.test_pipeline import produce, run_to_truth, wait_until, worker_done
@@ -157,7 +158,7 @@ def test_broker_sigkilled_while_the_sink_commits(
     landed = wait_until(
         p, lambda prog: 0 < (prog.get("messages_landed") or 0) < total // 2
     )["messages_landed"]
-    group = f"{p.settings.topic_prefix}clickhouse-sink"
+    group = consumers.sink(p.settings).group
     node = asyncio.run(_coordinator(p.settings, group))  # the broker taking the sink's commits
     _sigkill(cluster, node)
     wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > landed, timeout=120)
@@ -174,7 +175,7 @@ async def _assignment(settings: Settings) -> dict[str, set[tuple[str, int]]]:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        [resp] = await admin.describe_consumer_groups([f"{settings.topic_prefix}streams"])
+        [resp] = await admin.describe_consumer_groups([consumers.worker(settings).group])
     finally:
         await admin.close()
     inputs = set(settings.topics.inputs())
