@@ -3,6 +3,7 @@ with their measured reason, and each tuning setting reaching the code that uses 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -92,5 +93,7 @@ async def test_the_sink_consumer_takes_the_settings() -> None:
         await consumer.stop()
 
 
-def test_run_counts_workers_by_the_memory_setting() -> None:
+def test_run_counts_workers_by_the_memory_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)))  # cores: no limit
+    assert default_workers(Settings(worker_memory_mib=64)) == 6  # one per partition
     assert default_workers(Settings(worker_memory_mib=1 << 40)) == 1  # no host has that much
