@@ -43,7 +43,6 @@ __all__ = ["Runtime", "install"]
 log = logging.getLogger("smsflow.streams")
 
 
-
 def install(app: WorkerApp, settings: Settings) -> Runtime:
     """Define tables, topics, the batch processor and timers on ``app``; its Runtime."""
     codec = get_codec(settings)
