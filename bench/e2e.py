@@ -31,6 +31,7 @@ from rich.console import Console
 from schemas import get_codec
 from simulator.config import KINDS, SCHEMA_OF
 from simulator.simulation import Simulation, produce_events
+from smsflow import consumers
 from smsflow.config import Settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
 from tests.e2e.harness import Pipeline
@@ -136,7 +137,7 @@ def _sink(p: Pipeline) -> dict[str, Any]:
 
 def _wait(p: Pipeline, messages: int, t0: float, timeout: float) -> tuple[float, float]:
     """Poll ``/progress``: (seconds from t0 until the worker group, then everything, caught up)."""
-    group = f"{p.settings.topic_prefix}streams"
+    group = consumers.worker(p.settings).group
     worker_t: float | None = None
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}

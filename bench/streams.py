@@ -34,6 +34,7 @@ from infra.broker import Broker, port_open
 from infra.topics import ensure_topics
 from schemas import get_codec
 from simulator.simulation import SimConfig, produce_events, simulate
+from smsflow import consumers
 from smsflow.config import Settings, load_settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
 from tests.integration.workers import WorkerProcess, lag
@@ -74,7 +75,7 @@ def worker_run(settings: Settings) -> tuple[float, float]:
     try:
         w.wait_ready()
         cpu0, t0 = cpu_seconds(w.pid), time.perf_counter()
-        group = f"{settings.topic_prefix}streams"
+        group = consumers.worker(settings).group
         with console.status("worker processing ..."):
             while asyncio.run(lag(settings, group, settings.topics.inputs())) > 0:
                 time.sleep(0.2)

@@ -2,7 +2,7 @@
 
 ``smsflow run`` keeps :func:`run_alerts` going: every ``check_s`` seconds of wall time it
 evaluates the instants up to the event-time watermark (the newest submission in ClickHouse
-less ``alert_grace_s``; a backlog at most :data:`CATCH_UP_INSTANTS` instants per check), so
+less ``alert_grace_s``; a backlog at most ``alert_catch_up_instants`` instants per check), so
 alerts follow event time whether traffic is live or a replay of history. ``smsflow alerts
 evaluate`` does the same once (through ``run``'s ops API while it owns chDB).
 """
@@ -25,9 +25,8 @@ from smsflow.clickhouse import ClickHouse
 from smsflow.config import Settings
 from smsflow.read_only_sql import ReadOnly
 
-__all__ = ["CATCH_UP_INSTANTS", "Alerting", "run_alerts", "watermark"]
+__all__ = ["Alerting", "run_alerts", "watermark"]
 
-CATCH_UP_INSTANTS = 16  # most instants one periodic check evaluates (spreads a backlog's load)
 
 log = logging.getLogger("smsflow.alerts")
 
@@ -72,7 +71,8 @@ class Alerting:
                 return []
             last = last_evaluated(self.ch) if since is None else None
             if last is not None:  # a backlog is caught up a few instants per check
-                step = dt.timedelta(seconds=rules.interval_s * CATCH_UP_INSTANTS)
+                step = dt.timedelta(seconds=rules.interval_s
+                                          * self.settings.alert_catch_up_instants)
                 until = min(until, last + step)
         transitions = evaluate(self.ch, rules, until, since)
         if transitions and self.settings.alert_webhook_url:

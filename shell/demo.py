@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from smsflow import consumers
 from smsflow.config import Settings, load_settings
 from smsflow.errors import SmsflowError
 
@@ -59,8 +60,8 @@ def _wait_caught_up(settings: Settings, client: OpsClient, expected: int, timeou
             lag = p.get("lag", {})
             n_in = sum(ends.get(t, 0) for t in inputs)
             n_work = sum(ends.get(t, 0) for t in worked)
-            worker_lag = lag.get(f"{settings.topic_prefix}streams", n_work)
-            sink_lag = lag.get(f"{settings.topic_prefix}clickhouse-sink", 1)
+            worker_lag = lag.get(consumers.worker(settings).group, n_work)
+            sink_lag = lag.get(consumers.sink(settings).group, 1)
             n_landed = int(p.get("messages_landed") or 0)
             bar.update(produced, completed=n_in, total=n_in)
             bar.update(processed, completed=max(0, n_work - worker_lag), total=n_work)

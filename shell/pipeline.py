@@ -27,13 +27,13 @@ import uvicorn
 from shell.kafka_stats import KafkaStats
 from shell.ops import OpsState, create_ops_app
 from shell.supervisor import Child, smsflow_command
+from smsflow import consumers
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 
 __all__ = ["PipelineOptions", "consumer_groups", "default_workers", "pid_file", "run_pipeline"]
 
-WORKER_MEMORY_MIB = 1024  # a worker's RSS stays under ~600 MiB with retention (README)
 
 log = logging.getLogger("smsflow.run")
 
@@ -49,15 +49,15 @@ class PipelineOptions:
 
 def default_workers(settings: Settings) -> int:
     """Workers that fit this host: one per core the process may use, less one for the sink
-    and broker; at most one per partition and per GiB of available memory."""
+    and broker; at most one per partition and per ``worker_memory_mib`` of available memory."""
     cores = len(os.sched_getaffinity(0))
     try:
         meminfo = Path("/proc/meminfo").read_text()
         avail_mib = int(next(ln.split()[1] for ln in meminfo.splitlines()
                              if ln.startswith("MemAvailable:"))) // 1024
     except (OSError, StopIteration, ValueError):
-        avail_mib = WORKER_MEMORY_MIB
-    return max(1, min(settings.partitions, cores - 1, avail_mib // WORKER_MEMORY_MIB))
+        avail_mib = settings.worker_memory_mib
+    return max(1, min(settings.partitions, cores - 1, avail_mib // settings.worker_memory_mib))
 
 
 def _worker_argv(settings: Settings, i: int, web: bool) -> list[str]:
@@ -72,12 +72,9 @@ def pid_file(settings: Settings) -> Path:
 
 
 def consumer_groups(settings: Settings) -> dict[str, list[str]]:
-    """Consumer groups of the pipeline and the topics each commits (lag counts them all)."""
-    p, t = settings.topic_prefix, settings.topics
-    return {
-        f"{p}streams": settings.topics.worker_owned(),  # inputs + its control and pairs topics
-        f"{p}clickhouse-sink": [*t.inputs(), *t.derived(), t.dead_letter],
-    }
+    """Consumer groups of the pipeline and the topics each commits (lag counts them all):
+    :func:`smsflow.consumers.groups`."""
+    return consumers.groups(settings)
 
 
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:

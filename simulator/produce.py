@@ -21,8 +21,6 @@ from smsflow.kafka_client import aiokafka_kwargs, start_client
 
 __all__ = ["produce_events"]
 
-WINDOW = 20_000  # records in flight before waiting for their acknowledgements
-
 
 async def produce_events(
     settings: Settings,
@@ -73,7 +71,7 @@ async def produce_events(
             value = codec.encode(SCHEMA_OF[kind], record)
             pending.append(await producer.send(topics[kind], value=value, key=umid.encode()))
             counts[kind] += 1
-            if len(pending) >= WINDOW:
+            if len(pending) >= settings.simulator_in_flight:  # in flight before acks
                 await drain()
         for b in bad:
             pending.append(await producer.send(topics[b.kind], value=b.payload(codec),

@@ -43,20 +43,32 @@ from sinks.rollup import Rollup
 from sinks.rows import TopicRoute, routes, rows_for_record
 from sinks.ttl import apply_retention
 from sinks.writer import Batch, BatchWriter
+from smsflow import consumers
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
 from smsflow.errors import ClickHouseError, SchemaError, SinkError
-from smsflow.kafka_client import BATCH_FETCH, aiokafka_kwargs, start_client
+from smsflow.kafka_client import aiokafka_kwargs, start_client
 from smsflow.privacy import Privacy
 
-__all__ = ["SinkStats", "group_id", "run_sink"]
+__all__ = ["SinkStats", "group_id", "new_consumer", "run_sink"]
 
 log = logging.getLogger("smsflow.sink")
 
 
 def group_id(settings: Settings) -> str:
-    """Consumer group of the sink (one per topic prefix)."""
-    return f"{settings.topic_prefix}clickhouse-sink"
+    """Consumer group of the sink (one per topic prefix; :func:`smsflow.consumers.sink`)."""
+    return consumers.sink(settings).group
+
+
+def new_consumer(settings: Settings, topics: list[str]) -> AIOKafkaConsumer:
+    """The sink's consumer of ``topics`` (not started): group, polling and fetch settings of
+    :func:`smsflow.consumers.sink`, the connection's security of ``settings``."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap,
+        **consumers.sink(settings).aiokafka_kwargs(),
+        **aiokafka_kwargs(settings),
+    )
 
 
 @dataclass
@@ -217,19 +229,7 @@ class _Sink:
 
     async def run(self) -> SinkStats:
         s = self.settings
-        self.consumer = AIOKafkaConsumer(
-            *self.routes,
-            bootstrap_servers=s.kafka_bootstrap,
-            group_id=group_id(s),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.sink_batch_size,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=3_000,
-            max_poll_interval_ms=600_000,
-            **BATCH_FETCH,
-            **aiokafka_kwargs(s),
-        )
+        self.consumer = new_consumer(s, list(self.routes))
         self.producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap, acks="all", **aiokafka_kwargs(s)
         )

@@ -1,5 +1,10 @@
 """All settings in one place: environment variables with the ``SMSFLOW_`` prefix.
 
+Settings are grouped by component (:data:`SETTING_GROUPS`, the order of :class:`Settings`,
+which marks each group with a ``# --- group <name>`` comment); a group's new settings start
+with its prefix where it has one (``worker_``, ``sink_``, ``alert_``, ...). Tuning values are
+settings too (:data:`TUNING`), each description giving the measured reason for its default.
+
 Load once at the entry point with :func:`load_settings` and pass the object down; nothing
 deep inside reads the environment. ``KAFKA_BOOTSTRAP_SERVERS`` (no prefix) is honoured too,
 as the common convention for pointing tools at an existing broker.
@@ -12,14 +17,15 @@ import tomllib
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smsflow.input_kinds import INPUT_KINDS
 
-__all__ = ["AlertRules", "Settings", "TopicNames", "load_settings"]
+__all__ = ["SETTING_GROUPS", "TUNING", "AlertRules", "Settings", "TopicNames", "load_settings",
+           "setting_default"]
 
 
 class AlertRules(BaseModel):
@@ -159,7 +165,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SMSFLOW_", frozen=True, extra="ignore")
 
-    # --- where state lives -------------------------------------------------------------
+    # --- group home: where local state lives --------------------------------------------------
     home: Path = Field(
         default=Path(".smsflow"),
         description="Working directory for local state: broker data, chDB data, pids, logs.",
@@ -169,7 +175,7 @@ class Settings(BaseSettings):
         description="Cache outside git for the Kafka broker jars fetched with Maven.",
     )
 
-    # --- Kafka ----------------------------------------------------------------------------
+    # --- group kafka: brokers, topics, client security (infra/, every client) -----------------
     bootstrap_servers: str = Field(
         default="",
         description="Kafka bootstrap servers; empty means the local broker on kafka_port.",
@@ -231,7 +237,131 @@ class Settings(BaseSettings):
         description="Confluent schema registry; unset means single-object Avro encoding.",
     )
 
-    # --- ClickHouse -------------------------------------------------------------------------
+    # --- group worker: the stream worker (streams/): joins, retention, alignment, consumer ---
+    worker_store: Literal["memory", "rocksdb"] = Field(
+        default="memory",
+        description="Faust table store: memory (replays the changelog at start) or rocksdb.",
+    )
+    worker_web_port: int = Field(
+        default=6066, description="Faust worker web port (worker i of `run --workers`: +i)."
+    )
+    reply_window_seconds: int = Field(
+        default=24 * 3600, ge=0, description="An MO within this time after an outbound replies."
+    )
+    orphan_ttl_seconds: int = Field(
+        default=48 * 3600, ge=0, description="Stream time a receipt waits for its request."
+    )
+    orphan_resend_seconds: float = Field(
+        default=600.0, gt=0, description="An orphan control event is sent again only if its "
+        "receipt is still held this many seconds (wall time) after: an acknowledged one is "
+        "read in its turn, so a re-send only covers a lost one. Measured: at 30 s a backlog "
+        "amplified itself (1M-message bench: 80k receipts held behind their requests, their "
+        "orphan events re-sent every 30 s, the control topic grew to 1.56M records); 600 "
+        "itself was not measured further.",
+    )
+    state_retention_hours: float = Field(
+        default=14 * 24, ge=0, description="The worker forgets a message's state (and drops it "
+        "from the state topic) once its last event is this much stream time old; an event "
+        "after that starts a new state. Must exceed the longest gap between two events of one "
+        "message (scheduled sends wait up to 7 days); 0 = keep every state forever.",
+    )
+    state_retention_grace_seconds: float = Field(
+        default=120, ge=0, description="Retention judges ages by the event-time watermark "
+        "as it was this many seconds of wall time ago (replies come back seconds after their "
+        "MO while a backlog moves event time by days).",
+    )
+    alignment_seconds: float = Field(
+        default=3600, ge=0, description="Working through a backlog, the worker pauses reading "
+        "an input partition that is this much event time ahead of the slowest one with unread "
+        "records (receipts wait less for their requests, retention keeps forgetting); "
+        "0 = read every partition as fast as Faust serves it.",
+    )
+    alignment_min_backlog: int = Field(
+        default=1000, ge=0, description="Alignment pauses other partitions only while the "
+        "slowest one holds at least this many unread records (a backlog, ~0.5 s of the "
+        "worker's work). Measured: without it a benchmark playing days of traffic in seconds "
+        "paused partitions 49 times in a 23 s latency run (1M soak), each pause costing a "
+        "re-fetch and a second of waiting; at a steady rate nothing pauses.",
+    )
+    alignment_stall_seconds: float = Field(
+        default=30.0, gt=0, description="Alignment's stall guard: a watermark that has not "
+        "moved for this many seconds while partitions are paused resumes them all and pauses "
+        "nothing until it moves (Kafka Streams' max.task.idle idea), so waiting never stops "
+        "the worker. The value was not measured.",
+    )
+    worker_fetch_min_bytes: int = Field(
+        default=64 * 1024, ge=1, le=64 * 1024 * 1024, description="Worker consumer: a fetch "
+        "waits for this many bytes (or worker_fetch_max_wait_ms); Faust's own is 1, so at a "
+        "steady rate every fetch carried a few records. Measured (bench all --messages 20000, "
+        "two interleaved pairs, with 50 ms): p99 request->row 2,722 / 2,757 -> 1,347 / 1,975 "
+        "ms, the worker's share p50 657 / 605 -> 72 / 207 ms.",
+    )
+    worker_fetch_max_wait_ms: int = Field(
+        default=50, ge=0, le=30_000, description="Worker consumer: longest wait (ms) of a "
+        "fetch for worker_fetch_min_bytes; measured together with it (see there).",
+    )
+    worker_max_poll_records: int = Field(
+        default=5000, ge=1, description="Worker consumer: most records per poll (Faust's "
+        "broker_max_poll_records). Measured (bench.streams --messages 20000, worker alone, 2 "
+        "cores): 500 -> 5000 with producer linger 20 -> 50 ms and a 32k stream buffer took the "
+        "worker from 2,424 to 2,986 events/s (398 -> 333 CPU us/event).",
+    )
+    worker_queue_batches: int = Field(
+        default=8, ge=1, description="Worker: fetched batches (one partition's records of one "
+        "fetch) queued between Faust's fetch loop and the batch processor; the fetch loop "
+        "waits while it is full. The value was not measured.",
+    )
+    worker_coalesce_batches: int = Field(
+        default=16, ge=1, description="Worker: queued batches processed together, their "
+        "outputs sent as one set of producer batches. Measured with closed producer batches "
+        "(bench.streams --messages 20000): 5,093 / 5,523 -> 7,171 events/s, 96 -> 80 CPU "
+        "us/event; the value 16 itself was not measured against others.",
+    )
+    worker_send_ahead: int = Field(
+        default=2, ge=1, description="Worker: processed sets of batches whose outputs may wait "
+        "for the producer while processing goes on (sent in order). Introduced with "
+        "worker_coalesce_batches (measured together, see there); the value was not measured.",
+    )
+    worker_gc_young_allocations: int = Field(
+        default=50_000, ge=1, description="Worker: allocations before a young-generation "
+        "garbage collection (gc.set_threshold's first value, after gc.freeze() at start; the "
+        "others stay 20, 100). Measured (bench.streams --messages 20000, quiet machine, "
+        "interleaved): 8,754-11,321 -> 11,251-13,545 events/s, 61-73 -> 55-61 CPU us/event; "
+        "Python's default is 700.",
+    )
+
+    # --- group sink: the ClickHouse sink (sinks/): batches, its consumer, the daily roll-up ---
+    sink_batch_size: int = Field(
+        default=10_000, ge=1, description="Sink: most Kafka records per ClickHouse insert batch."
+    )
+    sink_batch_ms: int = Field(
+        default=500, ge=1, description="Sink: longest wait (ms) before flushing a partial "
+        "batch. Measured (bench all at 700 events/s, 2026-11-27): 500 instead of 1,000 took "
+        "request -> row p99 from 2,263 to 1,318 ms, end-to-end throughput within the noise.",
+    )
+    sink_fetch_min_bytes: int = Field(
+        default=128 * 1024, ge=1, le=64 * 1024 * 1024, description="Sink consumer: a fetch "
+        "waits for this many bytes (or sink_fetch_max_wait_ms) instead of returning every few "
+        "records. Measured (bench all, 2026-11-27, with 100 ms): sink 15.6 -> 14.7 CPU s, the "
+        "broker ~20 -> ~11 CPU s, end to end 1,633 -> 1,790 events/s; at most 100 ms more "
+        "latency.",
+    )
+    sink_fetch_max_wait_ms: int = Field(
+        default=100, ge=0, le=30_000, description="Sink consumer: longest wait (ms) of a fetch "
+        "for sink_fetch_min_bytes; measured together with it (see there).",
+    )
+    rollup_open_days: int = Field(
+        default=2, ge=0,
+        description="Sink: the newest N days of daily deltas stay open (read from the source);"
+        " older days are rolled up into daily_rollup.",
+    )
+    rollup_settle_seconds: float = Field(
+        default=10.0, ge=0,
+        description="Sink: closed days that got late deltas are read from the source and"
+        " recomputed into daily_rollup together at most this often (and at the sink's stop).",
+    )
+
+    # --- group clickhouse: a server or embedded chDB ------------------------------------------
     clickhouse_url: str | None = Field(
         default=None,
         description="ClickHouse server URL (http[s]://user:pass@host:port/db); unset means chDB.",
@@ -247,26 +377,8 @@ class Settings(BaseSettings):
     clickhouse_password: SecretStr | None = Field(
         default=None, description="ClickHouse password when not given in the URL."
     )
-    sink_batch_size: int = Field(
-        default=10_000, ge=1, description="Sink: most Kafka records per ClickHouse insert batch."
-    )
-    # 500 ms (was 1,000): at 700 events/s `bench all` measured request -> row p99 1,318 ms
-    # instead of 2,263 ms, end-to-end throughput within the runs' noise (2026-11-27)
-    sink_batch_ms: int = Field(
-        default=500, ge=1, description="Sink: longest wait (ms) before flushing a partial batch."
-    )
-    rollup_open_days: int = Field(
-        default=2, ge=0,
-        description="Sink: the newest N days of daily deltas stay open (read from the source);"
-        " older days are rolled up into daily_rollup.",
-    )
-    rollup_settle_seconds: float = Field(
-        default=10.0, ge=0,
-        description="Sink: closed days that got late deltas are read from the source and"
-        " recomputed into daily_rollup together at most this often (and at the sink's stop).",
-    )
 
-    # --- ports of our own services ------------------------------------------------------
+    # --- group receiver: the webhook receiver (producers/webhooks.py) -------------------------
     webhook_port: int = Field(default=8080, description="Webhook receiver HTTP port.")
     webhook_token: SecretStr | None = Field(
         default=None,
@@ -291,7 +403,8 @@ class Settings(BaseSettings):
     webhook_rate_burst: int = Field(
         default=500, ge=1, description="Receiver rate limit: bucket size (burst)."
     )
-    # --- SMPP receiver bridge (producers/smpp_bridge.py): on when smpp_host is set -------
+
+    # --- group smpp: the SMPP receiver bridge (producers/smpp_bridge.py); on when smpp_host set
     smpp_host: str = Field(default="", description="SMSC host of the SMPP binds; empty = off.")
     smpp_port: int = Field(default=2775, description="SMSC port (platform: 2775, TLS 2776).")
     smpp_tls: bool = Field(default=False, description="Bind over TLS (the platform's 2776).")
@@ -326,12 +439,23 @@ class Settings(BaseSettings):
     smpp_subaccount_id: str = Field(
         default="", description="subaccount_id of MO records (SMPP has none); default system_id."
     )
-    worker_web_port: int = Field(
-        default=6066, description="Faust worker web port (worker i of `run --workers`: +i)."
+
+    # --- group simulator: the simulator (producers/) writing its events -----------------------
+    simulator_in_flight: int = Field(
+        default=20_000, ge=1, description="Simulator (`simulate`, `produce`): records sent "
+        "before waiting for their acknowledgements. The value was not measured.",
     )
+
+    # --- group run: `smsflow run`: supervision, health/metrics, the ops API -------------------
     restart_backoff_seconds: float = Field(
         default=1.0, gt=0, description="`run`: first wait before restarting a child that died "
         "(doubles up to 30 s while it keeps dying within 30 s).",
+    )
+    worker_memory_mib: int = Field(
+        default=1024, ge=64, description="`run`: MiB of available memory counted per worker "
+        "when it picks the default number of workers. Measured: a worker's RSS stayed at ~600 "
+        "MiB with state retention in the 1.05M-event soak (README, Memory); the headroom above "
+        "that was not measured.",
     )
     health_port: int = Field(default=8081, description="Health/metrics/query port of `run`.")
     ops_host: str = Field(
@@ -345,36 +469,7 @@ class Settings(BaseSettings):
         default="", description="More Host names the ops API and dashboard answer (a,b)."
     )
 
-    # --- stream processor (streams/) ------------------------------------------------------
-    worker_store: Literal["memory", "rocksdb"] = Field(
-        default="memory",
-        description="Faust table store: memory (replays the changelog at start) or rocksdb.",
-    )
-    reply_window_seconds: int = Field(
-        default=24 * 3600, ge=0, description="An MO within this time after an outbound replies."
-    )
-    orphan_ttl_seconds: int = Field(
-        default=48 * 3600, ge=0, description="Stream time a receipt waits for its request."
-    )
-    state_retention_hours: float = Field(
-        default=14 * 24, ge=0, description="The worker forgets a message's state (and drops it "
-        "from the state topic) once its last event is this much stream time old; an event "
-        "after that starts a new state. Must exceed the longest gap between two events of one "
-        "message (scheduled sends wait up to 7 days); 0 = keep every state forever.",
-    )
-    state_retention_grace_seconds: float = Field(
-        default=120, ge=0, description="Retention judges ages by the event-time watermark "
-        "as it was this many seconds of wall time ago (replies come back seconds after their "
-        "MO while a backlog moves event time by days).",
-    )
-    alignment_seconds: float = Field(
-        default=3600, ge=0, description="Working through a backlog, the worker pauses reading "
-        "an input partition that is this much event time ahead of the slowest one with unread "
-        "records (receipts wait less for their requests, retention keeps forgetting); "
-        "0 = read every partition as fast as Faust serves it.",
-    )
-
-    # --- alerts (sinks/alerts.py) -----------------------------------------------------------
+    # --- group alerts: alert evaluation (sinks/alerts.py, run by `run`) -----------------------
     alerts_file: Path | None = Field(
         default=None, description="TOML file of alert thresholds (AlertRules); unset = defaults."
     )
@@ -390,6 +485,10 @@ class Settings(BaseSettings):
         "are this many records behind or more: the data of a backlog is incomplete (receipts "
         "behind their requests) and would raise alerts the traffic does not justify.",
     )
+    alert_catch_up_instants: int = Field(
+        default=16, ge=1, description="`run`: most alert instants one periodic check evaluates "
+        "when behind (spreads a backlog's load over checks). The value was not measured.",
+    )
     alert_webhook_url: str = Field(
         default="", description="POST alert transitions here as signed JSON; empty = none."
     )
@@ -397,7 +496,7 @@ class Settings(BaseSettings):
         default=None, description="HMAC-SHA256 key signing the alert webhook (as the receiver's)."
     )
 
-    # --- privacy and retention --------------------------------------------------------------
+    # --- group privacy: what is stored of text and phone numbers ------------------------------
     store_text: bool = Field(
         default=False,
         description="Store message text in ClickHouse (OTP-like digit runs masked); default off.",
@@ -412,6 +511,8 @@ class Settings(BaseSettings):
     phone_hash_secret_file: Path | None = Field(
         default=None, description="File holding phone_hash_secret."
     )
+
+    # --- group retention: ClickHouse TTLs -----------------------------------------------------
     retention_messages_days: int = Field(
         default=0, ge=0, description="ClickHouse TTL of the message log (messages); 0 = keep."
     )
@@ -494,6 +595,85 @@ class Settings(BaseSettings):
     @property
     def chdb_path(self) -> Path:
         return self.clickhouse_path or (self.home / "clickhouse")
+
+
+#: every setting by component, in the order of :class:`Settings` (its "group" comments):
+#: name -> (what the group is, its settings). A new setting joins one (tests/unit/test_settings.py)
+SETTING_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "home": ("where local state lives", (
+        "home", "cache_dir",
+    )),
+    "kafka": ("brokers, topics, client security (infra/, every client)", (
+        "bootstrap_servers", "kafka_version", "kafka_port", "kafka_controller_port", "kafka_heap",
+        "topic_prefix", "partitions", "kafka_profile", "replication_factor",
+        "min_insync_replicas", "kafka_brokers", "dead_letter_retention_ms",
+        "kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username",
+        "kafka_sasl_password", "kafka_sasl_password_file", "kafka_ssl_cafile",
+        "kafka_ssl_certfile", "kafka_ssl_keyfile", "kafka_ssl_key_password",
+        "kafka_ssl_key_password_file", "kafka_sasl_scram", "kafka_sasl_port",
+        "schema_registry_url",
+    )),
+    "worker": ("the stream worker (streams/): joins, retention, alignment, consumer", (
+        "worker_store", "worker_web_port", "reply_window_seconds", "orphan_ttl_seconds",
+        "orphan_resend_seconds", "state_retention_hours", "state_retention_grace_seconds",
+        "alignment_seconds", "alignment_min_backlog", "alignment_stall_seconds",
+        "worker_fetch_min_bytes", "worker_fetch_max_wait_ms", "worker_max_poll_records",
+        "worker_queue_batches", "worker_coalesce_batches", "worker_send_ahead",
+        "worker_gc_young_allocations",
+    )),
+    "sink": ("the ClickHouse sink (sinks/): batches, its consumer, the daily roll-up", (
+        "sink_batch_size", "sink_batch_ms", "sink_fetch_min_bytes", "sink_fetch_max_wait_ms",
+        "rollup_open_days", "rollup_settle_seconds",
+    )),
+    "clickhouse": ("a server or embedded chDB", (
+        "clickhouse_url", "clickhouse_path", "clickhouse_database", "clickhouse_cluster",
+        "clickhouse_password",
+    )),
+    "receiver": ("the webhook receiver (producers/webhooks.py)", (
+        "webhook_port", "webhook_token", "webhook_max_body", "webhook_hmac_secret",
+        "webhook_hmac_secret_file", "webhook_signature_window_s", "webhook_rate_per_s",
+        "webhook_rate_burst",
+    )),
+    "smpp": ("the SMPP receiver bridge (producers/smpp_bridge.py); on when smpp_host set", (
+        "smpp_host", "smpp_port", "smpp_tls", "smpp_tls_cafile", "smpp_system_id",
+        "smpp_password", "smpp_password_file", "smpp_system_type", "smpp_bind_type", "smpp_binds",
+        "smpp_window", "smpp_enquire_link_s", "smpp_timeout_s", "smpp_reconnect_min_ms",
+        "smpp_reconnect_doublings", "smpp_subaccount_id",
+    )),
+    "simulator": ("the simulator (producers/) writing its events", (
+        "simulator_in_flight",
+    )),
+    "run": ("`smsflow run`: supervision, health/metrics, the ops API", (
+        "restart_backoff_seconds", "worker_memory_mib", "health_port", "ops_host", "ops_token",
+        "ops_allowed_hosts",
+    )),
+    "alerts": ("alert evaluation (sinks/alerts.py, run by `run`)", (
+        "alerts_file", "alert_grace_s", "alert_check_s", "alert_backlog_records",
+        "alert_catch_up_instants", "alert_webhook_url", "alert_webhook_secret",
+    )),
+    "privacy": ("what is stored of text and phone numbers", (
+        "store_text", "phone_policy", "phone_hash_secret", "phone_hash_secret_file",
+    )),
+    "retention": ("ClickHouse TTLs", (
+        "retention_messages_days", "retention_events_days", "retention_text_days",
+    )),
+}
+
+#: settings that tune performance (their descriptions give the measured reason, or say the
+#: value was not measured); defaults are the values measured best
+TUNING: frozenset[str] = frozenset({
+    "orphan_resend_seconds", "alignment_min_backlog", "alignment_stall_seconds",
+    "worker_fetch_min_bytes", "worker_fetch_max_wait_ms", "worker_max_poll_records",
+    "worker_queue_batches", "worker_coalesce_batches", "worker_send_ahead",
+    "worker_gc_young_allocations", "sink_batch_ms", "sink_fetch_min_bytes",
+    "sink_fetch_max_wait_ms", "simulator_in_flight", "worker_memory_mib",
+    "alert_catch_up_instants",
+})
+
+
+def setting_default(name: str) -> Any:
+    """The default of setting ``name`` (for a function's default argument: one source)."""
+    return Settings.model_fields[name].get_default(call_default_factory=True)
 
 
 def load_settings(**overrides: object) -> Settings:

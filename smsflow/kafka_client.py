@@ -27,20 +27,12 @@ from smsflow.config import Settings
 from smsflow.errors import ConfigError, InfraError
 
 __all__ = [
-    "BATCH_FETCH",
     "aiokafka_kwargs",
     "describe_failure",
     "faust_broker_kwargs",
     "ssl_context",
     "start_client",
 ]
-
-#: fetch settings of smsflow's own batch consumer (the sink; until 2026-11-30 also the deltas
-#: loop): a fetch waits for 128 KiB or 100 ms instead of returning every few records, so under
-#: load there are fewer fetch round trips for client and broker (bench all, 2026-11-27: deltas
-#: 6.7 -> 5.4 CPU s, sink 15.6 -> 14.7 CPU s, end to end 1,633 -> 1,790 events/s); at most
-#: 100 ms more latency
-BATCH_FETCH: dict[str, int] = {"fetch_min_bytes": 128 * 1024, "fetch_max_wait_ms": 100}
 
 _SASL = {"SASL_PLAINTEXT", "SASL_SSL"}
 _TLS = {"SSL", "SASL_SSL"}

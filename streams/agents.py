@@ -43,17 +43,6 @@ __all__ = ["Runtime", "install"]
 
 log = logging.getLogger("smsflow.streams")
 
-#: an orphan control event is sent again only if the record is still held this long after: an
-#: acknowledged control record is read by the worker in its turn, so a re-send only covers a
-#: lost one. At 30 s a backlog amplified itself: in the 1M-message bench run 80k receipts were
-#: held while their requests lagged in another topic, their orphan events queued behind the
-#: backlog and were sent again every 30 s, and the control topic grew to 1.56M records
-_ORPHAN_RESEND_S = 600.0
-#: queued batches processed together, their outputs sent as one set of producer batches
-COALESCE_BATCHES = 16
-#: processed sets of batches whose outputs may wait for the producer
-SEND_AHEAD = 2
-
 
 def install(app: WorkerApp, settings: Settings) -> Runtime:
     """Define tables, topics, the batch processor and timers on ``app``; its Runtime."""
@@ -61,7 +50,8 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
     n = settings.partitions
     rt = Runtime(partitions=n, retention=Retention(
         settings.state_retention_hours, grace_s=settings.state_retention_grace_seconds),
-        alignment=Alignment(settings.alignment_seconds))
+        alignment=Alignment(settings.alignment_seconds, stall_s=settings.alignment_stall_seconds,
+                            min_backlog=settings.alignment_min_backlog))
     topics = Topics(kinds={k.topic(settings.topics): (k.event, k.schema) for k in INPUT_KINDS},
                     control=settings.topics.control, pairs=settings.topics.pairs,
                     dead_letter=settings.topics.dead_letter)
@@ -88,7 +78,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
                     orphan_ttl=dt.timedelta(seconds=settings.orphan_ttl_seconds))
     matcher = PairMatcher(codec=codec, topics=topics, pairs=writers[2], rt=rt,
                           window_us=settings.reply_window_seconds * 1_000_000)
-    feed = app.feed = Feed(owned)
+    feed = app.feed = Feed(owned, maxsize=settings.worker_queue_batches)
     feed.commits.on_failure = lambda exc: asyncio.ensure_future(app.crash(exc))
 
     def admit(batch: Batch) -> tuple[list[Any], int | None]:
@@ -98,7 +88,10 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
 
     #: processed batches whose outputs wait to be sent (in order: a umid's versions must reach
     #: the changelog in order), so that processing goes on while the producer waits for acks
-    sends: asyncio.Queue[tuple[Outputs, list[tuple[Any, int]]]] = asyncio.Queue(SEND_AHEAD)
+    #: (at most worker_send_ahead sets; worker_coalesce_batches batches make one set)
+    sends: asyncio.Queue[tuple[Outputs, list[tuple[Any, int]]]] = asyncio.Queue(
+        settings.worker_send_ahead)
+    coalesce = settings.worker_coalesce_batches
 
     async def process(batches: list[Batch]) -> None:
         """Process queued batches with one set of producer batches for all their outputs."""
@@ -129,7 +122,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
     async def batch_processor() -> None:
         while True:
             batches = [await feed.queue.get()]
-            while not feed.queue.empty() and len(batches) < COALESCE_BATCHES:
+            while not feed.queue.empty() and len(batches) < coalesce:
                 batches.append(feed.queue.get_nowait())
             try:
                 await process(batches)
@@ -195,7 +188,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
             st = rt.stream_time.get(part)
             if st is None or first is None or first + ttl > st:
                 continue
-            if now - rt.orphan_sent.get(key, -1e9) < _ORPHAN_RESEND_S:
+            if now - rt.orphan_sent.get(key, -1e9) < settings.orphan_resend_seconds:
                 continue
             rt.orphan_sent[key] = now
             out.add(topics.control, part, key, encode_orphan(to_micros(st)))

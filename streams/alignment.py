@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import faust
 
+from smsflow.config import setting_default
 from streams.compat import pause_resume
 from streams.forgetting import Retention, slowest_unread
 
@@ -43,12 +44,9 @@ log = logging.getLogger("smsflow.streams")
 
 Mark = tuple[int, int]  # (largest event time read in us, records after the last one read)
 
-#: the slowest partition must hold at least this many unread records (a backlog, ~0.5 s of the
-#: worker's work) before others wait for it. At a steady rate every partition is read to within
-#: a few records of its end and nothing is paused; without the floor, a benchmark that plays
-#: days of traffic in seconds paused partitions 49 times in a 23 s latency run (an hour of
-#: event time there is 0.4 s), each pause costing a re-fetch and a second of waiting
-MIN_BACKLOG = 1000
+#: the slowest partition must hold at least this many unread records (a backlog) before others
+#: wait for it: the setting alignment_min_backlog (its description has the measured reason)
+MIN_BACKLOG: int = setting_default("alignment_min_backlog")
 
 
 def plan(marks: Mapping[tuple[int, str], Mark], paused: set[tuple[int, str]],
@@ -86,7 +84,8 @@ class Alignment:
     pauses nothing more until the watermark moves again."""
 
     seconds: float
-    stall_s: float = 30.0
+    stall_s: float = setting_default("alignment_stall_seconds")
+    min_backlog: int = MIN_BACKLOG
     paused: set[tuple[int, str]] = field(default_factory=set)
     pauses: int = 0
     stalls: int = 0
@@ -115,7 +114,8 @@ class Alignment:
                 log.warning("alignment: the watermark has not moved for %.0f s; resuming "
                             "%d paused partitions", now - self._moved_at, len(to_resume))
         else:
-            to_pause, to_resume = plan(marks, self.paused, int(self.seconds * 1_000_000))
+            to_pause, to_resume = plan(marks, self.paused, int(self.seconds * 1_000_000),
+                                       self.min_backlog)
         self.paused = (self.paused | to_pause) - to_resume
         self.pauses += len(to_pause)
         return to_pause, to_resume

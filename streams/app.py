@@ -29,7 +29,9 @@ from typing import Any
 
 import faust
 
+from smsflow import consumers
 from smsflow.config import Settings
+from smsflow.consumers import ConsumerSpec
 from smsflow.errors import SmsflowError
 from smsflow.kafka_client import faust_broker_kwargs
 from streams.compat import SCHEME, check_versions
@@ -67,9 +69,11 @@ class WorkerOptions:
 
 class WorkerApp(faust.App):  # type: ignore[misc]
     """A Faust app with the worker's batch path (``feed``: set by ``streams.agents.install``;
-    None: every topic takes Faust's per-record path)."""
+    None: every topic takes Faust's per-record path) and its consumer's settings
+    (``consumer_spec``: read by :class:`streams.compat.ConsumerThread`)."""
 
     feed: Feed | None = None
+    consumer_spec: ConsumerSpec | None = None
 
 
 class RawTable(faust.Table):  # type: ignore[misc]
@@ -86,8 +90,9 @@ class RawTable(faust.Table):  # type: ignore[misc]
 def create_app(settings: Settings, options: WorkerOptions, app_id: str = "") -> faust.App:
     """A configured Faust app (no agents yet; ``streams.agents.install`` adds them).
 
-    The app id (= consumer group) is ``<topic_prefix>streams`` unless ``app_id`` names another
-    (the benchmark's decode-only Faust agent runs with the worker's settings). Raises
+    The app id (= consumer group) is the worker's group (:func:`smsflow.consumers.worker`)
+    unless ``app_id`` names another (the benchmark's decode-only Faust agent runs with the
+    worker's settings), and its consumer takes that spec's settings. Raises
     :class:`~smsflow.errors.ConfigError`-like SmsflowError for an unknown store.
     """
     if options.store not in ("memory", "rocksdb"):
@@ -97,8 +102,9 @@ def create_app(settings: Settings, options: WorkerOptions, app_id: str = "") -> 
     options.datadir.mkdir(parents=True, exist_ok=True)
     broker = faust_broker_kwargs(settings)  # broker URLs and SASL/TLS credentials
     broker["broker"] = [f"{SCHEME}://{url.split('://', 1)[1]}" for url in broker["broker"]]
+    spec = consumers.worker(settings)
     app = WorkerApp(
-        app_id or f"{settings.topic_prefix}streams",
+        app_id or spec.group,
         **broker,
         store=f"{options.store}://",
         datadir=str(options.datadir),
@@ -109,18 +115,19 @@ def create_app(settings: Settings, options: WorkerOptions, app_id: str = "") -> 
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.topic_replication,
         table_standby_replicas=0,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=3.0,
+        consumer_auto_offset_reset=spec.auto_offset_reset,
+        broker_session_timeout=spec.session_timeout_ms / 1000,
+        broker_heartbeat_interval=spec.heartbeat_interval_ms / 1000,
         broker_commit_interval=options.commit_interval,
         producer_acks=-1,
         # throughput knobs measured with `python -m bench.streams --messages 20000` (worker
-        # alone, 2 cores): linger 20 -> 50 ms and 500 -> 5000 records per poll with a 32k stream
-        # buffer took the worker from 2,424 to 2,986 events/s (398 -> 333 CPU us/event)
+        # alone, 2 cores): linger 20 -> 50 ms and 500 -> 5000 records per poll (the setting
+        # worker_max_poll_records) with a 32k stream buffer took the worker from 2,424 to 2,986
+        # events/s (398 -> 333 CPU us/event)
         producer_linger_ms=50,
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=4 * 1024 * 1024,
-        broker_max_poll_records=5000,
+        broker_max_poll_records=spec.max_poll_records,
         stream_buffer_maxsize=32768,
         web_enabled=options.web_port is not None,
         web_port=options.web_port or settings.worker_web_port,
@@ -128,4 +135,5 @@ def create_app(settings: Settings, options: WorkerOptions, app_id: str = "") -> 
         Table=RawTable,
         logging_config=LOGGING_CONFIG,
     )
+    app.consumer_spec = spec
     return app

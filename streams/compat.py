@@ -33,7 +33,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from smsflow.errors import SmsflowError
 
-__all__ = ["WORKER_FETCH", "Consumer", "ConsumerThread", "Transport", "aio_producer",
+__all__ = ["Consumer", "ConsumerThread", "Transport", "aio_producer",
            "check_versions", "pause_resume", "persisted", "store_delete", "store_get",
            "store_put"]
 
@@ -56,18 +56,17 @@ def _feed(app: Any) -> Any:
     return getattr(app, "feed", None)
 
 
-#: the worker consumer's fetch: wait for this many bytes or this long (Faust creates it with
-#: aiokafka's fetch_min_bytes=1, so at a steady rate every fetch returned a few records)
-WORKER_FETCH: dict[str, int] = {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 50}
-
-
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
-    """Faust's consumer thread whose worker consumer fetches with :data:`WORKER_FETCH`."""
+    """Faust's consumer thread whose worker consumer fetches as the app's ``consumer_spec``
+    says (:func:`smsflow.consumers.worker`: Faust creates it with aiokafka's
+    fetch_min_bytes=1, so at a steady rate every fetch returned a few records)."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_min_bytes = WORKER_FETCH["fetch_min_bytes"]  # read by start()
-        consumer._fetch_max_wait_ms = WORKER_FETCH["fetch_max_wait_ms"]
+        spec = getattr(self.app, "consumer_spec", None)
+        if spec is not None:
+            consumer._fetch_min_bytes = spec.fetch_min_bytes  # read by start()
+            consumer._fetch_max_wait_ms = spec.fetch_max_wait_ms
         return consumer
 
 

@@ -25,13 +25,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from smsflow.config import setting_default
+
 __all__ = ["Batch", "Commits", "Feed", "Offsets"]
 
 log = logging.getLogger("smsflow.streams")
 
 #: batches (one partition's records of one fetch, up to broker_max_poll_records) queued
-#: between the fetch loop and the worker
-QUEUE_BATCHES = 8
+#: between the fetch loop and the worker (the setting worker_queue_batches)
+QUEUE_BATCHES: int = setting_default("worker_queue_batches")
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ __all__ = ["build_worker", "ensure_worker_topics", "run_worker"]
 log = logging.getLogger("smsflow.streams")
 
 CLEAN_MARKER = "clean-shutdown"
-WORKER_GC_THRESHOLD = (50_000, 20, 100)
+#: gc.set_threshold's second and third values (the first is worker_gc_young_allocations)
+WORKER_GC_OLDER = (20, 100)
 
 
 def ensure_worker_topics(settings: Settings) -> None:
@@ -73,7 +74,7 @@ def run_worker(settings: Settings, options: WorkerOptions) -> None:
     # bench.streams --messages 20000, quiet machine, interleaved 2026-11-30: 8,754-11,321
     # events/s at 61-73 CPU us/event without, 11,251-13,545 at 55-61 with
     gc.freeze()
-    gc.set_threshold(*WORKER_GC_THRESHOLD)
+    gc.set_threshold(settings.worker_gc_young_allocations, *WORKER_GC_OLDER)
     worker = faust.Worker(app, loglevel="INFO", loop=loop, logging_config=LOGGING_CONFIG,
                           redirect_stdouts=False, stdout=sys.stdout, stderr=sys.stderr)
     try:

@@ -23,6 +23,7 @@ from typing import Any
 from shell.kafka_stats import KafkaStats
 from shell.ops_client import OpsClient
 from shell.pipeline import consumer_groups
+from smsflow import consumers
 from smsflow.config import Settings
 
 __all__ = ["Pipeline", "free_port", "settings_env"]
@@ -208,7 +209,7 @@ class Pipeline:
             stats = KafkaStats(self.settings)
             await stats.start()
             try:
-                group = f"{self.settings.topic_prefix}streams"
+                group = consumers.worker(self.settings).group
                 return await stats.partition_lag(group, self.settings.topics.worker_owned())
             finally:
                 await stats.stop()

@@ -22,6 +22,7 @@ from infra.broker import Broker
 from schemas import get_codec
 from simulator.produce import produce_events
 from simulator.simulation import Simulation
+from smsflow import consumers
 from tests.e2e import expect
 from tests.e2e.harness import SMSFLOW, Pipeline
 
@@ -151,7 +152,7 @@ def wait_until(p: Pipeline, cond: Any, timeout: float = 300.0) -> dict[str, Any]
 def worker_done(prog: dict[str, Any], p: Pipeline) -> float:
     """Share of the records of its topics (inputs, control, pairs) the worker group committed."""
     ins = sum(prog.get("end_offsets", {}).get(t, 0) for t in p.settings.topics.worker_owned())
-    lag = prog.get("lag", {}).get(f"{p.settings.topic_prefix}streams", ins)
+    lag = prog.get("lag", {}).get(consumers.worker(p.settings).group, ins)
     return (ins - lag) / ins if ins else 0.0
 
 

@@ -33,6 +33,7 @@ from infra.broker import Cluster
 from infra.topics import check_topics
 from simulator.config import SimConfig
 from simulator.simulation import Simulation, simulate
+from smsflow import consumers
 from smsflow.config import Settings
 from tests.e2e.harness import SMSFLOW, Pipeline
 from tests.e2e.test_pipeline import (
@@ -191,7 +192,7 @@ def test_broker_sigkilled_while_the_sink_commits(
     landed = wait_until(
         p, lambda prog: 0 < (prog.get("messages_landed") or 0) < total // 2
     )["messages_landed"]
-    group = f"{p.settings.topic_prefix}clickhouse-sink"
+    group = consumers.sink(p.settings).group
     node = asyncio.run(_coordinator(p.settings, group))  # the broker taking the sink's commits
     _sigkill(cluster, node)
     wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > landed, timeout=120)
@@ -232,7 +233,7 @@ async def _assignment(settings: Settings) -> dict[str, set[tuple[str, int]]]:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        [resp] = await admin.describe_consumer_groups([f"{settings.topic_prefix}streams"])
+        [resp] = await admin.describe_consumer_groups([consumers.worker(settings).group])
     finally:
         await admin.close()
     inputs = set(settings.topics.inputs())

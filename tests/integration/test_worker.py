@@ -18,6 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from simulator.simulation import SimConfig, Simulation, produce_events, simulate
+from smsflow import consumers
 from smsflow.config import Settings
 from tests.integration.workers import (
     WorkerProcess,
@@ -77,7 +78,7 @@ def _processed(w: WorkerProcess) -> int:
 
 
 def _worker_lag(settings: Settings) -> int:
-    group = f"{settings.topic_prefix}streams"
+    group = consumers.worker(settings).group
     return asyncio.run(lag(settings, group, settings.topics.inputs()))
 
 

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import get_codec
+from smsflow import consumers
 from smsflow.config import Settings
 from smsflow.contribution import delta_rows
 from tests.e2e.harness import settings_env as pipeline_env
@@ -297,7 +298,7 @@ async def wait_caught_up(settings: Settings, *, timeout: float = 300.0,  # noqa:
     """Wait until the worker group has committed every input, control and pair record, and
     that stayed so for ``stable_s`` seconds."""
     worker_topics = settings.topics.worker_owned()
-    group = f"{settings.topic_prefix}streams"
+    group = consumers.worker(settings).group
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     since: float | None = None

@@ -8,7 +8,6 @@ from pathlib import Path
 from smsflow.config import Settings
 from smsflow.timestamps import from_micros, to_micros
 from streams.app import WorkerOptions, create_app
-from streams.compat import WORKER_FETCH
 
 
 def test_micros_round_trip_is_exact() -> None:
@@ -24,8 +23,8 @@ async def test_the_worker_consumer_waits_for_a_batch_per_fetch(tmp_path: Path) -
     app = create_app(settings, WorkerOptions(datadir=tmp_path / "data"))
     consumer = app.consumer._thread._create_worker_consumer(app.consumer.transport)
     try:
-        assert consumer._fetch_min_bytes == WORKER_FETCH["fetch_min_bytes"] == 64 * 1024
-        assert consumer._fetch_max_wait_ms == WORKER_FETCH["fetch_max_wait_ms"] == 50
+        assert consumer._fetch_min_bytes == settings.worker_fetch_min_bytes == 64 * 1024
+        assert consumer._fetch_max_wait_ms == settings.worker_fetch_max_wait_ms == 50
         assert consumer._max_poll_records == 5000  # Faust's own settings still apply
     finally:
         await consumer.stop()
