@@ -25,9 +25,9 @@ from bench.ceilings import bulk_insert, consume_decode, faust_decode
 from bench.e2e import Latency, Throughput, cpu_seconds, latency, memory, throughput
 from bench.report import machine, percentile, print_table, write_json
 from infra.broker import Broker
-from infra.topics import ensure_topics
 from simulator.simulation import SimConfig, simulate
 from smsflow.config import Settings
+from smsflow.topics import ensure_topics
 from tests.e2e.harness import Pipeline, free_port
 
 __all__ = ["run_all"]

@@ -30,7 +30,6 @@ from rich.console import Console
 from rich.progress import Progress
 
 from infra.broker import Broker
-from infra.topics import create_topics
 from schemas import get_codec
 from schemas.codec import money
 from sinks.migrate import migrate
@@ -39,6 +38,7 @@ from sinks.sink import group_id, run_sink
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings, load_settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
+from smsflow.topics import create_topics
 
 console = Console(stderr=True)
 MEASURES = ("total", "received", "sent", "delivered", "undelivered", "rejected", "chargeable",

@@ -27,12 +27,12 @@ from pathlib import Path
 from rich.console import Console
 
 from infra.broker import Broker
-from infra.topics import create_topics
 from producers.send import SendProducer
 from producers.smpp_bridge import SmppBridge
 from simulator.smpp import receipt_spec
 from simulator.smsc import SmscControl
 from smsflow.config import Settings, load_settings
+from smsflow.topics import create_topics
 
 console = Console(stderr=True)
 

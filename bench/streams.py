@@ -31,12 +31,12 @@ from rich.console import Console
 
 from bench.e2e import cpu_seconds
 from infra.broker import Broker, port_open
-from infra.topics import ensure_topics
 from schemas import get_codec
 from simulator.simulation import SimConfig, produce_events, simulate
 from smsflow import consumers
 from smsflow.config import Settings, load_settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
+from smsflow.topics import ensure_topics
 from tests.integration.workers import WorkerProcess, lag
 
 __all__ = ["main"]

@@ -222,7 +222,7 @@ async def replay(
     """Replay the dead letters with ``reason`` (see the module docstring); the summary says
     what was produced where and why the rest was not. Raises :class:`InfraError` when Kafka
     cannot be reached or does not acknowledge (what was acknowledged is in the ledger)."""
-    from infra.topics import create_topics
+    from smsflow.topics import create_topics
 
     codec = get_codec(settings)
     ledger_name = ledger_topic(settings)

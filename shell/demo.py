@@ -86,12 +86,12 @@ def demo(
 ) -> None:
     """Start everything, simulate traffic, wait until it landed, print the reports."""
     from infra.broker import Cluster
-    from infra.topics import ensure_topics
     from shell.run_cli import start_background_run
     from simulator.config import SimConfig
     from simulator.produce import produce_events
     from simulator.simulation import simulate
     from sinks.render import to_table
+    from smsflow.topics import ensure_topics
 
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)

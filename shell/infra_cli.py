@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 
 from infra.broker import Cluster, ensure_jars, local_clusters
-from infra.topics import check_topics, ensure_topics, topic_plan
 from smsflow.config import load_settings
+from smsflow.topics import check_topics, ensure_topics, topic_plan
 
 __all__ = ["app"]
 

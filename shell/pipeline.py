@@ -98,7 +98,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    from infra.topics import check_topics
+    from smsflow.topics import check_topics
 
     (await check_topics(settings)).raise_on_errors()  # e.g. co-partitioned counts differ
     ch: ClickHouse = connect(settings)

@@ -6,7 +6,7 @@
 ``retention_text_days`` -> the ``messages.text`` column (only stored with ``store_text``).
 0 means keep forever (an existing TTL is removed). The aggregate ``daily_deltas`` holds no
 personal data and is kept. The dead-letter topic's retention is a topic config
-(``dead_letter_retention_ms``, :func:`infra.topics.topic_configs`).
+(``dead_letter_retention_ms``, :func:`smsflow.topics.topic_configs`).
 """
 
 from __future__ import annotations

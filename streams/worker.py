@@ -20,10 +20,10 @@ from pathlib import Path
 
 import faust
 
-from infra.topics import ensure_topics
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 from smsflow.privacy import Privacy, install_log_redaction
+from smsflow.topics import ensure_topics
 from streams.agents import Runtime, install
 from streams.app import LOGGING_CONFIG, WorkerOptions, create_app
 
@@ -38,7 +38,7 @@ WORKER_GC_OLDER = (20, 100)
 
 def ensure_worker_topics(settings: Settings) -> None:
     """Create the project topics and the worker's internal topics when missing (idempotent;
-    ``infra.topics`` plans both). Raises :class:`InfraError` (one line) when the broker cannot
+    ``smsflow.topics`` plans both). Raises :class:`InfraError` (one line) when the broker cannot
     be reached or the topics do not fit the plan.
     """
     try:

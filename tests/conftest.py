@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from infra.broker import Broker
-from infra.topics import ensure_topics
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
+from smsflow.topics import ensure_topics
 
 _NOTES: list[str] = []
 _HOMES: list[Path] = []  # the session's test_home: every process a test starts lives under it

@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
-from infra.topics import ensure_topics
 from simulator.config import SimConfig
 from simulator.produce import produce_events
 from simulator.simulation import Simulation, simulate
 from smsflow.config import Settings
+from smsflow.topics import ensure_topics
 from tests.e2e.harness import SMSFLOW, Pipeline, free_port, settings_env
 
 CHROMIUM = "/usr/bin/chromium"

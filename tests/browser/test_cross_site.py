@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from infra.topics import ensure_topics
+from smsflow.topics import ensure_topics
 from tests.browser.conftest import Server, _settings, off_loop, start_dashboard
 from tests.browser.test_dashboard import wait_ready
 from tests.e2e.harness import Pipeline, free_port

@@ -30,11 +30,11 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
 from infra.broker import Cluster
-from infra.topics import check_topics
 from simulator.config import SimConfig
 from simulator.simulation import Simulation, simulate
 from smsflow import consumers
 from smsflow.config import Settings
+from smsflow.topics import check_topics
 from tests.e2e.harness import SMSFLOW, Pipeline
 from tests.e2e.test_pipeline import (
     assert_flags_report_equals_truth,

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infra.topics import ensure_topics
 from simulator.simulation import Simulation, produce_events
 from sinks.render import to_csv
 from sinks.reports import Filters, run_report
 from sinks.sink import group_id, run_sink
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
+from smsflow.topics import ensure_topics
 from tests.integration.sink_factory import wait_drained
 from tests.integration.workers import start_worker, wait_caught_up
 

@@ -62,7 +62,7 @@ async def loaded(
     kafka_bootstrap: str, test_home: Path, chdb_path: Path,
 ) -> AsyncIterator[tuple[Settings, ClickHouse, list[MessageSim]]]:
     """The sample messages and inputs through the broker and the sink, once for the module."""
-    from infra.topics import create_topics
+    from smsflow.topics import create_topics
 
     tag = f"rep{int(time.time() * 1000) % 10**8}"
     settings = Settings(

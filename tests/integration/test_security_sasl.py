@@ -23,7 +23,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from infra.broker import Broker
-from infra.topics import ensure_topics, topic_plan
 from producers.send import SendProducer
 from producers.webhooks import create_app
 from schemas import get_codec
@@ -37,6 +36,7 @@ from smsflow.clickhouse import ClickHouse
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 from smsflow.kafka_client import aiokafka_kwargs
+from smsflow.topics import ensure_topics, topic_plan
 from tests.e2e.harness import free_port, settings_env
 from tests.integration.test_webhooks import DLR
 

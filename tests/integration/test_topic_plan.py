@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from infra.topics import check_topics, co_partitioned, create_topics, ensure_topics, topic_plan
 from smsflow.config import Settings
 from smsflow.errors import InfraError
+from smsflow.topics import check_topics, co_partitioned, create_topics, ensure_topics, topic_plan
 from tests.e2e.harness import SMSFLOW, settings_env
 
 pytestmark = pytest.mark.integration
