@@ -16,7 +16,6 @@ import typer
 from rich.console import Console
 
 from shell.data_source import open_clickhouse, through_run
-from sinks.filters import parse_day, parse_time
 from sinks.logline import configure_logging, line
 from sinks.migrate import applied_versions, available, migrate
 from sinks.render import FORMATS, to_csv, to_json, to_table, to_vertical_table
@@ -217,11 +216,9 @@ def _make_report_command(name: str, doc: str) -> None:
         limit: int = typer.Option(1000, help="Most rows (logs only)."),
         wide: bool = _WIDE,
     ) -> None:
-        filters = Filters(
-            subaccount=subaccount, country=country, operator=operator,
-            date_from=parse_day(date_from, "--from"), date_to=parse_day(date_to, "--to"),
-            limit=limit,
-        )
+        filters = Filters.from_query(
+            {"subaccount": subaccount, "country": country, "operator": operator,
+             "from": date_from, "to": date_to, "limit": str(limit)}, flag="--")
         _emit(name, filters, fmt, wide)
 
     command.__doc__ = doc
@@ -241,11 +238,9 @@ def report_pending(
 ) -> None:
     """DLR coverage per operator: sent, with final receipt, coverage %, pending ones by age
     (< 1 h, 1-6 h, 6-24 h, 24-48 h, expired >= 48 h after submission), queued; then Total."""
-    filters = Filters(
-        subaccount=subaccount, country=country, operator=operator,
-        date_from=parse_day(date_from, "--from"), date_to=parse_day(date_to, "--to"),
-        at=parse_time(at, "--at"),
-    )
+    filters = Filters.from_query(
+        {"subaccount": subaccount, "country": country, "operator": operator,
+         "from": date_from, "to": date_to, "at": at}, flag="--")
     _emit("pending", filters, fmt, wide)
 
 

@@ -117,13 +117,15 @@ class Filters:
     @classmethod
     def from_query(
         cls,
-        q: Mapping[str, str],
+        q: Mapping[str, str | None],
         *,
         reply_window_seconds: int = DEFAULT_REPLY_WINDOW_SECONDS,
         max_limit: int | None = None,
+        flag: str = "",
     ) -> Filters:
         """Filters from query-string values (``subaccount country operator from to umid limit
-        at since until``), validated: ValidationError with a one-line reason when bad."""
+        at since until``; missing or None: any), validated: ValidationError with a one-line
+        reason when bad. ``flag`` prefixes the option names in errors (``--`` for the CLI)."""
         country = parse_text(q.get("country"), "country")
         if country and not _COUNTRY.fullmatch(country):
             raise ValidationError(
@@ -132,14 +134,14 @@ class Filters:
             subaccount=parse_text(q.get("subaccount"), "subaccount"),
             country=country.upper(),
             operator=parse_text(q.get("operator"), "operator"),
-            date_from=parse_day(q.get("from"), "from"),
-            date_to=parse_day(q.get("to"), "to"),
+            date_from=parse_day(q.get("from"), f"{flag}from"),
+            date_to=parse_day(q.get("to"), f"{flag}to"),
             umid=q.get("umid") or None,
             limit=_limit(q.get("limit"), max_limit),
-            at=parse_time(q.get("at"), "at"),
+            at=parse_time(q.get("at"), f"{flag}at"),
             reply_window_seconds=reply_window_seconds,
-            since=parse_time(q.get("since"), "since"),
-            until=parse_time(q.get("until"), "until"),
+            since=parse_time(q.get("since"), f"{flag}since"),
+            until=parse_time(q.get("until"), f"{flag}until"),
         )
         f.params()  # from after to, a bad umid, ...
         return f

@@ -279,6 +279,15 @@ def test_bad_filters_are_one_line_errors() -> None:
     assert (res.returncode, res.stderr.strip()) == (
         1, "error: --from wants a date YYYY-MM-DD, got '2024-13-01'"
     )
+    # the same checks as the ops API and the dashboard (Filters.from_query): a country name
+    # is an error, not an empty report
+    res = subprocess.run(
+        [sys.executable, "-m", "smsflow", "report", "daily", "--country", "Germany"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert (res.returncode, res.stderr.strip()) == (
+        1, "error: country must be an ISO 3166 alpha-2 code (two letters), got 'Germany'"
+    )
 
 
 
