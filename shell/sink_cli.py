@@ -138,6 +138,10 @@ def sink_run() -> None:
 
 # ----------------------------------------------------------------------------- report
 _TIMELINE_TITLE = "timeline (every input event in time order; duplicate = webhook retry)"
+_SUBACCOUNT = typer.Option("", help="Only this subAccountId.")
+_COUNTRY = typer.Option("", help="Only this destination country (ISO alpha-2).")
+_OPERATOR = typer.Option("", help="Only this operator.")
+_FORMAT = typer.Option("table", "--format", help="table, csv or json.")
 _FROM = typer.Option(None, "--from", help="First UTC day (YYYY-MM-DD), inclusive.")
 _TO = typer.Option(None, "--to", help="Last UTC day (YYYY-MM-DD), inclusive.")
 _WIDE = typer.Option(
@@ -207,12 +211,12 @@ def _schema_behind(ch: ClickHouse) -> ClickHouseError | None:
 
 def _make_report_command(name: str, doc: str) -> None:
     def command(
-        subaccount: str = typer.Option("", help="Only this subAccountId."),
-        country: str = typer.Option("", help="Only this destination country (ISO alpha-2)."),
-        operator: str = typer.Option("", help="Only this operator."),
+        subaccount: str = _SUBACCOUNT,
+        country: str = _COUNTRY,
+        operator: str = _OPERATOR,
         date_from: str = _FROM,
         date_to: str = _TO,
-        fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+        fmt: str = _FORMAT,
         limit: int = typer.Option(1000, help="Most rows (logs only)."),
         wide: bool = _WIDE,
     ) -> None:
@@ -227,13 +231,13 @@ def _make_report_command(name: str, doc: str) -> None:
 
 @report_app.command("pending")
 def report_pending(
-    subaccount: str = typer.Option("", help="Only this subAccountId."),
-    country: str = typer.Option("", help="Only this destination country (ISO alpha-2)."),
-    operator: str = typer.Option("", help="Only this operator."),
+    subaccount: str = _SUBACCOUNT,
+    country: str = _COUNTRY,
+    operator: str = _OPERATOR,
     date_from: str = _FROM,
     date_to: str = _TO,
     at: str = typer.Option(None, "--at", help="Age messages at this time (ISO-8601; now)."),
-    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    fmt: str = _FORMAT,
     wide: bool = _WIDE,
 ) -> None:
     """DLR coverage per operator: sent, with final receipt, coverage %, pending ones by age
@@ -271,7 +275,7 @@ for _name, _doc in [
 @report_app.command("message")
 def report_message(
     umid: str = typer.Argument(..., help="Message id (UUID)."),
-    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    fmt: str = _FORMAT,
 ) -> None:
     """One message: every field of its current record, then its input-event timeline."""
     _emit("message", Filters(umid=umid), fmt)
