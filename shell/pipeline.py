@@ -32,7 +32,7 @@ from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 
-__all__ = ["PipelineOptions", "consumer_groups", "default_workers", "pid_file", "run_pipeline"]
+__all__ = ["PipelineOptions", "default_workers", "pid_file", "run_pipeline"]
 
 
 log = logging.getLogger("smsflow.run")
@@ -69,12 +69,6 @@ def _worker_argv(settings: Settings, i: int, web: bool) -> list[str]:
 
 def pid_file(settings: Settings) -> Path:
     return settings.home / "run.pid"
-
-
-def consumer_groups(settings: Settings) -> dict[str, list[str]]:
-    """Consumer groups of the pipeline and the topics each commits (lag counts them all):
-    :func:`smsflow.consumers.groups`."""
-    return consumers.groups(settings)
 
 
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:
@@ -127,7 +121,7 @@ async def run_pipeline(settings: Settings, options: PipelineOptions) -> int:
     state = OpsState(
         settings=settings,
         ch=ch,
-        groups=consumer_groups(settings),
+        groups=consumers.groups(settings),  # lag counts every topic a group commits
         sink_stats=sink_stats,
         worker_restarts=lambda: sum(w.restarts for w in workers),
         kafka=kafka,

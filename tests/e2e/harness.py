@@ -22,7 +22,6 @@ from typing import Any
 
 from shell.kafka_stats import KafkaStats
 from shell.ops_client import OpsClient
-from shell.pipeline import consumer_groups
 from smsflow import consumers
 from smsflow.config import Settings
 
@@ -176,7 +175,7 @@ class Pipeline:
         """``/progress`` body ``p``: every consumer group at lag 0, ``messages`` landed."""
         lag = p.get("lag", {})
         return (
-            len(lag) == len(consumer_groups(self.settings))
+            len(lag) == len(consumers.groups(self.settings))
             and all(v == 0 for v in lag.values())
             and p.get("messages_landed") == messages
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shell.pipeline import consumer_groups, default_workers
+from shell.pipeline import default_workers
 from sinks.sink import group_id, new_consumer
 from smsflow import consumers
 from smsflow.config import SETTING_GROUPS, TUNING, Settings
@@ -56,7 +56,7 @@ def test_one_place_names_the_consumer_groups() -> None:
     worker, sink = consumers.worker(s), consumers.sink(s)
     assert (worker.group, sink.group) == ("t.streams", "t.clickhouse-sink")
     assert group_id(s) == sink.group
-    assert consumer_groups(s) == consumers.groups(s) == {
+    assert consumers.groups(s) == {
         worker.group: s.topics.worker_owned(), sink.group: s.topics.all()}
 
 
