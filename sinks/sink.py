@@ -4,7 +4,9 @@ Order of one cycle, the whole exactness argument:
 
 1. consume records (aiokafka consumer group ``<prefix>clickhouse-sink``, auto-commit off);
 2. decode each and turn it into identity-keyed rows (:mod:`sinks.rows`); a record that does not
-   decode is counted and skipped - on the derived topics it is also dead-lettered;
+   decode is counted and skipped - on the derived topics it is also dead-lettered; of the
+   MessageState versions of one umid in a batch only the highest becomes a ``messages`` row
+   (``_message_rows``: a ReplacingMergeTree(version) keeps no other);
 3. when the batch is full (``SMSFLOW_SINK_BATCH_SIZE`` records) or old
    (``SMSFLOW_SINK_BATCH_MS``), flush: dead letters are acknowledged by the broker, then every
    table is inserted with an insert dedup token; ClickHouse errors are retried with backoff;
@@ -40,12 +42,13 @@ from schemas.deadletter import dead_letter
 from sinks.logline import line
 from sinks.migrate import migrate
 from sinks.rollup import Rollup
-from sinks.rows import TopicRoute, routes, rows_for_record
+from sinks.rows import TopicRoute, message_row, routes, rows_for_record
 from sinks.ttl import apply_retention
 from sinks.writer import Batch, BatchWriter
 from smsflow import consumers
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
+from smsflow.contribution import delta_rows
 from smsflow.errors import ClickHouseError, SchemaError, SinkError
 from smsflow.kafka_client import aiokafka_kwargs, start_client
 from smsflow.privacy import Privacy
@@ -142,23 +145,54 @@ class _Sink:
                     f"expected {route.schema} on {msg.topic}, got {name}", reason="wrong-schema"
                 )
             try:
-                pairs = rows_for_record(
-                    name, rec, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    timestamp_ms=msg.timestamp, privacy=self.privacy, decode=self.codec.decode,
-                )
+                if name == "MessageState":  # its messages row: one per umid, at hand-off
+                    pairs = [("daily_deltas", d) for d in delta_rows(rec)]
+                    umid, version = rec["umid"], int(rec["version"])
+                else:
+                    pairs = rows_for_record(
+                        name, rec, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                        timestamp_ms=msg.timestamp, privacy=self.privacy,
+                        decode=self.codec.decode,
+                    )
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise SchemaError(f"{name} record has no usable row: {e!r}",
                                   reason="unusable") from e
         except SchemaError as e:
-            self._skip(msg.topic, e.reason)
-            if route.derived:
-                self.dead.append((msg.key, dead_letter(
-                    "sink", e, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    key=msg.key, payload=msg.value, privacy=self.privacy,
-                )))
+            self._dead(msg, e)
             return
+        if name == "MessageState":
+            self.batch.add_state(umid, version, (rec, msg))
         for table, row in pairs:
             self.batch.add(table, row)
+
+    def _dead(self, msg: Any, e: SchemaError) -> None:
+        self._skip(msg.topic, e.reason)
+        if self.routes[msg.topic].derived:
+            self.dead.append((msg.key, dead_letter(
+                "sink", e, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                key=msg.key, payload=msg.value, privacy=self.privacy,
+            )))
+
+    def _message_rows(self, batch: Batch) -> None:
+        """The batch's ``messages`` rows: per umid the row of its highest usable version.
+
+        ``messages`` is a ReplacingMergeTree(version) read with FINAL, so the lower versions
+        of a umid in the same batch would only be merged away: not building, encoding and
+        inserting them is exact whatever way Kafka cuts the batches (any subset holding the
+        highest version gives the same final row). A version whose row cannot be built is
+        dead-lettered and the next lower one of the batch stands in for it.
+        """
+        for states in batch.latest_states():
+            for rec, msg in states:
+                try:
+                    row = message_row(rec, self.privacy)
+                except (KeyError, TypeError, ValueError, AttributeError, SchemaError) as e:
+                    err = e if isinstance(e, SchemaError) else SchemaError(
+                        f"MessageState record has no usable row: {e!r}", reason="unusable")
+                    self._dead(msg, err)
+                    continue
+                batch.add("messages", row)
+                break
 
     def hand_off(self) -> None:
         """Start flushing the current batch as a task (the previous flush must be done) and
@@ -166,6 +200,7 @@ class _Sink:
         assert self.inflight is None or self.inflight.done()
         if self.batch.records == 0:
             return
+        self._message_rows(self.batch)
         batch, dead = self.batch, self.dead
         self.batch = Batch(self.settings.sink_batch_size, self.settings.sink_batch_ms / 1000)
         self.dead = []

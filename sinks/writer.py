@@ -40,6 +40,10 @@ class Batch:
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     records: int = 0
     started: float | None = None
+    #: umid -> (version, state) of the MessageState records of the batch, in consumed order:
+    #: the ``messages`` table keeps only a umid's highest version (ReplacingMergeTree(version)),
+    #: so the sink builds and inserts one row per umid and batch (:meth:`add_state`)
+    states: dict[Any, list[tuple[int, Any]]] = field(default_factory=dict)
 
     def note(self, topic: str, partition: int, offset: int) -> None:
         """Count one consumed record (with or without rows) towards the batch and its offsets."""
@@ -53,6 +57,19 @@ class Batch:
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Add one row for ``table`` (call :meth:`note` for the record too)."""
         self.rows[table].append(row)
+
+    def add_state(self, umid: Any, version: int, state: Any) -> None:
+        """Keep one MessageState version of ``umid`` for the batch's ``messages`` row."""
+        self.states.setdefault(umid, []).append((version, state))
+
+    def latest_states(self) -> list[list[Any]]:
+        """Per umid of the batch, its states from the highest version down (a later record
+        first among equal versions: it is the one a row-per-record insert would keep)."""
+        out = []
+        for versions in self.states.values():
+            order = sorted(range(len(versions)), key=lambda i: (versions[i][0], i), reverse=True)
+            out.append([versions[i][1] for i in order])
+        return out
 
     def due(self, now: float | None = None) -> bool:
         """True when the batch is full or its first record waited ``max_age_s``."""
