@@ -18,7 +18,7 @@ from smsflow.clickhouse import ClickHouse, Result, connect
 from smsflow.config import Settings
 from smsflow.errors import ClickHouseError
 
-if TYPE_CHECKING:  # imported when used: a local `smsflow report` loads neither httpx nor these
+if TYPE_CHECKING:  # imported when used: a local `smsflow report` loads none of these
     from dashboard.source import ReportSource
     from shell.ops_client import OpsClient
     from sinks.reports import Filters

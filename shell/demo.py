@@ -13,22 +13,28 @@ import asyncio
 import json
 import shutil
 import time
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from smsflow import consumers
 from smsflow.config import Settings, load_settings
 from smsflow.errors import SmsflowError
 
-if TYPE_CHECKING:  # an HTTP client only when the demo runs (CLI start-up)
+if TYPE_CHECKING:  # an HTTP client and rich only when the demo runs (CLI start-up)
+    from rich.console import Console
+
     from shell.ops_client import OpsClient
 
 __all__ = ["demo"]
 
-out = Console(width=max(shutil.get_terminal_size((150, 40)).columns, 150))
+
+@cache
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console(width=max(shutil.get_terminal_size((150, 40)).columns, 150))
 
 
 def _busiest(truth: dict[str, Any]) -> str:
@@ -39,6 +45,14 @@ def _busiest(truth: dict[str, Any]) -> str:
 
 
 def _wait_caught_up(settings: Settings, client: OpsClient, expected: int, timeout: float) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     inputs = settings.topics.inputs()
     worked = settings.topics.worker_owned()  # inputs + the worker's control and pairs topics
     columns = (
@@ -47,7 +61,7 @@ def _wait_caught_up(settings: Settings, client: OpsClient, expected: int, timeou
     )
     deadline = time.monotonic() + timeout
     stable = 0
-    with Progress(*columns, console=out) as bar:
+    with Progress(*columns, console=_out()) as bar:
         produced = bar.add_task("produced (input records)", total=None)
         processed = bar.add_task("worker (+ its own topics)", total=None)
         landed = bar.add_task("landed in ClickHouse", total=expected)
@@ -95,6 +109,7 @@ def demo(
 
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
+    out = _out()
     t0 = time.monotonic()
     out.rule("[bold]smsflow demo")
     out.print("1/5 Kafka: starting the local broker (jars fetched with Maven on first use)")

@@ -1,14 +1,18 @@
 """Talk to a running ``smsflow run`` through its ops API (<ops_host>:<health_port>).
 
-Sends the ops token (``SMSFLOW_OPS_TOKEN`` or ``<home>/ops.token``) when one exists.
+Sends the ops token (``SMSFLOW_OPS_TOKEN`` or ``<home>/ops.token``) when one exists. Plain
+HTTP with the standard library's :mod:`http.client`, one connection per request: httpx's
+import (0.1-0.16 s) and its client's TLS context (~0.1 s) were a third of a ``smsflow report``
+read through a run (issue 18; ``python -m bench.cli``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
 from typing import Any
-
-import httpx
+from urllib.parse import urlencode
 
 from shell.pidfile import running_pid
 from smsflow.clickhouse import Result
@@ -17,6 +21,22 @@ from smsflow.errors import SmsflowError
 from smsflow.http_guard import client_token, is_loopback
 
 __all__ = ["OpsClient", "running_pid"]
+
+# what a request can raise when the run does not answer (refused, reset, timed out, cut short)
+_NO_ANSWER = (OSError, http.client.HTTPException)
+
+
+class _Response:
+    """Status and body of one answer."""
+
+    def __init__(self, status_code: int, content: bytes, content_type: str) -> None:
+        self.status_code = status_code
+        self.content = content
+        charset = content_type.partition("charset=")[2].split(";")[0].strip()
+        self.text = content.decode(charset or "utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 class OpsClient:
@@ -27,22 +47,36 @@ class OpsClient:
         if host in ("0.0.0.0", "::") or is_loopback(host):  # listening everywhere or loopback
             host = "127.0.0.1"
         self.base = f"http://{'[' + host + ']' if ':' in host else host}:{settings.health_port}"
+        self._host, self._port = host, settings.health_port
+        self._timeout = timeout
         self._settings = settings
         self._token: str | None = None
-        self._http = httpx.Client(base_url=self.base, timeout=timeout, auth=self._bearer)
 
-    def _bearer(self, request: httpx.Request) -> httpx.Request:
-        """Add the token; read when first there (``run`` writes it on its first start)."""
-        if self._token is None:
+    def _request(
+        self, method: str, path: str, params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> _Response:
+        """One request; raises what :data:`_NO_ANSWER` names when the run does not answer."""
+        if self._token is None:  # read when first there (``run`` writes it on its first start)
             self._token = client_token(self._settings)
-        if self._token:
-            request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        url = f"{path}?{urlencode(params)}" if params else path
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        try:
+            conn.request(method, url, body=data, headers=headers)
+            resp = conn.getresponse()
+            return _Response(resp.status, resp.read(), resp.getheader("content-type") or "")
+        finally:
+            conn.close()
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing held between requests (kept for the callers' try/finally)."""
 
-    def _json(self, resp: httpx.Response) -> Any:
+    def _json(self, resp: _Response) -> Any:
         try:
             body = resp.json()
         except ValueError:
@@ -53,14 +87,14 @@ class OpsClient:
 
     def _get(self, path: str, **params: Any) -> Any:
         try:
-            return self._json(self._http.get(path, params=params))
-        except httpx.HTTPError as e:
+            return self._json(self._request("GET", path, params))
+        except _NO_ANSWER as e:
             raise SmsflowError(f"smsflow run at {self.base} does not answer: {e}") from e
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         try:
-            resp = self._http.get("/health")
-        except httpx.HTTPError:
+            resp = self._request("GET", "/health")
+        except _NO_ANSWER:
             return False, {}
         return resp.status_code == 200, resp.json()
 
@@ -75,8 +109,8 @@ class OpsClient:
         """A report rendered by the pipeline as ``csv`` or ``json`` text."""
         params = {k: str(v) for k, v in filters.items() if v not in (None, "")}
         try:
-            resp = self._http.get(f"/api/reports/{name}", params={**params, "format": fmt})
-        except httpx.HTTPError as e:
+            resp = self._request("GET", f"/api/reports/{name}", {**params, "format": fmt})
+        except _NO_ANSWER as e:
             raise SmsflowError(f"smsflow run at {self.base} does not answer: {e}") from e
         if resp.status_code >= 400:
             self._json(resp)
@@ -84,8 +118,8 @@ class OpsClient:
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
         try:
-            return self._json(self._http.post(path, json=body))
-        except httpx.HTTPError as e:
+            return self._json(self._request("POST", path, body=body))
+        except _NO_ANSWER as e:
             raise SmsflowError(f"smsflow run at {self.base} does not answer: {e}") from e
 
     def sql(self, text: str) -> Result:

@@ -11,16 +11,12 @@ import sys
 import time
 
 import typer
-from rich.console import Console
 
 from shell.pidfile import running_pid
 from smsflow.config import Settings, load_settings
 from smsflow.errors import InfraError
 
 __all__ = ["register", "start_background_run"]
-
-out = Console()
-err = Console(stderr=True)
 
 
 def run(
@@ -156,7 +152,9 @@ def sql(
     elif fmt == "json":
         sys.stdout.write(to_json(res) + "\n")
     else:
-        out.print(to_table(res))
+        from rich.console import Console  # only for a table: CSV and JSON output load no rich
+
+        Console().print(to_table(res))
 
 
 def register(app: typer.Typer) -> None:

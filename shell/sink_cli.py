@@ -11,23 +11,30 @@ import logging
 import signal
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from shell.data_source import open_clickhouse, through_run
+from sinks.filters import Filters
 from sinks.logline import configure_logging, line
-from sinks.migrate import applied_versions, available, migrate
 from sinks.render import FORMATS, to_csv, to_json, to_table, to_vertical_table
-from sinks.reports import Filters, run_report
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import load_settings
 from smsflow.errors import ClickHouseError, ValidationError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = ["emit_report", "register"]
 
-out = Console()
-err = Console(stderr=True)
+
+def _out() -> Console:
+    """A stdout console for table output, made when printing: CSV and JSON output load no
+    rich, and it sees the COLUMNS of the moment as one made at import did."""
+    from rich.console import Console
+
+    return Console()
 
 db_app = typer.Typer(help="ClickHouse schema: versioned migrations.", no_args_is_help=True)
 sink_app = typer.Typer(help="The Kafka -> ClickHouse sink.", no_args_is_help=True)
@@ -45,6 +52,8 @@ def db_migrate(
     ),
 ) -> None:
     """Apply the missing DDL migrations (idempotent); print what was applied."""
+    from sinks.migrate import available, migrate
+
     settings = load_settings()
     if print_only:
         from sinks.migrate import planned_statements
@@ -70,6 +79,8 @@ def db_migrate(
 @db_app.command("status")
 def db_status() -> None:
     """List migrations with applied time or 'pending' (exit 1 when any is pending)."""
+    from sinks.migrate import applied_versions, available
+
     ch = open_clickhouse(load_settings())
     applied = applied_versions(ch)
     pending = 0
@@ -166,14 +177,16 @@ def _emit(name: str, filters: Filters, fmt: str, wide: bool = False) -> None:
             if name == "message":
                 if not result.rows:
                     raise ValidationError(f"no message {filters.umid}")
-                out.print(to_vertical_table(result, title=f"message {filters.umid}"))
+                _out().print(to_vertical_table(result, title=f"message {filters.umid}"))
                 timeline = client.report("timeline", **filters.to_query())
-                out.print(to_table(timeline, title=_TIMELINE_TITLE, wide=wide))
+                _out().print(to_table(timeline, title=_TIMELINE_TITLE, wide=wide))
             else:
-                out.print(to_table(result, title=name, report=name, wide=wide))
+                _out().print(to_table(result, title=name, report=name, wide=wide))
         finally:
             client.close()
         return
+    from sinks.reports import run_report  # here: through a run, the run computes reports
+
     ch = open_clickhouse(settings)
     try:
         result = run_report(ch, name, filters)
@@ -186,11 +199,11 @@ def _emit(name: str, filters: Filters, fmt: str, wide: bool = False) -> None:
     elif name == "message":
         if not result.rows:
             raise ValidationError(f"no message {filters.umid}")
-        out.print(to_vertical_table(result, title=f"message {filters.umid}"))
+        _out().print(to_vertical_table(result, title=f"message {filters.umid}"))
         timeline = run_report(ch, "timeline", filters)
-        out.print(to_table(timeline, title=_TIMELINE_TITLE, wide=wide))
+        _out().print(to_table(timeline, title=_TIMELINE_TITLE, wide=wide))
     else:
-        out.print(to_table(result, title=name, report=name, wide=wide))
+        _out().print(to_table(result, title=name, report=name, wide=wide))
 
 
 emit_report = _emit  # for other report-like commands (smsflow deadletters)
@@ -198,6 +211,8 @@ emit_report = _emit  # for other report-like commands (smsflow deadletters)
 
 def _schema_behind(ch: ClickHouse) -> ClickHouseError | None:
     """A one-line error naming the migrations the database lacks (None: it has them all)."""
+    from sinks.migrate import applied_versions, available
+
     try:
         missing = sorted({m.version for m in available()} - set(applied_versions(ch)))
     except ClickHouseError:

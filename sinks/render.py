@@ -13,12 +13,14 @@ import datetime as dt
 import io
 import json
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from sinks.table_fit import FittedTable
 from smsflow.clickhouse import Result
+
+if TYPE_CHECKING:  # imported by the table functions: CSV and JSON output load no rich
+    from rich.table import Table
+
+    from sinks.table_fit import FittedTable
 
 __all__ = [
     "FORMATS", "cell", "jsonable", "result_json", "to_csv", "to_json", "to_table",
@@ -100,12 +102,16 @@ def to_table(
     """A rich renderable table for a terminal (:mod:`sinks.table_fit`): numbers right-aligned
     and never split across lines, money in the currency's usual decimals; ``report``'s default
     columns that fit the width, or every column when ``wide``."""
+    from sinks.table_fit import FittedTable
+
     return FittedTable(result.columns, result.types, result.rows, title=title,
                        report=report, wide=wide)
 
 
 def to_vertical_table(result: Result, title: str | None = None) -> Table:
     """One record as a two-column table (field, value), for single-message views."""
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("Field")
     table.add_column("Value", overflow="fold")

@@ -23,17 +23,16 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
+from typing import TYPE_CHECKING, Any
 
 from smsflow.config import Settings
 from smsflow.errors import ConfigError
+
+if TYPE_CHECKING:  # starlette is imported by the server side (HttpGuard), not by the clients
+    from starlette.datastructures import Headers
 
 __all__ = ["GuardPolicy", "HttpGuard", "client_token", "is_loopback", "refusal", "token_path"]
 
@@ -102,6 +101,8 @@ class GuardPolicy:
 
 
 def _create_token_file(path: Path) -> str:
+    import secrets
+
     path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     try:
@@ -156,6 +157,9 @@ class HttpGuard:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            from starlette.datastructures import Headers
+            from starlette.responses import JSONResponse
+
             refused = refusal(
                 self.policy, scope["method"], scope["path"], Headers(scope=scope)
             )
