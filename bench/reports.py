@@ -73,7 +73,8 @@ INSERT INTO messages (umid, version, direction, has_request, orphan, counted, da
     subaccount_id, campaign_id, origin, source, destination, encoding, sms_count, country,
     operator, mcc, mnc, verification, state, error_code, error_message, price_total,
     price_per_sms, currency, cost, queued_at, rejected_at, sent_at, delivered_at,
-    undelivered_at, first_event_at, receipts, replied, opt_out, flags)
+    undelivered_at, first_event_at, receipts, replied, opt_out, flags, reply_count,
+    opt_out_count)
 SELECT umid, version, direction, true, false, true, day, subaccount_id, campaign_id, origin,
     if(direction = 'INBOUND', phone, 'Brand'), if(direction = 'INBOUND', 'Brand', phone),
     encoding, sms_count, country, operator, '525', toString(co % 3), r % 7 = 0,
@@ -91,7 +92,9 @@ SELECT umid, version, direction, true, false, true, day, subaccount_id, campaign
     if(state = 'delivered' AND version > 1, final_time, NULL),
     if(state = 'undelivered' AND version > 1, final_time, NULL),
     at, toUInt32(version - 1), r % 50 = 0,
-    if(direction = 'INBOUND' AND r % 10 = 0, 'STOP', ''), if(r = 99, ['number_unlisted'], [])
+    if(direction = 'INBOUND' AND r % 10 = 0, 'STOP', ''), if(r = 99, ['number_unlisted'], []),
+    if(direction = 'OUTBOUND' AND r % 50 = 0, toUInt32(1 + sipHash64(n, 12) % 3), 0),
+    if(direction = 'OUTBOUND' AND r % 50 = 0 AND sipHash64(n, 13) % 10 = 0, 1, 0)
 FROM (SELECT {_ATTRS} FROM numbers({{start:UInt64}}, {{count:UInt64}}))
 ARRAY JOIN if(n % 10 = 0 AND direction = 'OUTBOUND', [1, 2], [2]) AS version
 """

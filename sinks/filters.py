@@ -3,8 +3,9 @@
 :class:`Filters` carries what a report may be narrowed by (subaccount, country, operator, an
 inclusive range of UTC send days, a umid, a row limit) plus the two reference values of the
 delivery-quality reports: ``at`` (the time ``pending`` ages messages against, default now) and
-``reply_window_seconds`` (the window ``replies`` matches inbound replies in; the worker's
-``SMSFLOW_REPLY_WINDOW_SECONDS``). :func:`query_rows` binds them to ``sinks/queries/<name>.sql``.
+``reply_window_seconds`` (the worker's ``SMSFLOW_REPLY_WINDOW_SECONDS``, bound as
+``window_us``; no report reads it since ``replies`` sums the worker's stored counts).
+:func:`query_rows` binds them to ``sinks/queries/<name>.sql``.
 
 The one place filters are read and written as text: :meth:`Filters.from_query` parses and
 validates query-string values (the ops API, the dashboard; the CLI's options use the same

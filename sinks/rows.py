@@ -65,7 +65,9 @@ _MESSAGE_TIMES = (
     "queued_at", "rejected_at", "sent_at", "delivered_at", "undelivered_at", "read_at",
     "first_event_at", "converted_at", "replied_at",
 )
-_MESSAGE_INTS = ("sms_count", "receipts", "duplicates", "clicks")
+_MESSAGE_INTS = (
+    "sms_count", "receipts", "duplicates", "clicks", "reply_count", "opt_out_count",
+)
 _MESSAGE_FLAGS = (
     "has_request", "orphan", "verification", "converted", "replied", "survey_answered", "clicked",
 )

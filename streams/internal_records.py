@@ -18,19 +18,31 @@ not change: keep the old-form reading for as long as such a changelog may exist)
 record         old form                                    new form
 =============  ==========================================  ===============================
 reply          ``{"k": "reply", "r": R, "t": T}``          ``{"kind": "reply", "replied": R,
-                                                           "replied_at_us": T}``
+                                                           "replied_at_us": T,
+                                                           "reply_count": N,
+                                                           "opt_out_count": K}``
 orphan         ``{"k": "orphan", "t": T}``                 ``{"kind": "orphan",
                                                            "as_of_us": T}``
 pair event     ``{"k": "o"|"m", "u": U, "t": T}``          ``{"side": "outbound"|"inbound",
-                                                           "umid": U, "at_us": T}``
+                                                           "umid": U, "at_us": T,
+                                                           "opt_out": B}``
 pair value     ``{"o": {..}, "m": {..}, "r": {..}}``       ``{"outbound": {..}, "inbound":
-                                                           {..}, "replies": {..}}``
+                                                           {..}, "replies": {..},
+                                                           "opt_outs": [..],
+                                                           "counts": {..}}``
 =============  ==========================================  ===============================
 
 A record is read as the new form when it has the new form's first key (``kind``, ``side``,
 ``outbound``), else as the old form; a record that is neither raises ``KeyError`` (or
 ``TypeError`` when it is not a JSON object), as the readers did before; an unknown control
 kind raises :class:`~smsflow.errors.ValidationError`. The callers dead-letter those.
+
+Fields added to the new form later (reply ``reply_count``/``opt_out_count``, pair event
+``opt_out``, pair value ``opt_outs``/``counts``) are optional on reading: a record written
+before them reads as 0 / not an opt-out / no opt-out MOs. A pair value without ``counts``
+is read without that key (:class:`PairValue` marks it not required), and
+:func:`streams.replies.merge_pair` recomputes it on the next event of the pair, even a
+duplicate, so every outbound's counts are sent once the pair is touched again.
 
 These are typed definitions here rather than Avro schemas under ``schemas/``: ``schemas/``
 holds the contracts between components (released versions, compatibility checked in CI,
@@ -41,7 +53,7 @@ wire, read and written only by this package.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from smsflow.errors import ValidationError
 
@@ -76,6 +88,8 @@ class ReplyEvent(TypedDict):
     kind: Literal["reply"]
     replied: bool
     replied_at_us: int | None  # the earliest answering MO's received_at; None: not replied
+    reply_count: int  # MOs answering the outbound (0 when not replied)
+    opt_out_count: int  # of those, MOs whose text is a stop keyword
 
 
 class OrphanEvent(TypedDict):
@@ -94,6 +108,7 @@ class PairEvent(TypedDict):
     side: Side
     umid: str
     at_us: int  # submitted_at of an outbound, received_at of an MO
+    opt_out: bool  # an MO whose text is a stop keyword (smsflow.privacy.opt_out_keyword)
 
 
 class PairValue(TypedDict):
@@ -102,6 +117,10 @@ class PairValue(TypedDict):
     outbound: dict[str, int]  # outbound umid -> submitted_at
     inbound: dict[str, int]  # MO umid -> received_at
     replies: dict[str, int]  # replied outbound umid -> replied_at
+    opt_outs: list[str]  # umids of the MOs that are opt-outs, sorted
+    #: replied outbound umid -> [MOs answering it, of those opt-outs]; absent in a value
+    #: written before the counts (merge_pair then recomputes it)
+    counts: NotRequired[dict[str, list[int]]]
 
 
 _OLD_SIDES: dict[str, Side] = {"o": OUTBOUND, "m": INBOUND}
@@ -112,11 +131,13 @@ def _compact(body: Any) -> bytes:
 
 
 def empty_pair() -> PairValue:
-    return {"outbound": {}, "inbound": {}, "replies": {}}
+    return {"outbound": {}, "inbound": {}, "replies": {}, "opt_outs": [], "counts": {}}
 
 
-def encode_reply(replied: bool, replied_at_us: int | None) -> bytes:
-    body: ReplyEvent = {"kind": "reply", "replied": replied, "replied_at_us": replied_at_us}
+def encode_reply(replied: bool, replied_at_us: int | None, reply_count: int = 0,
+                 opt_out_count: int = 0) -> bytes:
+    body: ReplyEvent = {"kind": "reply", "replied": replied, "replied_at_us": replied_at_us,
+                        "reply_count": reply_count, "opt_out_count": opt_out_count}
     return _compact(body)
 
 
@@ -132,20 +153,23 @@ def decode_control(value: bytes) -> ControlEvent:
         kind = body["kind"]
         if kind == "reply":
             return {"kind": "reply", "replied": bool(body["replied"]),
-                    "replied_at_us": body["replied_at_us"]}
+                    "replied_at_us": body["replied_at_us"],
+                    "reply_count": int(body.get("reply_count") or 0),
+                    "opt_out_count": int(body.get("opt_out_count") or 0)}
         if kind == "orphan":
             return {"kind": "orphan", "as_of_us": body["as_of_us"]}
     else:  # the one-letter form
         kind = body["k"]
         if kind == "reply":
-            return {"kind": "reply", "replied": bool(body["r"]), "replied_at_us": body["t"]}
+            return {"kind": "reply", "replied": bool(body["r"]), "replied_at_us": body["t"],
+                    "reply_count": 0, "opt_out_count": 0}
         if kind == "orphan":
             return {"kind": "orphan", "as_of_us": body["t"]}
     raise ValidationError(f"unknown control event {kind!r}")
 
 
-def encode_pair_event(side: Side, umid: str, at_us: int) -> bytes:
-    body: PairEvent = {"side": side, "umid": umid, "at_us": at_us}
+def encode_pair_event(side: Side, umid: str, at_us: int, opt_out: bool = False) -> bytes:
+    body: PairEvent = {"side": side, "umid": umid, "at_us": at_us, "opt_out": opt_out}
     return _compact(body)
 
 
@@ -156,11 +180,13 @@ def decode_pair_event(value: bytes) -> PairEvent:
         side = body["side"]
         if side not in (OUTBOUND, INBOUND):
             raise ValidationError(f"unknown pair event side {side!r}")
-        return {"side": side, "umid": body["umid"], "at_us": int(body["at_us"])}
+        return {"side": side, "umid": body["umid"], "at_us": int(body["at_us"]),
+                "opt_out": bool(body.get("opt_out"))}
     old = body["k"]
     if old not in _OLD_SIDES:
         raise ValidationError(f"unknown pair event kind {old!r}")
-    return {"side": _OLD_SIDES[old], "umid": body["u"], "at_us": int(body["t"])}
+    return {"side": _OLD_SIDES[old], "umid": body["u"], "at_us": int(body["t"]),
+            "opt_out": False}
 
 
 def encode_pair_value(value: PairValue) -> bytes:
@@ -169,10 +195,13 @@ def encode_pair_value(value: PairValue) -> bytes:
 
 
 def upgrade_pair_value(body: Any) -> PairValue:
-    """A decoded pair value in the new form (an old-form one converted)."""
+    """A decoded pair value in the new form (an old-form one converted; one without the
+    opt-out fields: no opt-outs, and no ``counts``, which merge_pair recomputes)."""
     if "outbound" in body:
+        if "opt_outs" not in body:
+            body = {**body, "opt_outs": []}
         return body  # type: ignore[no-any-return]
-    return {"outbound": body["o"], "inbound": body["m"], "replies": body["r"]}
+    return {"outbound": body["o"], "inbound": body["m"], "replies": body["r"], "opt_outs": []}
 
 
 def decode_pair_value(value: bytes) -> PairValue:

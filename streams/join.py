@@ -25,6 +25,7 @@ from schemas import Codec
 from schemas.deadletter import dead_letter
 from smsflow.contribution import change_time
 from smsflow.errors import SchemaError, SmsflowError, ValidationError
+from smsflow.privacy import opt_out_keyword
 from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment
 from streams.forgetting import Retention
@@ -111,7 +112,9 @@ class UmidJoin:
             if event["kind"] == "reply":
                 t = event["replied_at_us"]
                 return "reply", {"replied": event["replied"],
-                                 "replied_at": from_micros(t) if t is not None else None}
+                                 "replied_at": from_micros(t) if t is not None else None,
+                                 "reply_count": event["reply_count"],
+                                 "opt_out_count": event["opt_out_count"]}
             return "orphan", {"as_of": from_micros(event["as_of_us"])}
         kind, schema = self.topics.kinds[rec.topic]
         record = self.codec.decode_as(schema, rec.value)
@@ -173,27 +176,35 @@ class UmidJoin:
         rt = self.rt
         if kind == "click":
             record = {**record, "distinct_clicks": self._click_count(out, partition, key, record)}
-        new = apply(self.messages.get(key), kind, record, orphan_ttl=self.ttl)
+        old = self.messages.get(key)
+        new = apply(old, kind, record, orphan_ttl=self.ttl)
         if new is not None:
             self.messages.put(out, partition, key, new)
             rt.versions += 1
             rt.track(key, partition, new)
             rt.retention.note(partition, key, to_micros(change_time(new)), new["version"])
-        self._side_effects(out, kind, record)
+        self._side_effects(out, kind, record, new if new is not None else old)
 
-    def _side_effects(self, out: Outputs, kind: str, record: dict[str, Any]) -> None:
-        """Records to the pairs topic: sent for every request/MO, even unchanged (replay-safe)."""
+    def _side_effects(self, out: Outputs, kind: str, record: dict[str, Any],
+                      state: dict[str, Any] | None) -> None:
+        """Records to the pairs topic: sent for every request/MO, even unchanged (replay-safe).
+
+        An MO's opt-out flag comes from the text of its state (the first MO seen wins, as in
+        the sink's ``messages.opt_out``), else from the record."""
+        opt_out = False
         if kind == "request":
             pk = pair_key(record.get("destination"), record.get("source"))
             side, at = OUTBOUND, record["submitted_at"]
         elif kind == "inbound":
             pk = pair_key(record.get("source"), record.get("destination"))
             side, at = INBOUND, record["received_at"]
+            text = state["text"] if state is not None else record.get("body")
+            opt_out = opt_out_keyword(text) != ""
         else:
             return
         if pk is not None:
             out.add(self.topics.pairs, self.rt.partition_of(pk), pk,
-                    encode_pair_event(side, record["umid"], to_micros(at)))
+                    encode_pair_event(side, record["umid"], to_micros(at), opt_out))
 
     def _click_count(self, out: Outputs, partition: int, key: bytes,
                      record: dict[str, Any]) -> int:

@@ -39,15 +39,16 @@ class PairMatcher:
                 old = self.pairs.get(rec.key)
                 at = event["at_us"]
                 limit = retention.limit(time.monotonic())
-                new = merge_pair(old, event["side"], event["umid"], at, self.window_us, limit)
+                new = merge_pair(old, event["side"], event["umid"], at, self.window_us, limit,
+                                 event["opt_out"])
                 if new is not None:
                     self.pairs.put(out, rec.partition, rec.key, new)
                 current = new if new is not None else (old or empty_pair())
                 since = None if not retention.enabled else max(at - horizon_us, limit or 0)
-                for umid, replied, replied_at in reply_targets(old, new, current, since):
+                for umid, replied, replied_at, n, k in reply_targets(old, new, current, since):
                     key = umid.encode()
                     out.add(self.topics.control, rt.partition_of(key), key,
-                            encode_reply(replied, replied_at))
+                            encode_reply(replied, replied_at, n, k))
                     rt.replies_sent += 1
             except Exception as e:
                 log.exception("pair event failed offset=%s", rec.offset)

@@ -39,6 +39,9 @@ Rules (formats.md section 2, docs/design.md "Exactness"):
   state - duplicates are counted downstream from ``message_events`` (identity topic/partition/
   offset). ``clicks`` is the number of distinct clicks ``(clicked_at, url)``, passed in by the
   worker from its click-identity table as ``distinct_clicks`` and applied as a maximum.
+* Replies (:mod:`streams.replies`): a ``reply`` control event from the pair matcher sets
+  ``replied``, ``replied_at`` and the counts ``reply_count`` (MOs answering the outbound) and
+  ``opt_out_count`` (of those, stop keywords); all reset when it says not replied.
 * Inbound MOs get their own record (direction INBOUND, ``has_request`` true: the MO is its own
   defining record; ``country`` = country of the MO's source number).
 
@@ -146,6 +149,8 @@ _EMPTY: dict[str, Any] = {
     "converted_at": None,
     "replied": False,
     "replied_at": None,
+    "reply_count": 0,
+    "opt_out_count": 0,
     "survey_answered": False,
     "clicked": False,
     "clicks": 0,
@@ -302,7 +307,8 @@ def apply(
     """The new MessageState after ``event`` of ``kind`` (see :data:`KINDS`), or None if unchanged.
 
     ``event`` is the decoded input record; control kinds carry ``{"replied": bool,
-    "replied_at": datetime | None}`` (reply) and ``{"as_of": datetime}`` (orphan); a click
+    "replied_at": datetime | None, "reply_count": int, "opt_out_count": int}`` (reply; the
+    counts default to 0) and ``{"as_of": datetime}`` (orphan); a click
     carries ``distinct_clicks`` (int) next to the UrlClick fields. Raises
     :class:`~smsflow.errors.ValidationError` for an event that cannot belong to the umid's
     record (wrong direction, unknown kind); the caller dead-letters it.
@@ -331,6 +337,8 @@ def apply(
     elif kind == "reply":
         s["replied"] = bool(event["replied"])
         s["replied_at"] = event["replied_at"] if s["replied"] else None
+        s["reply_count"] = int(event.get("reply_count") or 0) if s["replied"] else 0
+        s["opt_out_count"] = int(event.get("opt_out_count") or 0) if s["replied"] else 0
     elif kind == "orphan":
         first = s["first_event_at"]
         if (not s["has_request"] and not s["orphan"] and first is not None

@@ -19,6 +19,7 @@ import pytest
 from schemas import get_codec
 from simulator.simulation import SimConfig, simulate
 from smsflow.contribution import KEY_FIELDS, contribution, delta_rows
+from smsflow.privacy import opt_out_keyword
 from smsflow.timestamps import from_micros, to_micros
 from streams.replies import merge_pair, pair_key, reply_targets
 from streams.state import apply
@@ -118,12 +119,15 @@ def _pure_pipeline(events: list[tuple[str, str, dict[str, Any]]]) -> tuple[
         if pk is None:
             continue
         old = pairs.get(pk)
-        new = merge_pair(old, side, rec["umid"], to_micros(t), window_us)
+        # the MO's opt-out flag from its state's text, as the umid join sends it
+        opt_out = side == "inbound" and opt_out_keyword(states[rec["umid"]]["text"]) != ""
+        new = merge_pair(old, side, rec["umid"], to_micros(t), window_us, opt_out=opt_out)
         current = new if new is not None else old
         pairs[pk] = current
-        for u, replied, when in reply_targets(old, new, current):
+        for u, replied, when, n, k in reply_targets(old, new, current):
             put(u, "reply", {"replied": replied,
-                             "replied_at": from_micros(when) if when is not None else None})
+                             "replied_at": from_micros(when) if when is not None else None,
+                             "reply_count": n, "opt_out_count": k})
     end = max(s["first_event_at"] for s in states.values()) + dt.timedelta(hours=49)
     for umid in list(states):
         put(umid, "orphan", {"as_of": end})
@@ -168,6 +172,14 @@ def test_simulation_through_pure_functions_equals_truth(
         assert g == w, k
     assert sum(1 for s in states.values() if s["orphan"]) == sim.truth["orphans"] > 0
     assert sum(d["replies"] for d in sim.truth["daily"]) > 0
+    # the stored reply counts per outbound equal the simulator's, in any arrival order
+    counts = {m.umid: (m.replies, m.opt_outs) for m in sim.messages}
+    got_counts = {u: (s["reply_count"], s["opt_out_count"]) for u, s in states.items()
+                  if s["direction"] == "OUTBOUND" and s["has_request"]}
+    assert got_counts == {u: c for u, c in counts.items() if u in got_counts}
+    assert sum(n for n, _ in got_counts.values()) == sum(1 for mo in sim.inbound if mo.reply_to)
+    assert sum(k for _, k in got_counts.values()) == sum(
+        1 for mo in sim.inbound if mo.opt_out) > 0
     codec = get_codec()
     for s in list(states.values())[:500]:
         assert codec.decode_as("MessageState", codec.encode("MessageState", s)) == s

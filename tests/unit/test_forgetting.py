@@ -72,12 +72,13 @@ def test_a_pair_drops_entries_past_the_limit_without_control_events() -> None:
     pair = merge_pair(pair, "inbound", "mo-old", 2 * H, W)
     assert pair is not None and pair["replies"] == {"old": 2 * H}
     newer = merge_pair(pair, "outbound", "new", 100 * H, W, oldest=28 * H)
-    assert newer == {"outbound": {"new": 100 * H}, "inbound": {}, "replies": {}}
+    assert newer == {"outbound": {"new": 100 * H}, "inbound": {}, "replies": {},
+                     "opt_outs": [], "counts": {}}
     # 'old' lost its reply only because it was dropped: no "not replied" event for it
     assert reply_targets(pair, newer, newer) == []
     # a replayed event re-sends the status of the outbounds inside the limit only
     assert merge_pair(newer, "outbound", "new", 100 * H, W, oldest=28 * H) is None
-    assert reply_targets(newer, None, newer, since=28 * H) == [("new", False, None)]
+    assert reply_targets(newer, None, newer, since=28 * H) == [("new", False, None, 0, 0)]
     assert reply_targets(pair, None, pair, since=28 * H) == []
 
 

@@ -50,16 +50,22 @@ PAIR_EVENTS = [
         "inbound", U2, T2)),
 ]
 OLD_PAIR = {"o": {U1: T1}, "m": {U2: T2}, "r": {U1: T2}}
-NEW_PAIR = {"outbound": {U1: T1}, "inbound": {U2: T2}, "replies": {U1: T2}}
+#: the spelled-out form as written before the opt-out flags and reply counts
+PREV_PAIR = {"outbound": {U1: T1}, "inbound": {U2: T2}, "replies": {U1: T2}}
+#: what both read as: no opt-outs, no counts (merge_pair recomputes them)
+UPGRADED_PAIR = {**PREV_PAIR, "opt_outs": []}
+NEW_PAIR = {**PREV_PAIR, "opt_outs": [], "counts": {U1: [1, 0]}}
 OLD_PAIR_BYTES = json.dumps(OLD_PAIR, separators=(",", ":"), sort_keys=True).encode()
+PREV_PAIR_BYTES = json.dumps(PREV_PAIR, separators=(",", ":"), sort_keys=True).encode()
 
 
 def test_writers_spell_the_fields_out() -> None:
-    assert json.loads(encode_reply(True, T2)) == {
-        "kind": "reply", "replied": True, "replied_at_us": T2}
+    assert json.loads(encode_reply(True, T2, 3, 1)) == {
+        "kind": "reply", "replied": True, "replied_at_us": T2, "reply_count": 3,
+        "opt_out_count": 1}
     assert json.loads(encode_orphan(T1)) == {"kind": "orphan", "as_of_us": T1}
-    assert json.loads(encode_pair_event("inbound", U2, T2)) == {
-        "side": "inbound", "umid": U2, "at_us": T2}
+    assert json.loads(encode_pair_event("inbound", U2, T2, True)) == {
+        "side": "inbound", "umid": U2, "at_us": T2, "opt_out": True}
     assert encode_pair_value(NEW_PAIR) == json.dumps(  # sorted keys: a replay writes the same
         NEW_PAIR, separators=(",", ":"), sort_keys=True).encode()
     assert decode_pair_value(encode_pair_value(NEW_PAIR)) == NEW_PAIR
@@ -76,8 +82,21 @@ def test_an_old_pair_event_reads_as_the_new_one(old: bytes, new: bytes) -> None:
 
 
 def test_an_old_pair_value_reads_as_the_new_one() -> None:
-    assert decode_pair_value(OLD_PAIR_BYTES) == NEW_PAIR == decode_pair_value(
-        encode_pair_value(NEW_PAIR))
+    assert decode_pair_value(OLD_PAIR_BYTES) == UPGRADED_PAIR == decode_pair_value(
+        PREV_PAIR_BYTES)
+
+
+def test_records_written_before_the_reply_counts_read_with_zero_counts() -> None:
+    """The spelled-out forms without the fields added for the reply counts."""
+    assert decode_control(b'{"kind":"reply","replied":true,"replied_at_us":5}') == {
+        "kind": "reply", "replied": True, "replied_at_us": 5, "reply_count": 0,
+        "opt_out_count": 0}
+    assert decode_control(encode_reply(True, 5, 2, 1)) == {
+        "kind": "reply", "replied": True, "replied_at_us": 5, "reply_count": 2,
+        "opt_out_count": 1}
+    assert decode_pair_event(b'{"side":"inbound","umid":"x","at_us":5}') == {
+        "side": "inbound", "umid": "x", "at_us": 5, "opt_out": False}
+    assert decode_pair_event(encode_pair_event("inbound", "x", 5, True))["opt_out"] is True
 
 
 @pytest.mark.parametrize("body", [
@@ -114,8 +133,10 @@ def test_the_join_reads_an_old_control_event_as_the_new_one(old: bytes, new: byt
     key = U1.encode()
     got = join.decode(_record("t.control", key, old))
     assert got == join.decode(_record("t.control", key, new))
-    assert got in [("reply", {"replied": True, "replied_at": from_micros(T2)}),
-                   ("reply", {"replied": False, "replied_at": None}),
+    assert got in [("reply", {"replied": True, "replied_at": from_micros(T2),
+                              "reply_count": 0, "opt_out_count": 0}),
+                   ("reply", {"replied": False, "replied_at": None, "reply_count": 0,
+                              "opt_out_count": 0}),
                    ("orphan", {"as_of": from_micros(T1)})]
 
 
@@ -162,15 +183,22 @@ def test_pairing_reads_old_pair_events_as_new_ones() -> None:
     writes, controls = new
     assert [json.loads(v) for _, v in writes][-1] == NEW_PAIR
     assert [json.loads(v or b"") for *_, v in controls] == [
-        {"kind": "reply", "replied": True, "replied_at_us": T2}]
+        {"kind": "reply", "replied": True, "replied_at_us": T2, "reply_count": 1,
+         "opt_out_count": 0}]
 
 
-def test_pairing_continues_a_pair_stored_in_the_old_form() -> None:
-    """A replayed MO of a pair recovered as an old value re-sends its status; a new outbound
-    after it takes the reply over, exactly as from the new value."""
+@pytest.mark.parametrize("stored", [OLD_PAIR_BYTES, PREV_PAIR_BYTES])
+def test_pairing_continues_a_pair_stored_in_the_old_form(stored: bytes) -> None:
+    """A replayed MO of a pair recovered as an old value re-sends its status (with the counts,
+    recomputed: the old value is rewritten once); a new outbound after it takes the reply over,
+    exactly as from the new value."""
     later = encode_pair_event("outbound", "2d7b5e6e-3f4c-4d8e-a01b-2c3d4e5f6071", T1 + 1)
     events = [PAIR_EVENTS[1][1], later]
-    assert _match(decode_pair_value(OLD_PAIR_BYTES), events) == _match(NEW_PAIR, events)
+    old_writes, old_controls = _match(decode_pair_value(stored), events)
+    new_writes, new_controls = _match(NEW_PAIR, events)
+    assert old_controls == new_controls
+    assert old_writes[-1] == new_writes[-1]
+    assert json.loads(old_writes[0][1]) == NEW_PAIR  # the replayed MO: counts recomputed
 
 
 # ---------------------------------------------------- table recovery from an old changelog
@@ -189,4 +217,4 @@ async def test_the_pairs_table_recovers_old_changelog_values_in_the_new_form(
     message = Message(topic, 0, 0, 0.0, 0, None, key, OLD_PAIR_BYTES, None, tp=tp)
     event = await table.changelog_topic.decode(message)
     table.apply_changelog_batch([event])
-    assert store_get(table, key) == NEW_PAIR
+    assert store_get(table, key) == UPGRADED_PAIR

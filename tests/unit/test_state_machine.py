@@ -16,7 +16,7 @@ import pytest
 
 from schemas import get_codec
 from smsflow.errors import ValidationError
-from streams.replies import compute_replies, merge_pair, pair_key, reply_targets
+from streams.replies import compute_counts, compute_replies, merge_pair, pair_key, reply_targets
 from streams.state import apply, derive_state, new_state, number_country
 
 U = "0b7f3f4e-8c1a-4c55-9a3e-2f1d6a7b8c9d"
@@ -287,18 +287,108 @@ def test_late_outbound_takes_the_reply_over_whatever_the_order() -> None:
     finals = set()
     for perm in itertools.permutations(events):
         pair = None
-        sent: dict[str, tuple[bool, int | None]] = {}
+        sent: dict[str, tuple[bool, int | None, int, int]] = {}
         for side, umid, t in perm:
             new = merge_pair(pair, side, umid, t, W)
             current = new if new is not None else pair
             assert current is not None
-            for u, replied, when in reply_targets(pair, new, current):
-                sent[u] = (replied, when)
+            for u, replied, when, n, k in reply_targets(pair, new, current):
+                sent[u] = (replied, when, n, k)
             pair = current
         assert pair is not None
         finals.add(tuple(sorted(pair["replies"].items())))
-        assert sent.get("b") == (True, 100) and sent.get("a", (False, None)) == (False, None)
+        assert sent.get("b") == (True, 100, 1, 0)
+        assert sent.get("a", (False, None, 0, 0)) == (False, None, 0, 0)
     assert finals == {(("b", 100),)}
+
+
+def _play(events: list[tuple[str, str, int, bool]]) -> tuple[Any, dict[str, tuple[Any, ...]]]:
+    """(final pair, last control event per outbound) after ``events`` (side, umid, at,
+    opt-out) merged one by one, as the pair agent does."""
+    pair = None
+    sent: dict[str, tuple[Any, ...]] = {}
+    for side, umid, t, opt in events:
+        new = merge_pair(pair, side, umid, t, W, opt_out=opt)  # type: ignore[arg-type]
+        current = new if new is not None else pair
+        assert current is not None
+        for u, *status in reply_targets(pair, new, current):
+            sent[u] = tuple(status)
+        pair = current
+    return pair, sent
+
+
+def test_reply_counts_count_every_answering_mo_and_its_opt_outs() -> None:
+    out = {"a": 0, "b": 10 * 3600 * 1_000_000}
+    mos = {"m1": 5, "m2": 7, "m3": 11 * 3600 * 1_000_000, "m4": -1,
+           "m5": 10 * 3600 * 1_000_000 + W + 1}  # m4 before any outbound, m5 too late
+    assert compute_counts(out, mos, ["m2", "m4", "m5"], W) == {"a": [2, 1], "b": [1, 0]}
+    assert compute_counts(out, mos, [], W) == {"a": [2, 0], "b": [1, 0]}
+    assert compute_counts({}, mos, ["m1"], W) == {}
+
+
+def test_reply_counts_do_not_depend_on_the_order_and_move_with_a_late_outbound() -> None:
+    """Duplicates (an MO twice, once without its flag as an old pair event reads), every
+    order: the same final counts; the outbound 'b' arriving late takes both MOs over from 'a'
+    (which is then sent 0 counts), and the second MO after the first still updates the
+    counts though replied_at stays."""
+    events = [("outbound", "a", 0, False), ("inbound", "m1", 100, False),
+              ("inbound", "m2", 200, True), ("outbound", "b", 50, False),
+              ("inbound", "m2", 200, False), ("inbound", "m1", 100, False)]
+    finals = set()
+    for perm in itertools.permutations(events):
+        pair, sent = _play(list(perm))
+        finals.add((tuple(sorted((u, tuple(c)) for u, c in pair["counts"].items())),
+                    tuple(pair["opt_outs"])))
+        assert sent["b"] == (True, 100, 2, 1), perm
+        assert sent.get("a", (False, None, 0, 0)) == (False, None, 0, 0), perm
+    assert finals == {((("b", (2, 1)),), ("m2",))}
+
+
+def test_a_late_outbound_takes_the_counts_over_and_the_older_keeps_earlier_mos() -> None:
+    pair, sent = _play([("outbound", "a", 0, False), ("inbound", "m1", 10, True),
+                        ("inbound", "m2", 100, True), ("inbound", "m3", 300, False)])
+    assert sent == {"a": (True, 10, 3, 2)}
+    pair, sent = _play([("outbound", "a", 0, False), ("inbound", "m1", 10, True),
+                        ("inbound", "m2", 100, True), ("inbound", "m3", 300, False),
+                        ("outbound", "b", 50, False)])
+    assert sent == {"a": (True, 10, 1, 1), "b": (True, 100, 2, 1)}
+    assert pair["counts"] == {"a": [1, 1], "b": [2, 1]}
+
+
+def test_a_duplicate_mo_is_counted_once_and_re_sends_the_counts() -> None:
+    pair, sent = _play([("outbound", "a", 0, False), ("inbound", "m1", 10, True)])
+    assert merge_pair(pair, "inbound", "m1", 10, W, opt_out=True) is None
+    assert reply_targets(pair, None, pair) == [("a", True, 10, 1, 1)]
+    pair, sent = _play([("outbound", "a", 0, False), ("inbound", "m1", 10, True),
+                        ("inbound", "m1", 10, True), ("inbound", "m1", 10, False)])
+    assert sent == {"a": (True, 10, 1, 1)} and pair["counts"] == {"a": [1, 1]}
+
+
+def test_a_pair_value_without_counts_is_recomputed_on_a_duplicate() -> None:
+    """A value written before the counts: the next event, even a duplicate, recomputes them
+    and sends them for every outbound whose counts it did not hold."""
+    old = {"outbound": {"a": 0}, "inbound": {"m1": 10}, "replies": {"a": 10}, "opt_outs": []}
+    new = merge_pair(old, "inbound", "m1", 10, W)  # type: ignore[arg-type]
+    assert new is not None and new["counts"] == {"a": [1, 0]}
+    assert reply_targets(old, new, new) == [("a", True, 10, 1, 0)]  # type: ignore[arg-type]
+
+
+def test_a_reply_event_sets_the_counts_and_not_replied_clears_them() -> None:
+    s = run([request()])
+    assert s is not None and s["reply_count"] == 0 and s["opt_out_count"] == 0
+    r = apply(s, "reply", {"replied": True, "replied_at": at(5), "reply_count": 3,
+                           "opt_out_count": 1})
+    assert r is not None and (r["replied"], r["reply_count"], r["opt_out_count"]) == (True, 3, 1)
+    # only the counts change: still a new version
+    r2 = apply(r, "reply", {"replied": True, "replied_at": at(5), "reply_count": 4,
+                            "opt_out_count": 1})
+    assert r2 is not None and r2["reply_count"] == 4 and r2["version"] == r["version"] + 1
+    cleared = apply(r2, "reply", {"replied": False, "replied_at": None, "reply_count": 0,
+                                  "opt_out_count": 0})
+    assert cleared is not None and (cleared["reply_count"], cleared["opt_out_count"]) == (0, 0)
+    # an old control event without the counts reads as 0
+    old_form = apply(cleared, "reply", {"replied": True, "replied_at": at(5)})
+    assert old_form is not None and old_form["reply_count"] == 0
 
 
 def test_pair_keys() -> None:
