@@ -201,8 +201,7 @@ def create_ops_app(state: OpsState) -> FastAPI:
 
         q = request.query_params
         try:
-            filters = Filters.from_query(
-                q, reply_window_seconds=state.settings.reply_window_seconds)
+            filters = Filters.from_query(q)
             res = await asyncio.to_thread(run_report, ReadOnly(state.ch), name, filters)
         except (SmsflowError, ValueError) as e:
             return JSONResponse({"error": str(e)}, status_code=400)

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import signal
 import sys
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import typer
@@ -164,8 +163,6 @@ def _emit(name: str, filters: Filters, fmt: str, wide: bool = False) -> None:
     if fmt not in FORMATS:
         raise ValidationError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     settings = load_settings()
-    # replies match MOs in the worker's reply window (a running pipeline applies its own)
-    filters = replace(filters, reply_window_seconds=settings.reply_window_seconds)
     filters.params()  # bad filters fail here with the same one-line error either way
     client = through_run(settings)
     if client is not None:

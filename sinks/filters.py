@@ -1,10 +1,10 @@
 """Report filters and the named-query runner shared by every report module.
 
 :class:`Filters` carries what a report may be narrowed by (subaccount, country, operator, an
-inclusive range of UTC send days, a umid, a row limit) plus the two reference values of the
-delivery-quality reports: ``at`` (the time ``pending`` ages messages against, default now) and
-``reply_window_seconds`` (the worker's ``SMSFLOW_REPLY_WINDOW_SECONDS``, bound as
-``window_us``; no report reads it since ``replies`` sums the worker's stored counts).
+inclusive range of UTC send days, a umid, a row limit) plus the reference time ``at`` of the
+delivery-quality reports (the time ``pending`` ages messages against, default now). The reply
+window is the worker's alone (``SMSFLOW_REPLY_WINDOW_SECONDS``): ``replies`` sums the counts it
+stored.
 :func:`query_rows` binds them to ``sinks/queries/<name>.sql``.
 
 The one place filters are read and written as text: :meth:`Filters.from_query` parses and
@@ -29,12 +29,11 @@ from smsflow.clickhouse import ClickHouse
 from smsflow.errors import ValidationError
 
 __all__ = [
-    "DEFAULT_REPLY_WINDOW_SECONDS", "Filters", "epoch_us", "load_query", "parse_day",
-    "parse_text", "parse_time", "query_rows",
+    "Filters", "epoch_us", "load_query", "parse_day", "parse_text", "parse_time",
+    "query_rows",
 ]
 
 QUERIES_DIR = Path(__file__).parent / "queries"
-DEFAULT_REPLY_WINDOW_SECONDS = 24 * 3600
 _PARAM = re.compile(r"\{(\w+):[^}]+\}")
 _MIN_DAY = dt.date(1970, 1, 1)
 _MAX_DAY = dt.date(2149, 6, 6)  # the largest ClickHouse Date
@@ -111,7 +110,6 @@ class Filters:
     umid: str | None = None
     limit: int = 1000
     at: dt.datetime | None = None  # reference time of `pending` (None: now)
-    reply_window_seconds: int = DEFAULT_REPLY_WINDOW_SECONDS
     since: dt.datetime | None = None  # failure time range of `deadletters` (UTC, [since, until))
     until: dt.datetime | None = None
 
@@ -120,7 +118,6 @@ class Filters:
         cls,
         q: Mapping[str, str | None],
         *,
-        reply_window_seconds: int = DEFAULT_REPLY_WINDOW_SECONDS,
         max_limit: int | None = None,
         flag: str = "",
     ) -> Filters:
@@ -140,7 +137,6 @@ class Filters:
             umid=q.get("umid") or None,
             limit=_limit(q.get("limit"), max_limit),
             at=parse_time(q.get("at"), f"{flag}at"),
-            reply_window_seconds=reply_window_seconds,
             since=parse_time(q.get("since"), f"{flag}since"),
             until=parse_time(q.get("until"), f"{flag}until"),
         )
@@ -159,17 +155,13 @@ class Filters:
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
 
     def params(self) -> dict[str, Any]:
-        """Query parameters (``ValidationError`` on a bad umid, limit, window or date range)."""
+        """Query parameters (``ValidationError`` on a bad umid, limit or date range)."""
         lo = self.date_from or _MIN_DAY
         hi = self.date_to or _MAX_DAY
         if lo > hi:
             raise ValidationError(f"--from {lo} is after --to {hi}")
         if self.limit < 1:
             raise ValidationError(f"limit must be at least 1, got {self.limit}")
-        if self.reply_window_seconds < 0:
-            raise ValidationError(
-                f"reply window must be >= 0 seconds, got {self.reply_window_seconds}"
-            )
         out: dict[str, Any] = {
             "subaccount": self.subaccount,
             "country": self.country.upper(),
@@ -178,7 +170,6 @@ class Filters:
             "date_to": hi,
             "limit": self.limit,
             "at_us": epoch_us(self.at or dt.datetime.now(dt.UTC)),
-            "window_us": self.reply_window_seconds * 1_000_000,
             "since_us": epoch_us(self.since) if self.since else 0,
             "until_us": epoch_us(self.until) if self.until else _MAX_US,
         }

@@ -13,7 +13,6 @@ from simulator.quality_truth import nearest_rank, quality_truth, seconds
 from simulator.truth import InboundTruth, MessageTruth
 from sinks import quality
 from sinks.filters import Filters, epoch_us
-from smsflow.errors import ValidationError
 
 T0 = dt.datetime(2024, 3, 1, 10, 0, tzinfo=dt.UTC)
 US = dt.timedelta(microseconds=1)
@@ -156,10 +155,7 @@ def test_replies_and_opt_outs_per_subaccount_and_sender() -> None:
     ]
 
 
-def test_filters_bind_reference_time_and_window() -> None:
+def test_filters_bind_reference_time() -> None:
     at = dt.datetime(2024, 1, 1, 0, 0, 0, 123456, tzinfo=dt.UTC)
-    p = Filters(at=at, reply_window_seconds=3600).params()
+    p = Filters(at=at).params()
     assert p["at_us"] == 1704067200123456 == epoch_us(at.replace(tzinfo=None))
-    assert p["window_us"] == 3_600_000_000
-    with pytest.raises(ValidationError):
-        Filters(reply_window_seconds=-1).params()

@@ -93,7 +93,7 @@ def test_filters_bind_parameters() -> None:
     p = Filters(country="sg", date_from=dt.date(2024, 1, 2), at=at).params()
     assert p == {"subaccount": "", "country": "SG", "operator": "", "limit": 1000,
                  "date_from": dt.date(2024, 1, 2), "date_to": dt.date(2149, 6, 6),
-                 "at_us": 1704240000000000, "window_us": 86_400_000_000,
+                 "at_us": 1704240000000000,
                  "since_us": 0, "until_us": 2**62}
     p = Filters(since=at, until=at + dt.timedelta(microseconds=1)).params()
     assert (p["since_us"], p["until_us"]) == (1704240000000000, 1704240000000001)
