@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import time
 from typing import Any
@@ -34,7 +33,7 @@ from streams.compat import aio_producer
 from streams.faust_codecs import JSON_CODEC, PAIRS_CODEC, STATE_CODEC
 from streams.feed import Batch, Feed
 from streams.forgetting import Retention
-from streams.internal_records import encode_orphan, encode_pair_value
+from streams.internal_records import encode_orphan, encode_pair_value, sorted_json
 from streams.join import Runtime, Topics, UmidJoin
 from streams.outputs import Outputs, TableWriter
 from streams.pairing import PairMatcher
@@ -69,10 +68,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
     def state_bytes(v: Any) -> bytes:
         return codec.encode("MessageState", v)
 
-    def json_bytes(v: Any) -> bytes:
-        return json.dumps(v, separators=(",", ":"), sort_keys=True).encode()
-
-    writers = [TableWriter(messages, state_bytes), TableWriter(clicks, json_bytes),
+    writers = [TableWriter(messages, state_bytes), TableWriter(clicks, sorted_json),
                TableWriter(pairs, encode_pair_value)]
     join = UmidJoin(codec=codec, topics=topics, messages=writers[0], clicks=writers[1], rt=rt,
                     orphan_ttl=dt.timedelta(seconds=settings.orphan_ttl_seconds))

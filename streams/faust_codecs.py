@@ -21,7 +21,7 @@ from faust.serializers import codecs
 
 from schemas import Codec, get_codec
 from smsflow.config import Settings
-from streams.internal_records import decode_pair_value, encode_pair_value
+from streams.internal_records import decode_pair_value, encode_pair_value, sorted_json
 
 __all__ = ["JSON_CODEC", "PAIRS_CODEC", "STATE_CODEC", "register_codecs"]
 
@@ -46,7 +46,7 @@ class _StateCodec(codecs.Codec):
 
 class _JsonCodec(codecs.Codec):
     def _dumps(self, obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+        return sorted_json(obj)
 
     def _loads(self, s: bytes) -> Any:
         return json.loads(s)

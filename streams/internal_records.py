@@ -74,6 +74,7 @@ __all__ = [
     "encode_pair_event",
     "encode_pair_value",
     "encode_reply",
+    "sorted_json",
     "upgrade_pair_value",
 ]
 
@@ -189,9 +190,16 @@ def decode_pair_event(value: bytes) -> PairEvent:
             "opt_out": False}
 
 
-def encode_pair_value(value: PairValue) -> bytes:
-    """The ``pairs`` table's changelog bytes (keys sorted: a replay writes the same bytes)."""
+def sorted_json(value: Any) -> bytes:
+    """Compact JSON with sorted keys: the same value always gives the same bytes (a replay
+    writes the same changelog records). The one JSON writer of the worker's tables (pairs,
+    clicks; :mod:`streams.faust_codecs`)."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def encode_pair_value(value: PairValue) -> bytes:
+    """The ``pairs`` table's changelog bytes (:func:`sorted_json`)."""
+    return sorted_json(value)
 
 
 def upgrade_pair_value(body: Any) -> PairValue:
