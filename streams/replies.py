@@ -33,6 +33,7 @@ again keeps its last value (one small JSON value per (destination, sender) pair)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from streams.internal_records import OUTBOUND, PairValue, Side, empty_pair
@@ -44,6 +45,7 @@ __all__ = [
     "match_mos",
     "merge_pair",
     "pair_key",
+    "replies_and_counts",
     "reply_targets",
 ]
 
@@ -82,30 +84,39 @@ def match_mos(
     return matched
 
 
-def compute_replies(
-    outbounds: dict[str, int], mos: dict[str, int], window_us: int
-) -> dict[str, int]:
-    """``{outbound umid: replied_at}`` for a pair (times in epoch microseconds)."""
+def replies_and_counts(
+    outbounds: dict[str, int], mos: dict[str, int], opt_outs: Iterable[str],
+    window_us: int,
+) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """``({outbound umid: replied_at}, {replied outbound umid: [MOs answering it, of those
+    opt-outs]})`` for a pair (times in epoch microseconds), from one :func:`match_mos`."""
+    flagged = set(opt_outs)
     replied: dict[str, int] = {}
+    counts: dict[str, list[int]] = {}
     for mo, best in match_mos(outbounds, mos, window_us).items():
         mo_t = mos[mo]
         prev = replied.get(best)
         replied[best] = mo_t if prev is None else min(prev, mo_t)
-    return replied
-
-
-def compute_counts(
-    outbounds: dict[str, int], mos: dict[str, int], opt_outs: list[str] | set[str],
-    window_us: int,
-) -> dict[str, list[int]]:
-    """``{replied outbound umid: [MOs answering it, of those opt-outs]}`` for a pair."""
-    flagged = set(opt_outs)
-    counts: dict[str, list[int]] = {}
-    for mo, best in match_mos(outbounds, mos, window_us).items():
         c = counts.setdefault(best, [0, 0])
         c[0] += 1
         c[1] += mo in flagged
-    return counts
+    return replied, counts
+
+
+def compute_replies(
+    outbounds: dict[str, int], mos: dict[str, int], window_us: int
+) -> dict[str, int]:
+    """``{outbound umid: replied_at}`` for a pair (:func:`replies_and_counts`)."""
+    return replies_and_counts(outbounds, mos, (), window_us)[0]
+
+
+def compute_counts(
+    outbounds: dict[str, int], mos: dict[str, int], opt_outs: Iterable[str],
+    window_us: int,
+) -> dict[str, list[int]]:
+    """``{replied outbound umid: [MOs answering it, of those opt-outs]}`` for a pair
+    (:func:`replies_and_counts`)."""
+    return replies_and_counts(outbounds, mos, opt_outs, window_us)[1]
 
 
 def merge_pair(
@@ -136,10 +147,9 @@ def merge_pair(
         outbound = {u: t for u, t in outbound.items() if t >= oldest}
         inbound = {u: t for u, t in inbound.items() if t >= oldest}
     flagged &= inbound.keys()
-    return {"outbound": outbound, "inbound": inbound,
-            "replies": compute_replies(outbound, inbound, window_us),
-            "opt_outs": sorted(flagged),
-            "counts": compute_counts(outbound, inbound, flagged, window_us)}
+    replies, counts = replies_and_counts(outbound, inbound, flagged, window_us)
+    return {"outbound": outbound, "inbound": inbound, "replies": replies,
+            "opt_outs": sorted(flagged), "counts": counts}
 
 
 def reply_targets(
