@@ -58,6 +58,14 @@ __all__ = ["SinkStats", "group_id", "new_consumer", "run_sink"]
 log = logging.getLogger("smsflow.sink")
 
 
+#: what building a row raises on a decoded record it cannot use
+_UNUSABLE = (KeyError, TypeError, ValueError, AttributeError)
+
+
+def _unusable(schema: str, e: Exception) -> SchemaError:
+    return SchemaError(f"{schema} record has no usable row: {e!r}", reason="unusable")
+
+
 def group_id(settings: Settings) -> str:
     """Consumer group of the sink (one per topic prefix; :func:`smsflow.consumers.sink`)."""
     return consumers.sink(settings).group
@@ -154,9 +162,8 @@ class _Sink:
                         timestamp_ms=msg.timestamp, privacy=self.privacy,
                         decode=self.codec.decode,
                     )
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
-                raise SchemaError(f"{name} record has no usable row: {e!r}",
-                                  reason="unusable") from e
+            except _UNUSABLE as e:
+                raise _unusable(name, e) from e
         except SchemaError as e:
             self._dead(msg, e)
             return
@@ -186,10 +193,11 @@ class _Sink:
             for rec, msg in states:
                 try:
                     row = message_row(rec, self.privacy)
-                except (KeyError, TypeError, ValueError, AttributeError, SchemaError) as e:
-                    err = e if isinstance(e, SchemaError) else SchemaError(
-                        f"MessageState record has no usable row: {e!r}", reason="unusable")
-                    self._dead(msg, err)
+                except SchemaError as e:
+                    self._dead(msg, e)
+                    continue
+                except _UNUSABLE as e:
+                    self._dead(msg, _unusable("MessageState", e))
                     continue
                 batch.add("messages", row)
                 break

@@ -17,6 +17,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sinks.logline import line
@@ -40,7 +41,7 @@ class Batch:
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     records: int = 0
     started: float | None = None
-    #: umid -> (version, state) of the MessageState records of the batch, in consumed order:
+    #: umid -> [(version, state), ...] of the batch's MessageState records, in consumed order:
     #: the ``messages`` table keeps only a umid's highest version (ReplacingMergeTree(version)),
     #: so the sink builds and inserts one row per umid and batch (:meth:`add_state`)
     states: dict[Any, list[tuple[int, Any]]] = field(default_factory=dict)
@@ -65,11 +66,10 @@ class Batch:
     def latest_states(self) -> list[list[Any]]:
         """Per umid of the batch, its states from the highest version down (a later record
         first among equal versions: it is the one a row-per-record insert would keep)."""
-        out = []
-        for versions in self.states.values():
-            order = sorted(range(len(versions)), key=lambda i: (versions[i][0], i), reverse=True)
-            out.append([versions[i][1] for i in order])
-        return out
+        # a stable sort of the reversed list keeps the later of equal versions first
+        return [[state for _, state in sorted(reversed(versions), key=itemgetter(0),
+                                              reverse=True)]
+                for versions in self.states.values()]
 
     def due(self, now: float | None = None) -> bool:
         """True when the batch is full or its first record waited ``max_age_s``."""
