@@ -15,8 +15,14 @@ canonical one-line form (``formatQuerySingleLine``), then rewritten:
 - ``ALTER TABLE t cmds``: on ``t_local ON CLUSTER``; column commands also on ``t`` (the
   Distributed table must know the columns).
 - ``DROP TABLE t``: both tables.
+- ``CREATE MATERIALIZED VIEW v TO t AS SELECT ... FROM s ...``: ``v ON CLUSTER`` writing to
+  ``t_local`` and reading every table it names as ``<name>_local``: on each replica it sees the
+  blocks inserted into that replica's ``s_local`` (the Distributed insert put them there) and
+  its target shares their sharding (both keys hold ``umid``).
+- ``INSERT INTO t SELECT ...``: unchanged, run once (it writes and reads the Distributed
+  tables).
 
-Anything else (a materialized view, an INSERT) raises :class:`~smsflow.errors.ClickHouseError`
+Anything else raises :class:`~smsflow.errors.ClickHouseError`
 naming the statement: cluster mode must be extended before such a migration ships (the unit
 test parses every rewritten statement of every migration with the engine).
 """
@@ -40,6 +46,11 @@ _CREATE_VIEW = re.compile(r"^CREATE VIEW (IF NOT EXISTS )?(`?[\w.]+`?) (AS .*)$"
 _ALTER = re.compile(r"^ALTER TABLE (`?[\w.]+`?) (?P<cmds>.*)$", re.S)
 _DROP = re.compile(r"^DROP TABLE (IF EXISTS )?(`?[\w.]+`?)(.*)$", re.S)
 _DROP_VIEW = re.compile(r"^DROP VIEW (IF EXISTS )?(`?[\w.]+`?)$", re.S)
+_CREATE_MV = re.compile(
+    r"^CREATE MATERIALIZED VIEW (IF NOT EXISTS )?(`?[\w.]+`?) TO (`?[\w.]+`?) AS (.*)$", re.S
+)
+_FROM = re.compile(r"\bFROM (`?)(\w+)\1(?=[\s)]|$)")
+_INSERT = re.compile(r"^INSERT INTO ", re.S)
 _COLUMN_CMD = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN ")
 
 
@@ -138,6 +149,13 @@ def cluster_statements(
         return [f"CREATE VIEW {m.group(1) or ''}{m.group(2)} {on} {m.group(3)}"]
     if m := _DROP_VIEW.match(text):
         return [f"DROP VIEW {m.group(1) or ''}{m.group(2)} {on}"]
+    if m := _CREATE_MV.match(text):
+        target = f"{_unquote(m.group(3))}{LOCAL_SUFFIX}"
+        select = _FROM.sub(lambda f: f"FROM {f.group(2)}{LOCAL_SUFFIX}", m.group(4))
+        return [f"CREATE MATERIALIZED VIEW {m.group(1) or ''}{m.group(2)} {on} TO {target} "
+                f"AS {select}"]
+    if _INSERT.match(text):
+        return [text]
     if m := _ALTER.match(text):
         name = _unquote(m.group(1))
         commands = [

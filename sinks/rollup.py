@@ -1,19 +1,30 @@
-"""The daily roll-up (``daily_rollup``, migration 0005): closed days pre-aggregated, exactly.
+"""The roll-ups: closed days pre-aggregated, exactly (migrations 0005, 0007, 0009).
 
-Sums of ``daily_deltas FINAL`` per day x subaccount x country x operator x currency. A day is
-*closed* once it is at least ``open_days`` days older than the newest day seen in
-``daily_deltas``; ``daily_rollup_watermark.rolled_through`` is the last closed day. The
-``daily_totals`` view reads closed days from the roll-up, open and stale days from the deltas.
+Two families, each with its watermark (``daily_rollup_watermark`` row ``id``; the last closed
+day, 1970-01-01 when none):
 
-:meth:`Rollup.update` runs after every flush that inserted deltas, before the Kafka commit:
+- id 1, ``daily_rollup``: sums of ``daily_deltas FINAL`` per day x subaccount x country x
+  operator x currency (read through ``daily_totals``);
+- id 2, the per-message report layout: ``message_rollup`` (``message_groups`` of
+  ``messages_by_day``), ``latency_rollup`` (``latency_groups``) and ``campaign_rollup``
+  (``campaign_groups`` of the deltas), read through ``message_totals``, ``latency_totals`` and
+  ``campaign_totals``. A recompute first tombstones the days' rows (``is_deleted``: a group
+  can vanish when its messages move on), then inserts the new ones.
+
+A day is *closed* once it is at least ``open_days`` days older than the newest day seen in
+``daily_deltas``. The ``*_totals`` views read closed days from the roll-up, open and stale days
+from the source.
+
+:meth:`Rollup.update` runs after every flush, before the Kafka commit, with the days the batch
+touched (its deltas' and its counted messages' days):
 
 1. closed days the batch touched (late receipts) are marked stale (``daily_rollup_stale``,
-   migration 0007; ``daily_totals`` reads them from the source until they are fresh again);
+   shared by the families; the views read them from the source until they are fresh again);
    once the oldest mark is ``SMSFLOW_ROLLUP_SETTLE_SECONDS`` old, every stale day is
-   recomputed whole from ``daily_deltas FINAL`` (never incremented: a replay or duplicate
-   collapses in the source first) and marked fresh;
-2. when the newest day moved, the days that just closed are computed, then the watermark is
-   raised (a crash in between leaves them read from the source, and the redelivered batch
+   recomputed whole in every family from the deduplicated source (never incremented: a replay
+   or duplicate collapses in the source first) and marked fresh;
+2. when the newest day moved, each family computes the days that just closed, then raises its
+   watermark (a crash in between leaves them read from the source, and the redelivered batch
    redoes it).
 
 A batch of open days only costs nothing. Exactness argument: sinks/README.md.
@@ -24,10 +35,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from smsflow.clickhouse import ClickHouse
 
-__all__ = ["Rollup", "recompute", "refresh", "stale_days", "watermark"]
+__all__ = ["FAMILIES", "Family", "Rollup", "recompute", "refresh", "stale_days", "watermark"]
 
 _EPOCH = dt.date(1970, 1, 1)
 _MEASURES = (
@@ -36,32 +48,75 @@ _MEASURES = (
     "survey_answered", "clicked", "cost",
 )
 _KEY = "day, subaccount_id, country, operator, currency"
-_RECOMPUTE = (
+_DAILY = (
     f"INSERT INTO daily_rollup ({_KEY}, {', '.join(_MEASURES)}, computed_at) "
-    f"SELECT {_KEY}, {', '.join(f'sum({m})' for m in _MEASURES)}, now64(6) "
+    f"SELECT {_KEY}, {', '.join(f'sum({m})' for m in _MEASURES)}, {{at:DateTime64(6)}} "
     "FROM daily_deltas FINAL WHERE {where} GROUP BY " + _KEY
 )
+# a roll-up table whose columns are its groups view's, then computed_at and is_deleted
+_TOMBSTONES = ("INSERT INTO {table} SELECT * EXCEPT (computed_at, is_deleted), "
+               "{{at:DateTime64(6)}}, 1 FROM {table} FINAL WHERE {where}")
+_GROUPS = "INSERT INTO {table} SELECT *, {{at:DateTime64(6)}}, 0 FROM {view} WHERE {where}"
+_DAYS = "day IN {days:Array(Date)}"
+_RANGE = "day > {lo:Date} AND day <= {hi:Date}"
 
 
-def watermark(ch: ClickHouse) -> dt.date:
-    """The last rolled-up day (1970-01-01: none)."""
-    return ch.query("SELECT max(rolled_through) FROM daily_rollup_watermark").scalar() or _EPOCH
+@dataclass(frozen=True)
+class Family:
+    """Roll-up tables closed together under one watermark row ``id``."""
+
+    id: int
+    statements: tuple[str, ...]  # each with a {where} on day and an {at:DateTime64(6)}
+
+    def recompute(self, ch: ClickHouse, where: str, params: dict[str, object]) -> None:
+        for sql in self.statements:
+            ch.command(sql.replace("{where}", where), {**params, "at": _tick()})
+
+
+def _replaced(table: str, view: str) -> tuple[str, str]:
+    return (_TOMBSTONES.format(table=table, where="{where}"),
+            _GROUPS.format(table=table, view=view, where="{where}"))
+
+
+FAMILIES = (
+    Family(1, (_DAILY,)),
+    Family(2, (*_replaced("message_rollup", "message_groups"),
+               *_replaced("latency_rollup", "latency_groups"),
+               *_replaced("campaign_rollup", "campaign_groups"))),
+)
+
+_LAST_TICK = [dt.datetime.min.replace(tzinfo=dt.UTC)]
+
+
+def _tick() -> dt.datetime:
+    """Now, strictly later than every earlier tick of the process: a later recompute's rows
+    (and a fresh stale mark) always outrank the earlier ones."""
+    at = max(dt.datetime.now(dt.UTC), _LAST_TICK[0] + dt.timedelta(microseconds=1))
+    _LAST_TICK[0] = at
+    return at
+
+
+def watermark(ch: ClickHouse, family: int = 1) -> dt.date:
+    """The last rolled-up day of ``family`` (1970-01-01: none)."""
+    return ch.query("SELECT max(rolled_through) FROM daily_rollup_watermark WHERE id = {id:UInt8}",
+                    {"id": family}).scalar() or _EPOCH
 
 
 def recompute(ch: ClickHouse, days: Iterable[dt.date]) -> None:
-    """Recompute the roll-up of ``days`` whole from the deduplicated deltas (idempotent)."""
+    """Recompute every family's roll-up of ``days`` whole from the deduplicated source
+    (idempotent)."""
     wanted = sorted(set(days))
     if wanted:
         days_text = "[" + ",".join(f"'{d.isoformat()}'" for d in wanted) + "]"
-        ch.command(_RECOMPUTE.format(where="day IN {days:Array(Date)}"), {"days": days_text})
+        for family in FAMILIES:
+            family.recompute(ch, _DAYS, {"days": days_text})
 
 
-def _close(ch: ClickHouse, after: dt.date, through: dt.date) -> None:
-    ch.command(_RECOMPUTE.format(where="day > {lo:Date} AND day <= {hi:Date}"),
-               {"lo": after, "hi": through})
+def _close(ch: ClickHouse, family: Family, after: dt.date, through: dt.date) -> None:
+    family.recompute(ch, _RANGE, {"lo": after, "hi": through})
     ch.command(
         "INSERT INTO daily_rollup_watermark (id, rolled_through, updated_at) "
-        "VALUES (1, {day:Date}, now64(6))", {"day": through},
+        "VALUES ({id:UInt8}, {day:Date}, now64(6))", {"id": family.id, "day": through},
     )
 
 
@@ -99,14 +154,15 @@ class Rollup:
         self._checked = False  # stale marks left by an earlier process looked for
 
     def update(self, days: set[dt.date]) -> dt.date:
-        """After ``days``' deltas are stored: mark the closed ones stale (recomputing the stale
-        days when due), close what aged; return the watermark."""
+        """After ``days``' rows are stored: mark the closed ones stale (recomputing the stale
+        days when due), close what aged; return the lowest watermark of the families."""
         if self.newest is None:
             self.newest = self.ch.query("SELECT max(day) FROM daily_deltas").scalar() or _EPOCH
         if days:
             self.newest = max(self.newest, *days)
-        rolled = watermark(self.ch)  # read each time: cheap, and never a stale cached value
-        late = sorted(d for d in days if d <= rolled)
+        # read each time: cheap, and never a stale cached value
+        rolled = {f.id: watermark(self.ch, f.id) for f in FAMILIES}
+        late = sorted(d for d in days if d <= max(rolled.values()))
         if not self._checked:
             self._checked = True
             if stale_days(self.ch):
@@ -118,10 +174,11 @@ class Rollup:
         if self.stale_since is not None and self.clock() - self.stale_since >= self.settle_s:
             self.settle()
         target = self.newest - dt.timedelta(days=self.open_days)
-        if target > rolled:
-            _close(self.ch, rolled, target)
-            rolled = target
-        return rolled
+        for family in FAMILIES:
+            if target > rolled[family.id]:
+                _close(self.ch, family, rolled[family.id], target)
+                rolled[family.id] = target
+        return min(rolled.values())
 
     def settle(self) -> list[dt.date]:
         """Recompute every stale day from the deduplicated deltas, then mark it fresh (a crash
@@ -140,14 +197,9 @@ def stale_days(ch: ClickHouse) -> list[dt.date]:
     return [r[0] for r in res.rows]
 
 
-_LAST_MARK = [dt.datetime.min.replace(tzinfo=dt.UTC)]
-
-
 def _mark(ch: ClickHouse, days: list[dt.date], *, stale: bool) -> None:
     if not days:
         return
-    # strictly increasing within the process: a fresh mark always outranks the stale one
-    at = max(dt.datetime.now(dt.UTC), _LAST_MARK[0] + dt.timedelta(microseconds=1))
-    _LAST_MARK[0] = at
+    at = _tick()  # a fresh mark always outranks the stale one
     ch.insert("daily_rollup_stale",
               [{"day": d, "stale": int(stale), "changed_at": at} for d in days])

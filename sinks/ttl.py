@@ -1,11 +1,12 @@
 """Retention: ClickHouse TTLs per table from settings, (re)applied whenever the sink starts.
 
-``retention_messages_days`` -> ``messages`` (by report day), ``retention_events_days`` ->
+``retention_messages_days`` -> ``messages`` and its report-layout copies ``messages_by_day`` and
+``messages_uncounted`` (by report day), ``retention_events_days`` ->
 ``message_events``, ``conversions``, ``survey_responses``, ``clicks`` (by event time) and
 ``dead_letters`` (by failure time),
 ``retention_text_days`` -> the ``messages.text`` column (only stored with ``store_text``).
-0 means keep forever (an existing TTL is removed). The aggregate ``daily_deltas`` holds no
-personal data and is kept. The dead-letter topic's retention is a topic config
+0 means keep forever (an existing TTL is removed). The aggregates (``daily_deltas`` and the
+roll-ups) hold no personal data and are kept. The dead-letter topic's retention is a topic config
 (``dead_letter_retention_ms``, :func:`smsflow.topics.topic_configs`).
 """
 
@@ -30,7 +31,9 @@ _EVENT_TABLES = {
 
 def retention_plan(settings: Settings) -> dict[str, tuple[str, int]]:
     """Target -> (time expression, days); target is a table or ``messages.text``."""
-    plan = {"messages": ("day", settings.retention_messages_days)}
+    # the report layout's copies of the messages (migration 0009) expire with them
+    plan = {t: ("day", settings.retention_messages_days)
+            for t in ("messages", "messages_by_day", "messages_uncounted")}
     for table, expr in _EVENT_TABLES.items():
         plan[table] = (expr, settings.retention_events_days)
     plan["messages.text"] = ("day", settings.retention_text_days)

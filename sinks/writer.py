@@ -4,8 +4,9 @@ Contract (commit order): the sink adds every consumed record's rows with :meth:`
 (and notes records that produced no row with :meth:`Batch.note`), calls :meth:`BatchWriter.flush`
 when :meth:`Batch.due` says so, and commits the Kafka offsets of :meth:`Batch.commit_offsets`
 only after ``flush`` returned. A flush inserts every table with an insert deduplication token
-derived from the batch's offset ranges, then brings the daily roll-up up to date for the days
-the batch's deltas touched (:class:`sinks.rollup.Rollup`, idempotent); a ClickHouse error is
+derived from the batch's offset ranges, then brings the roll-ups up to date for the days the
+batch's deltas and counted messages touched (:class:`sinks.rollup.Rollup`, idempotent); a
+ClickHouse error is
 retried with exponential backoff (the same batch, the same tokens), so an insert whose outcome
 was unknown is not stored twice and the roll-up is recomputed again.
 """
@@ -116,16 +117,20 @@ class BatchWriter:
 
     def write(self, batch: Batch) -> dict[str, int]:
         """One attempt: insert every table's rows with its dedup token, then update the
-        roll-up for the days of the batch's deltas (blocking)."""
+        roll-ups for the days of the batch's deltas and counted messages (blocking)."""
         stored: dict[str, int] = {}
         for table in TABLES:
             rows = batch.rows.get(table)
             if rows:
                 self.ch.insert(table, rows, dedup_token=dedup_token(table, batch.ranges))
                 stored[table] = len(rows)
-        deltas = batch.rows.get("daily_deltas")
-        if self.rollup is not None and deltas:
-            self.rollup.update({r["day"] for r in deltas})
+        if self.rollup is not None:
+            # a counted version can change a message report without a delta (a second reply,
+            # an error text): its day is touched too
+            days = {r["day"] for r in batch.rows.get("daily_deltas", ())}
+            days.update(r["day"] for r in batch.rows.get("messages", ()) if r["counted"])
+            if days:
+                self.rollup.update(days)
         return stored
 
     async def flush(self, batch: Batch, stop: asyncio.Event | None = None) -> FlushResult:

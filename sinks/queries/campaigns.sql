@@ -1,6 +1,8 @@
--- campaigns: per campaign (messages without a campaign are not listed). Sums the deduplicated
--- deltas directly (no 8-column grouping first); `total != 0` per campaign x currency x day
--- keeps the same days and sums (see countries.sql).
+-- campaigns: per campaign (messages without a campaign are not listed), from the deduplicated
+-- deltas: campaign_totals (closed days pre-aggregated per day x subaccount x campaign x
+-- currency in campaign_rollup) when no country or operator filter is given, else the deltas
+-- themselves. `total != 0` per campaign x currency x day keeps the same days and sums (see
+-- countries.sql).
 SELECT
     campaign_id,
     currency,
@@ -24,12 +26,25 @@ FROM
         sum(undelivered) AS undelivered,
         sum(rejected) AS rejected,
         sum(cost) AS cost
-    FROM daily_deltas FINAL
-    WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
-      AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
-      AND ({country:String} = '' OR country = {country:String})
-      AND ({operator:String} = '' OR operator = {operator:String})
-      AND campaign_id != ''
+    FROM
+    (
+        SELECT campaign_id, currency, day, total, chargeable, sent, delivered, undelivered,
+            rejected, cost
+        FROM campaign_totals
+        WHERE {country:String} = '' AND {operator:String} = ''
+          AND day BETWEEN {date_from:Date} AND {date_to:Date}
+          AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
+        UNION ALL
+        SELECT campaign_id, currency, day, total, chargeable, sent, delivered, undelivered,
+            rejected, cost
+        FROM daily_deltas FINAL
+        WHERE ({country:String} != '' OR {operator:String} != '')
+          AND day BETWEEN {date_from:Date} AND {date_to:Date}
+          AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
+          AND ({country:String} = '' OR country = {country:String})
+          AND ({operator:String} = '' OR operator = {operator:String})
+          AND campaign_id != ''
+    )
     GROUP BY campaign_id, currency, day
     HAVING total != 0
 )

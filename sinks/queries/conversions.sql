@@ -1,14 +1,14 @@
 -- conversions: verification (OTP) messages per day of sending, converted = OTP feedback seen;
--- cost = cost of those verification messages.
+-- cost = cost of those verification messages. Reads message_totals (see errors.sql).
 SELECT
     day,
     currency,
-    count() AS verification_sent,
-    countIf(converted) AS converted,
-    countIf(state != 'rejected') AS chargeable,
+    sum(messages) AS verification_sent,
+    sum(converted) AS converted,
+    sumIf(messages, state != 'rejected') AS chargeable,
     sum(cost) AS cost
-FROM messages FINAL
-WHERE direction = 'OUTBOUND' AND counted AND verification
+FROM message_totals
+WHERE direction = 'OUTBOUND' AND verification
   AND day BETWEEN {date_from:Date} AND {date_to:Date}
   AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
   AND ({country:String} = '' OR country = {country:String})

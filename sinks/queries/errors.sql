@@ -1,9 +1,11 @@
 -- errors: undelivered and rejected messages by error code and message per destination country
 -- x operator, beside that operator's total traffic (every outbound message of the key).
 -- Rejected messages carry the platform's reason as error message and no code.
--- One pass: every outbound message is grouped by its error; the operator total is a window
--- sum over the groups of its country x operator, taken before the failed ones are picked.
-SELECT country, operator, state, error_code, error_message, messages, operator_total
+-- Reads message_totals (closed days pre-aggregated in message_rollup, open days grouped from
+-- messages_by_day): every outbound group by its error; the operator total is a window sum over
+-- the groups of its country x operator, taken before the failed ones are picked.
+SELECT country, operator, state, error_code, error_message, failed AS messages,
+    operator_total
 FROM
 (
     SELECT
@@ -12,10 +14,10 @@ FROM
         state,
         error_code,
         error_message,
-        count() AS messages,
-        sum(count()) OVER (PARTITION BY country, operator) AS operator_total
-    FROM messages FINAL
-    WHERE direction = 'OUTBOUND' AND counted
+        sum(messages) AS failed,
+        sum(sum(messages)) OVER (PARTITION BY country, operator) AS operator_total
+    FROM message_totals
+    WHERE direction = 'OUTBOUND'
       AND day BETWEEN {date_from:Date} AND {date_to:Date}
       AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
       AND ({country:String} = '' OR country = {country:String})

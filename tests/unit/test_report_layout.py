@@ -1,0 +1,129 @@
+"""The per-message report layout (migration 0009, sinks/rollup.py) on a real engine (chDB).
+
+* ``messages_by_day`` / ``messages_uncounted`` follow ``messages`` through materialized views:
+  a message that gets its contribution leaves the uncounted table (a tombstone), also when an
+  older version is replayed afterwards;
+* the roll-ups equal their source after a closed day changed, including a group whose messages
+  all moved on (recomputing only the groups still present would keep it);
+* the message log reads a few days, not all of them, and still gives the first rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sinks.filters import Filters
+from sinks.migrate import migrate
+from sinks.reports import run_report
+from sinks.rollup import Rollup, watermark
+from smsflow.clickhouse import ClickHouse
+
+D1, D2, D3 = dt.date(2024, 5, 1), dt.date(2024, 5, 2), dt.date(2024, 5, 3)
+UTC = dt.UTC
+
+
+def _at(day: dt.date, seconds: int = 0) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=UTC) + dt.timedelta(seconds=seconds)
+
+
+def _msg(umid: str, version: int, day: dt.date, state: str, *, counted: bool = True,
+         seconds: int = 0, **extra: Any) -> dict[str, Any]:
+    at = _at(day, seconds)
+    row: dict[str, Any] = {
+        "umid": umid, "version": version, "direction": "OUTBOUND", "counted": counted,
+        "has_request": counted, "day": day, "subaccount_id": "SA" if counted else "",
+        "country": "SG", "operator": "SingTel", "currency": "EUR", "state": state,
+        "cost": Decimal("0.05") if counted else Decimal(0), "source": "Brand",
+        "queued_at": at if counted else None, "first_event_at": at,
+    }
+    if state in ("sent", "delivered", "undelivered"):
+        row["sent_at"] = at + dt.timedelta(seconds=2)
+    if state == "delivered":
+        row["delivered_at"] = at + dt.timedelta(seconds=9)
+    row.update(extra)
+    return row
+
+
+def _uid() -> str:
+    return str(uuid.uuid4())
+
+
+def _rows(ch: ClickHouse, sql: str) -> list[tuple[Any, ...]]:
+    return ch.query(sql).rows
+
+
+def test_uncounted_versions_leave_when_the_contribution_arrives(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    early, normal = _uid(), _uid()
+    ch.insert("messages", [_msg(early, 1, D2, "delivered", counted=False),
+                           _msg(normal, 1, D1, "queued")])
+    assert _rows(ch, "SELECT toString(umid) FROM messages_by_day FINAL") == [(normal,)]
+    assert _rows(ch, "SELECT toString(umid) FROM messages_uncounted FINAL") == [(early,)]
+    logs = run_report(ch, "logs", Filters()).rows
+    assert sorted(r[3] for r in logs) == sorted([early, normal])  # the orphan is in the log
+
+    ch.insert("messages", [_msg(early, 2, D1, "delivered", seconds=5)])  # its request
+    ch.insert("messages", [_msg(early, 1, D2, "delivered", counted=False)])  # a replay
+    assert _rows(ch, "SELECT count() FROM messages_uncounted FINAL") == [(0,)]
+    assert sorted(_rows(ch, "SELECT toString(umid), version FROM messages_by_day FINAL")) == \
+        sorted([(early, 2), (normal, 1)])
+    logs = run_report(ch, "logs", Filters()).rows
+    assert [r[3] for r in logs] == [normal, early]  # once, at its submission
+
+
+_SAME = {
+    "message_rollup FINAL": "message_groups",
+    "latency_rollup FINAL": "latency_groups",
+    "campaign_rollup FINAL": "campaign_groups",
+}
+
+
+def _assert_rollups_equal_sources(ch: ClickHouse) -> None:
+    for rollup, source in _SAME.items():
+        got = _rows(ch, f"SELECT * EXCEPT (computed_at, is_deleted) FROM {rollup} "
+                        "ORDER BY ALL")
+        assert got == _rows(ch, f"SELECT * FROM {source} ORDER BY ALL"), rollup
+
+
+def test_a_closed_day_that_changed_is_recomputed_whole(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    a, b, c = _uid(), _uid(), _uid()
+    ch.insert("messages", [_msg(a, 1, D1, "queued"), _msg(b, 1, D1, "delivered"),
+                           _msg(c, 1, D2, "sent")])
+    rollup = Rollup(ch, open_days=0)
+    assert rollup.update({D1, D2}) == D2 and watermark(ch, 2) == D2  # both days closed
+    _assert_rollups_equal_sources(ch)
+    before = run_report(ch, "pending", Filters(at=_at(D3))).rows
+
+    # a's receipt arrives: its group (queued) vanishes from D1, a new one appears
+    ch.insert("messages", [_msg(a, 2, D1, "undelivered", error_code=34,
+                                error_message="absent subscriber")])
+    rollup.update({D1})  # marked stale and (settle_s = 0) recomputed at once
+    _assert_rollups_equal_sources(ch)
+    errors = run_report(ch, "errors", Filters()).dicts()
+    assert [(r["Status"], r["Error Code"], r["Messages"], r["Operator Total"]) for r in errors] \
+        == [("undelivered", 34, 1, 3)]
+    after = run_report(ch, "pending", Filters(at=_at(D3))).dicts()
+    assert before != after and after[0]["Queued"] == 0 and after[0]["Sent"] == 3
+
+
+def test_the_log_reads_only_the_first_days_but_keeps_the_order(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    rows = [_msg(_uid(), 1, D1, "delivered", seconds=s) for s in (0, 60, 86_390)]
+    # D2's message was submitted before D1's last one: reading only D1 for the first three
+    # rows would miss it
+    late = _msg(_uid(), 1, D2, "delivered", seconds=-30)
+    rows += [late, *(_msg(_uid(), 1, D3, "sent", seconds=i) for i in range(3))]
+    ch.insert("messages", rows)
+    Rollup(ch, open_days=1).update({D1, D2, D3})
+    every = [r[3] for r in run_report(ch, "logs", Filters(limit=100)).rows]
+    assert len(every) == 7 and every[0] == rows[0]["umid"]
+    assert every[2] == late["umid"]  # ordered by time, not by day
+    for n in range(1, 8):
+        assert [r[3] for r in run_report(ch, "logs", Filters(limit=n)).rows] == every[:n]
