@@ -39,7 +39,10 @@ from dataclasses import dataclass
 
 from smsflow.clickhouse import ClickHouse
 
-__all__ = ["FAMILIES", "Family", "Rollup", "recompute", "refresh", "stale_days", "watermark"]
+__all__ = [
+    "FAMILIES", "Family", "Rollup", "recompute", "refresh", "stale_days", "watermark",
+    "watermarks",
+]
 
 _EPOCH = dt.date(1970, 1, 1)
 _MEASURES = (
@@ -96,10 +99,16 @@ def _tick() -> dt.datetime:
     return at
 
 
+def watermarks(ch: ClickHouse) -> dict[int, dt.date]:
+    """The last rolled-up day of every family (1970-01-01: none), in one read."""
+    got = dict(ch.query("SELECT id, max(rolled_through) FROM daily_rollup_watermark GROUP BY id"
+                        ).rows)
+    return {f.id: got.get(f.id) or _EPOCH for f in FAMILIES}
+
+
 def watermark(ch: ClickHouse, family: int = 1) -> dt.date:
     """The last rolled-up day of ``family`` (1970-01-01: none)."""
-    return ch.query("SELECT max(rolled_through) FROM daily_rollup_watermark WHERE id = {id:UInt8}",
-                    {"id": family}).scalar() or _EPOCH
+    return watermarks(ch)[family]
 
 
 def recompute(ch: ClickHouse, days: Iterable[dt.date]) -> None:
@@ -130,7 +139,7 @@ def refresh(ch: ClickHouse, open_days: int) -> dt.date:
 
 
 class Rollup:
-    """Keeps ``daily_rollup`` exact for the sink (one sink per database; see the README).
+    """Keeps the roll-ups exact for the sink (one sink per database; see the README).
 
     ``settle_s``: closed days that got deltas are marked stale at once and recomputed together
     once the oldest mark waited this long (:meth:`settle`); ``clock`` is monotonic seconds.
@@ -161,7 +170,7 @@ class Rollup:
         if days:
             self.newest = max(self.newest, *days)
         # read each time: cheap, and never a stale cached value
-        rolled = {f.id: watermark(self.ch, f.id) for f in FAMILIES}
+        rolled = watermarks(self.ch)
         late = sorted(d for d in days if d <= max(rolled.values()))
         if not self._checked:
             self._checked = True
@@ -181,7 +190,7 @@ class Rollup:
         return min(rolled.values())
 
     def settle(self) -> list[dt.date]:
-        """Recompute every stale day from the deduplicated deltas, then mark it fresh (a crash
+        """Recompute every stale day in every family, then mark it fresh (a crash
         in between leaves it stale: read from the source, recomputed again)."""
         days = stale_days(self.ch)
         recompute(self.ch, days)

@@ -352,13 +352,13 @@ class Settings(BaseSettings):
     )
     rollup_open_days: int = Field(
         default=2, ge=0,
-        description="Sink: the newest N days of daily deltas stay open (read from the source);"
-        " older days are rolled up into daily_rollup.",
+        description="Sink: the newest N days stay open (read from the source); older days are"
+        " rolled up (daily_rollup and the report layout's roll-ups, sinks/README.md).",
     )
     rollup_settle_seconds: float = Field(
         default=10.0, ge=0,
-        description="Sink: closed days that got late deltas are read from the source and"
-        " recomputed into daily_rollup together at most this often (and at the sink's stop).",
+        description="Sink: closed days that got late rows are read from the source and"
+        " recomputed into the roll-ups together at most this often (and at the sink's stop).",
     )
 
     # --- group clickhouse: a server or embedded chDB ------------------------------------------
