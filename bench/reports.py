@@ -20,6 +20,7 @@ import os
 import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -143,9 +144,13 @@ TABLES = ("messages", "daily_deltas", "daily_rollup", "message_events")
 
 
 def load(ch: ClickHouse, total: int) -> dict[str, float]:
-    """Insert ``total`` synthetic messages; seconds spent per table."""
+    """Insert ``total`` synthetic messages; seconds spent per table (progress on stderr)."""
     spent = dict.fromkeys(("messages", "daily_deltas", "message_events"), 0.0)
+    t0 = time.perf_counter()
     for start in range(0, total, CHUNK):
+        if start:
+            print(f"loaded {start:,} of {total:,} messages "
+                  f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
         params = {"start": start, "count": min(CHUNK, total - start), "total": total}
         for table, sql in (("messages", MESSAGES), ("daily_deltas", DELTAS),
                            ("message_events", EVENTS)):
