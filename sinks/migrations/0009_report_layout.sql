@@ -95,8 +95,8 @@ SELECT
 FROM messages FINAL
 WHERE NOT counted
 ;
--- Per day x subaccount x country x operator x currency x outcome x flags: what errors,
--- conversions, pending, replies, flags and the message log's day cut need. `sender` is the outbound sender id
+-- Per day x subaccount x country x operator x currency x outcome: what errors, conversions,
+-- pending, replies and the message log's day cut need. `sender` is the outbound sender id
 -- (replies groups by it); '' for inbound rows, whose sources are phone numbers.
 CREATE VIEW IF NOT EXISTS message_groups AS
 SELECT
@@ -104,7 +104,6 @@ SELECT
     if(direction = 'OUTBOUND', source, '') AS sender,
     state, error_code, error_message, verification,
     queued_at IS NOT NULL AS queued,
-    flags,
     toInt64(count()) AS messages,
     toInt64(countIf(converted)) AS converted,
     sum(cost) AS cost,
@@ -116,7 +115,7 @@ SELECT
     maxIf(queued_at, state = 'sent') AS last_pending_at
 FROM messages_by_day FINAL
 GROUP BY day, subaccount_id, country, operator, currency, direction, sender, state, error_code,
-    error_message, verification, queued, flags
+    error_message, verification, queued
 ;
 -- A recompute first tombstones the day's rows (a group can vanish: its messages moved on),
 -- then inserts the new ones; computed_at orders them.
@@ -134,7 +133,6 @@ CREATE TABLE IF NOT EXISTS message_rollup
     error_message    String,
     verification     Bool,
     queued           Bool,
-    flags            Array(LowCardinality(String)),
     messages         Int64,
     converted        Int64,
     cost             Decimal(38, 8),
@@ -151,14 +149,13 @@ ENGINE = ReplacingMergeTree(computed_at, is_deleted)
 PARTITION BY toYYYYMM(day)
 -- (a NULL error code, rejected or no error, sorts as the smallest Int32: no code is)
 ORDER BY (day, subaccount_id, country, operator, currency, direction, sender, state,
-          ifNull(error_code, -2147483648), error_message, verification, queued, flags)
+          ifNull(error_code, -2147483648), error_message, verification, queued)
 ;
 -- Closed, fresh days from the roll-up; open and stale days grouped from messages_by_day.
 CREATE VIEW IF NOT EXISTS message_totals AS
 SELECT
     day, subaccount_id, country, operator, currency, direction, sender, state, error_code,
-    error_message, verification, queued, flags, messages, converted, cost, replied, replies,
-    opt_outs,
+    error_message, verification, queued, messages, converted, cost, replied, replies, opt_outs,
     first_at, last_at, last_pending_at
 FROM message_rollup FINAL
 WHERE day <= (SELECT max(rolled_through) FROM daily_rollup_watermark WHERE id = 2)
@@ -166,8 +163,7 @@ WHERE day <= (SELECT max(rolled_through) FROM daily_rollup_watermark WHERE id = 
 UNION ALL
 SELECT
     day, subaccount_id, country, operator, currency, direction, sender, state, error_code,
-    error_message, verification, queued, flags, messages, converted, cost, replied, replies,
-    opt_outs,
+    error_message, verification, queued, messages, converted, cost, replied, replies, opt_outs,
     first_at, last_at, last_pending_at
 FROM message_groups
 WHERE day > (SELECT max(rolled_through) FROM daily_rollup_watermark WHERE id = 2)

@@ -1,10 +1,10 @@
 -- flags: messages kept under the acceptance policy, per flag (README "Acceptance policy"):
--- every counted message (outbound and inbound) once per reason it carries (message_totals:
--- closed days from message_rollup, open days grouped from messages_by_day).
+-- every counted message (outbound and inbound) once per reason it carries (messages_by_day:
+-- the counted messages, pruned by day and subaccount).
 SELECT
     flag,
-    sum(messages) AS messages
-FROM message_totals
+    count() AS messages
+FROM messages_by_day FINAL
 ARRAY JOIN flags AS flag
 WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
   AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
