@@ -170,42 +170,50 @@ WHERE day > (SELECT max(rolled_through) FROM daily_rollup_watermark WHERE id = 2
    OR day IN (SELECT day FROM daily_rollup_stale FINAL WHERE stale = 1)
 ;
 ;
--- Latency samples per day x country x operator, once per subaccount and once over all of them
--- (all_subaccounts = 1, subaccount_id ''): percentiles of different subaccounts cannot be
--- merged, so the roll-up keeps both. Nearest-rank on the exact sorted values:
--- p-th percentile of n samples = sorted[ceil(p * n / 100)] (1-based), in integer arithmetic.
+-- Latency samples: per counted, submitted outbound message, submit (queued_at) -> sent_at and
+-- submit -> delivered_at in microseconds (NULL when that stage has no time).
+CREATE VIEW IF NOT EXISTS latency_samples AS
+SELECT
+    day, subaccount_id, country, operator,
+    if(sent_at IS NULL, NULL, toUnixTimestamp64Micro(assumeNotNull(sent_at))
+        - toUnixTimestamp64Micro(assumeNotNull(queued_at))) AS sent_us,
+    if(delivered_at IS NULL, NULL, toUnixTimestamp64Micro(assumeNotNull(delivered_at))
+        - toUnixTimestamp64Micro(assumeNotNull(queued_at))) AS delivered_us
+FROM messages_by_day FINAL
+WHERE direction = 'OUTBOUND' AND queued_at IS NOT NULL
+  AND (sent_at IS NOT NULL OR delivered_at IS NOT NULL)
+;
+-- The latency percentiles per day x country x operator, once per subaccount and once over all
+-- of them (all_subaccounts, subaccount_id ''): percentiles of different subaccounts cannot be
+-- merged, so the roll-up keeps both. Two branches, not one row per scope: a subaccount filter
+-- then reaches messages_by_day's key (and makes the other branch a constant false).
+-- Nearest-rank on the exact sorted values (groupArray skips NULLs): p-th percentile of n
+-- samples = sorted[ceil(p * n / 100)] (1-based), in integer arithmetic; NULL without samples.
 CREATE VIEW IF NOT EXISTS latency_groups AS
 SELECT
     day, all_subaccounts, subaccount_id, country, operator,
-    toInt64(length(sent_us)) AS sent_samples,
-    if(sent_samples = 0, NULL, sent_us[intDiv(50 * sent_samples + 99, 100)]) AS sent_p50,
-    if(sent_samples = 0, NULL, sent_us[intDiv(95 * sent_samples + 99, 100)]) AS sent_p95,
-    if(sent_samples = 0, NULL, sent_us[intDiv(99 * sent_samples + 99, 100)]) AS sent_p99,
-    toInt64(length(delivered_us)) AS delivered_samples,
+    toInt64(length(sent)) AS sent_samples,
+    if(sent_samples = 0, NULL, sent[intDiv(50 * sent_samples + 99, 100)]) AS sent_p50,
+    if(sent_samples = 0, NULL, sent[intDiv(95 * sent_samples + 99, 100)]) AS sent_p95,
+    if(sent_samples = 0, NULL, sent[intDiv(99 * sent_samples + 99, 100)]) AS sent_p99,
+    toInt64(length(delivered)) AS delivered_samples,
     if(delivered_samples = 0, NULL,
-       delivered_us[intDiv(50 * delivered_samples + 99, 100)]) AS delivered_p50,
+       delivered[intDiv(50 * delivered_samples + 99, 100)]) AS delivered_p50,
     if(delivered_samples = 0, NULL,
-       delivered_us[intDiv(95 * delivered_samples + 99, 100)]) AS delivered_p95,
+       delivered[intDiv(95 * delivered_samples + 99, 100)]) AS delivered_p95,
     if(delivered_samples = 0, NULL,
-       delivered_us[intDiv(99 * delivered_samples + 99, 100)]) AS delivered_p99
+       delivered[intDiv(99 * delivered_samples + 99, 100)]) AS delivered_p99
 FROM
 (
-    SELECT
-        day, all_subaccounts, if(all_subaccounts, '', subaccount_id) AS subaccount_id,
-        country, operator,
-        arraySort(groupArrayIf(
-            toUnixTimestamp64Micro(assumeNotNull(sent_at))
-                - toUnixTimestamp64Micro(assumeNotNull(queued_at)),
-            sent_at IS NOT NULL)) AS sent_us,
-        arraySort(groupArrayIf(
-            toUnixTimestamp64Micro(assumeNotNull(delivered_at))
-                - toUnixTimestamp64Micro(assumeNotNull(queued_at)),
-            delivered_at IS NOT NULL)) AS delivered_us
-    FROM messages_by_day FINAL
-    ARRAY JOIN [false, true] AS all_subaccounts
-    WHERE direction = 'OUTBOUND' AND queued_at IS NOT NULL
-      AND (sent_at IS NOT NULL OR delivered_at IS NOT NULL)
-    GROUP BY day, all_subaccounts, subaccount_id, country, operator
+    SELECT day, false AS all_subaccounts, subaccount_id, country, operator,
+           arraySort(groupArray(sent_us)) AS sent, arraySort(groupArray(delivered_us)) AS delivered
+    FROM latency_samples
+    GROUP BY day, subaccount_id, country, operator
+    UNION ALL
+    SELECT day, true AS all_subaccounts, '' AS subaccount_id, country, operator,
+           arraySort(groupArray(sent_us)) AS sent, arraySort(groupArray(delivered_us)) AS delivered
+    FROM latency_samples
+    GROUP BY day, country, operator
 )
 ;
 CREATE TABLE IF NOT EXISTS latency_rollup
