@@ -34,6 +34,20 @@ _GROUPS = ("SELECT day, subaccount_id, country, operator, currency, sum(total), 
            "FROM {table} GROUP BY ALL ORDER BY ALL")
 
 
+def _assert_layout_exact(ch: ClickHouse) -> None:
+    """The report layout (migration 0009) after the replay: each copy holds the current version
+    of exactly the messages `messages` holds, and each roll-up equals its source view."""
+    current = ("SELECT toString(umid), version FROM messages FINAL WHERE {cond} ORDER BY ALL")
+    assert ch.query(current.format(cond="counted")).rows == ch.query(
+        "SELECT toString(umid), version FROM messages_by_day FINAL ORDER BY ALL").rows
+    assert ch.query(current.format(cond="NOT counted")).rows == ch.query(
+        "SELECT toString(umid), version FROM messages_uncounted FINAL ORDER BY ALL").rows
+    for rollup in ("message", "latency", "campaign"):
+        got = ch.query(f"SELECT * EXCEPT (computed_at, is_deleted) FROM {rollup}_rollup FINAL "
+                       "ORDER BY ALL").rows
+        assert got and got == ch.query(f"SELECT * FROM {rollup}_groups ORDER BY ALL").rows, rollup
+
+
 async def _drain(settings: Settings, ch: ClickHouse) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(run_sink(settings, stop, ch=ch))
@@ -74,6 +88,7 @@ async def test_replayed_input_is_not_counted_twice_by_the_rollup(
         assert ch.query(_DAY_SUMS.format(table="daily_rollup FINAL")).rows == _truth(sims)
         assert ch.query(_GROUPS.format(table="daily_rollup FINAL")).rows == ch.query(
             _GROUPS.format(table="daily_deltas FINAL")).rows
+        _assert_layout_exact(ch)
     finally:
         ch.command(f"DROP DATABASE IF EXISTS {ch.database}")
 
