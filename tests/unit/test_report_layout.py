@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sinks.filters import Filters
-from sinks.migrate import migrate
+from sinks.migrate import MIGRATIONS_DIR, migrate
 from sinks.reports import run_report
 from sinks.rollup import Rollup, watermark
 from smsflow.clickhouse import ClickHouse
@@ -127,3 +128,23 @@ def test_the_log_reads_only_the_first_days_but_keeps_the_order(clickhouse: Click
     assert every[2] == late["umid"]  # ordered by time, not by day
     for n in range(1, 8):
         assert [r[3] for r in run_report(ch, "logs", Filters(limit=n)).rows] == every[:n]
+
+
+def test_an_upgraded_database_backfills_the_layout(clickhouse: ClickHouse, tmp_path: Path) -> None:
+    ch = clickhouse
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for f in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if not f.name.startswith("0009"):
+            (old / f.name).write_text(f.read_text())
+    migrate(ch, old)  # a database of version 8, with messages stored before the upgrade
+    orphan, counted = _uid(), _uid()
+    ch.insert("messages", [_msg(orphan, 1, D2, "delivered", counted=False),
+                           _msg(counted, 1, D1, "queued"), _msg(counted, 2, D1, "delivered")])
+    assert [m.version for m in migrate(ch)] == [9]
+    assert _rows(ch, "SELECT toString(umid), version FROM messages_by_day FINAL") == \
+        [(counted, 2)]
+    assert _rows(ch, "SELECT toString(umid) FROM messages_uncounted FINAL") == [(orphan,)]
+    assert watermark(ch, 2) == dt.date(1970, 1, 1)  # the new roll-ups start with no closed day
+    Rollup(ch, open_days=0).update({D1, D2})
+    _assert_rollups_equal_sources(ch)
