@@ -51,15 +51,12 @@ _MEASURES = (
     "survey_answered", "clicked", "cost",
 )
 _KEY = "day, subaccount_id, country, operator, currency"
+_AT = "{at:DateTime64(6)}"
 _DAILY = (
     f"INSERT INTO daily_rollup ({_KEY}, {', '.join(_MEASURES)}, computed_at) "
-    f"SELECT {_KEY}, {', '.join(f'sum({m})' for m in _MEASURES)}, {{at:DateTime64(6)}} "
+    f"SELECT {_KEY}, {', '.join(f'sum({m})' for m in _MEASURES)}, {_AT} "
     "FROM daily_deltas FINAL WHERE {where} GROUP BY " + _KEY
 )
-# a roll-up table whose columns are its groups view's, then computed_at and is_deleted
-_TOMBSTONES = ("INSERT INTO {table} SELECT * EXCEPT (computed_at, is_deleted), "
-               "{{at:DateTime64(6)}}, 1 FROM {table} FINAL WHERE {where}")
-_GROUPS = "INSERT INTO {table} SELECT *, {{at:DateTime64(6)}}, 0 FROM {view} WHERE {where}"
 _DAYS = "day IN {days:Array(Date)}"
 _RANGE = "day > {lo:Date} AND day <= {hi:Date}"
 
@@ -77,8 +74,12 @@ class Family:
 
 
 def _replaced(table: str, view: str) -> tuple[str, str]:
-    return (_TOMBSTONES.format(table=table, where="{where}"),
-            _GROUPS.format(table=table, view=view, where="{where}"))
+    """A roll-up ``table`` (its groups ``view``'s columns, then computed_at and is_deleted):
+    tombstones for the days' rows, then the days' groups."""
+    where = "{where}"
+    return (f"INSERT INTO {table} SELECT * EXCEPT (computed_at, is_deleted), {_AT}, 1 "
+            f"FROM {table} FINAL WHERE {where}",
+            f"INSERT INTO {table} SELECT *, {_AT}, 0 FROM {view} WHERE {where}")
 
 
 FAMILIES = (

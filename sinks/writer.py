@@ -6,9 +6,8 @@ when :meth:`Batch.due` says so, and commits the Kafka offsets of :meth:`Batch.co
 only after ``flush`` returned. A flush inserts every table with an insert deduplication token
 derived from the batch's offset ranges, then brings the roll-ups up to date for the days the
 batch's deltas and counted messages touched (:class:`sinks.rollup.Rollup`, idempotent); a
-ClickHouse error is
-retried with exponential backoff (the same batch, the same tokens), so an insert whose outcome
-was unknown is not stored twice and the roll-up is recomputed again.
+ClickHouse error is retried with exponential backoff (the same batch, the same tokens), so an
+insert whose outcome was unknown is not stored twice and the roll-up is recomputed again.
 """
 
 from __future__ import annotations

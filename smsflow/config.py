@@ -322,6 +322,13 @@ class Settings(BaseSettings):
         "for the producer while processing goes on (sent in order). Introduced with "
         "worker_coalesce_batches (measured together, see there); the value was not measured.",
     )
+    worker_produce_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Worker: how long a record it writes may wait for "
+        "the broker's acknowledgement, retries included, before the worker stops without "
+        "committing (`run` restarts it; the events are processed again). Faust's default is "
+        "20 minutes, during which a worker whose write never completed looked alive and did "
+        "nothing. Kafka's own default delivery timeout is 120 s.",
+    )
     worker_gc_young_allocations: int = Field(
         default=50_000, ge=1, description="Worker: allocations before a young-generation "
         "garbage collection (gc.set_threshold's first value, after gc.freeze() at start; the "
@@ -619,7 +626,7 @@ SETTING_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
         "alignment_seconds", "alignment_min_backlog", "alignment_stall_seconds",
         "worker_fetch_min_bytes", "worker_fetch_max_wait_ms", "worker_max_poll_records",
         "worker_queue_batches", "worker_coalesce_batches", "worker_send_ahead",
-        "worker_gc_young_allocations",
+        "worker_produce_timeout_seconds", "worker_gc_young_allocations",
     )),
     "sink": ("the ClickHouse sink (sinks/): batches, its consumer, the daily roll-up", (
         "sink_batch_size", "sink_batch_ms", "sink_fetch_min_bytes", "sink_fetch_max_wait_ms",

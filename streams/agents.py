@@ -98,6 +98,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
             w.watch(out)
         done: list[tuple[Any, int]] = []
         for batch in batches:
+            await feed.seeks.zero()  # not while the consumer seeks (Feed's doc)
             records, reseek = admit(batch)
             if reseek is not None:
                 await consumer.seek(batch.tp, reseek)
@@ -120,11 +121,13 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
             batches = [await feed.queue.get()]
             while not feed.queue.empty() and len(batches) < coalesce:
                 batches.append(feed.queue.get_nowait())
+            feed.sets.up()  # down once the sender handed its outputs over (Feed's doc)
             try:
                 await process(batches)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
+                feed.sets.down()
                 await crash(f"batches of {sorted({str(b.tp) for b in batches})}", e)
                 return
 
@@ -139,6 +142,8 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
             except Exception as e:  # a send that fails to queue
                 await crash("sending outputs", e)
                 return
+            finally:
+                feed.sets.down()
             for tp, end in done:
                 feed.commits.add(tp, end, futures)
             if futures and done and feed.queue.empty() and sends.empty():

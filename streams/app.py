@@ -1,20 +1,8 @@
 """The Faust app factory: settings, the batch transport, the table class.
 
-Processing guarantee: **at-least-once + idempotence**, not Faust's ``exactly_once`` (Kafka
-transactions), which is known to lose or duplicate table updates after kill -9 and on
-rebalances (faust-notes.md). The design that makes at-least-once exact:
-
-1. The ``messages`` table's changelog *is* the message-state topic, and every version is a pure
-   function of (stored state, event) (``streams.state.apply``); a replayed event is "no change".
-2. The worker's input topics take the batch path (:mod:`streams.compat`, :mod:`streams.feed`):
-   each fetch's records of a partition are processed as one batch, every record the batch
-   produces (state and side-table changelog records, reply pairs, control events, dead
-   letters) is sent as producer batches, and the batch's offsets become committable only when
-   the broker acknowledged every one of them; a failed send stops the worker without
-   committing (a restart processes the events again).
-3. Outputs derived from the state (the daily delta rows) are a pure function of each state
-   record (:func:`smsflow.contribution.delta_rows`, computed by the sink from the
-   message-state topic), deduplicated in ClickHouse by (umid, version, key).
+Processing guarantee: at-least-once + idempotence, not Faust's ``exactly_once`` (Kafka
+transactions, known to lose or duplicate table updates after kill -9 and on rebalances,
+faust-notes.md); why that is exact: README.md, "How results stay exact".
 
 The broker URL scheme ``smsflow://`` selects :class:`streams.compat.Transport` (an entry point
 in pyproject.toml), which refuses faust-streaming/aiokafka versions it was not written for.
@@ -43,16 +31,11 @@ __all__ = ["LOGGING_CONFIG", "RawTable", "WorkerApp", "WorkerOptions", "create_a
 log = logging.getLogger("smsflow.streams")
 
 LOGGING_CONFIG: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "kv": {
-            "format": "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-        }
-    },
-    "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}
-    },
+    "version": 1, "disable_existing_loggers": False,
+    "formatters": {"kv": {
+        "format": "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"}},
+    "handlers": {"stderr": {
+        "class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": "INFO"},
 }
 
@@ -88,13 +71,9 @@ class RawTable(faust.Table):  # type: ignore[misc]
 
 
 def create_app(settings: Settings, options: WorkerOptions, app_id: str = "") -> faust.App:
-    """A configured Faust app (no agents yet; ``streams.agents.install`` adds them).
-
-    The app id (= consumer group) is the worker's group (:func:`smsflow.consumers.worker`)
-    unless ``app_id`` names another (the benchmark's decode-only Faust agent runs with the
-    worker's settings), and its consumer takes that spec's settings. Raises
-    :class:`~smsflow.errors.ConfigError`-like SmsflowError for an unknown store.
-    """
+    """A configured Faust app (``streams.agents.install`` adds agents) whose id (= consumer
+    group) is the worker's group unless ``app_id`` names another (the benchmark's decode-only
+    agent); its consumer takes that spec's settings. SmsflowError for an unknown store."""
     if options.store not in ("memory", "rocksdb"):
         raise SmsflowError(f"unknown table store {options.store!r}: use memory or rocksdb")
     register_codecs(settings)
@@ -104,36 +83,25 @@ def create_app(settings: Settings, options: WorkerOptions, app_id: str = "") -> 
     broker["broker"] = [f"{SCHEME}://{url.split('://', 1)[1]}" for url in broker["broker"]]
     spec = consumers.worker(settings)
     app = WorkerApp(
-        app_id or spec.group,
-        **broker,
-        store=f"{options.store}://",
-        datadir=str(options.datadir),
-        autodiscover=False,
-        processing_guarantee="at_least_once",
-        key_serializer="raw",
-        value_serializer="raw",
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.topic_replication,
-        table_standby_replicas=0,
+        app_id or spec.group, **broker, store=f"{options.store}://",
+        datadir=str(options.datadir), autodiscover=False, processing_guarantee="at_least_once",
+        key_serializer="raw", value_serializer="raw", topic_partitions=settings.partitions,
+        topic_replication_factor=settings.topic_replication, table_standby_replicas=0,
         consumer_auto_offset_reset=spec.auto_offset_reset,
         broker_session_timeout=spec.session_timeout_ms / 1000,
         broker_heartbeat_interval=spec.heartbeat_interval_ms / 1000,
-        broker_commit_interval=options.commit_interval,
-        producer_acks=-1,
+        broker_commit_interval=options.commit_interval, producer_acks=-1,
+        producer_request_timeout=settings.worker_produce_timeout_seconds,
         # throughput knobs measured with `python -m bench.streams --messages 20000` (worker
         # alone, 2 cores): linger 20 -> 50 ms and 500 -> 5000 records per poll (the setting
         # worker_max_poll_records) with a 32k stream buffer took the worker from 2,424 to 2,986
         # events/s (398 -> 333 CPU us/event)
-        producer_linger_ms=50,
-        producer_max_batch_size=512 * 1024,
+        producer_linger_ms=50, producer_max_batch_size=512 * 1024,
         producer_max_request_size=4 * 1024 * 1024,
-        broker_max_poll_records=spec.max_poll_records,
-        stream_buffer_maxsize=32768,
+        broker_max_poll_records=spec.max_poll_records, stream_buffer_maxsize=32768,
         web_enabled=options.web_port is not None,
-        web_port=options.web_port or settings.worker_web_port,
-        web_host="127.0.0.1",
-        Table=RawTable,
-        logging_config=LOGGING_CONFIG,
+        web_port=options.web_port or settings.worker_web_port, web_host="127.0.0.1",
+        Table=RawTable, logging_config=LOGGING_CONFIG,
     )
     app.consumer_spec = spec
     return app

@@ -124,27 +124,31 @@ class Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         await thread.call_thread(thread.seek, partition, offset)
 
     async def seek(self, partition: Any, offset: int) -> None:
-        await super().seek(partition, offset)
         feed = _feed(self.app)
-        if feed is not None:
+        if feed is None:
+            await super().seek(partition, offset)
+            return
+        with feed.seeking():
+            await super().seek(partition, offset)
             feed.seeked({partition: offset})
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
-        offsets = dict(await super().seek_to_committed())
         feed = _feed(self.app)
         if feed is None:
-            return offsets
-        # aiokafka seeks only partitions committed past 0: the others would keep the position
-        # the fetcher reached while recovery ran, past records fetched and dropped meanwhile
-        fresh = [tp for tp, off in offsets.items()
-                 if (off is None or off <= 0) and feed.owns(tp.topic)]
-        starts = await self.earliest_offsets(*fresh) if fresh else {}
-        for tp in fresh:
-            start = starts.get(tp)
-            if start is not None and start >= 0:
-                await super().seek(tp, start)
-                offsets[tp] = start
-        feed.seeked(offsets)
+            return await super().seek_to_committed()  # type: ignore[no-any-return]
+        with feed.seeking():  # the seeks and their report, one after the other (Feed's doc)
+            offsets = dict(await super().seek_to_committed())
+            # aiokafka seeks only partitions committed past 0: the others would keep the
+            # position the fetcher reached during recovery, past records fetched and dropped
+            fresh = [tp for tp, off in offsets.items()
+                     if (off is None or off <= 0) and feed.owns(tp.topic)]
+            starts = await self.earliest_offsets(*fresh) if fresh else {}
+            for tp in fresh:
+                start = starts.get(tp)
+                if start is not None and start >= 0:
+                    await super().seek(tp, start)
+                    offsets[tp] = start
+            feed.seeked(offsets)
         return offsets
 
     def _filter_tps_with_pending_acks(self, topics: Any = None) -> Iterable[Any]:
@@ -159,6 +163,21 @@ class Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         if feed is None or not feed.owns(tp.topic):
             return super()._new_offset(tp)  # type: ignore[no-any-return]
         return feed.commits.committable(tp)  # type: ignore[no-any-return]
+
+    async def wait_empty(self) -> None:
+        # on a revoke or stop, after Faust stopped the flow: what was processed is written
+        # first (Feed's doc); not after a crash, and no longer than a write may take
+        feed = _feed(self.app)
+        if feed is not None and not self.app.crashed:
+            timeout = self.app.conf.producer_request_timeout
+            try:
+                await asyncio.wait_for(feed.sets.zero(), timeout)
+            except TimeoutError:
+                self.log.warning("batches taken for processing did not reach the producer "
+                                 "in %.0f s; revoking anyway", timeout)
+            else:
+                await self.app.producer.flush()  # acknowledged: Faust's commit takes them
+        await super().wait_empty()
 
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
         feed = _feed(self.app)

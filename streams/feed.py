@@ -19,15 +19,16 @@ worker is behind) and what it asks for committable offsets. Two pure parts, unit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from smsflow.config import setting_default
 
-__all__ = ["Batch", "Commits", "Feed", "Offsets"]
+__all__ = ["Batch", "Commits", "Count", "Feed", "Offsets"]
 
 log = logging.getLogger("smsflow.streams")
 
@@ -166,14 +167,54 @@ class Commits:
             self.offsets.pop(tp, None)
 
 
+class Count:
+    """How many of something are under way; :meth:`zero` returns once none is."""
+
+    def __init__(self) -> None:
+        self.n, self._zero = 0, asyncio.Event()
+        self._zero.set()
+
+    def up(self) -> None:
+        self.n += 1
+        self._zero.clear()
+
+    def down(self) -> None:
+        self.n -= 1
+        if not self.n:
+            self._zero.set()
+
+    async def zero(self) -> None:
+        await self._zero.wait()
+
+
 class Feed:
-    """The batch path of one worker: owned topics, the batch queue, offsets and commits."""
+    """The batch path of one worker: owned topics, the batch queue, offsets and commits.
+
+    * :attr:`seeks`: no batch is admitted while the consumer seeks. A batch fetched after a
+      seek and processed before :meth:`seeked` reported it moved the next offset past the
+      seek's, the report moved it back, and the next batch looked fetched before the seek:
+      dropped as stale, and never read again if nothing newer came (a stalled worker).
+    * :attr:`sets`: sets of batches taken for processing whose outputs have not reached the
+      producer. Before a revoke the worker waits for none and flushes, so that the worker
+      taking the partitions over recovers every state written here (else it processed the
+      same events again from an older state and wrote the same versions with other contents).
+    """
 
     def __init__(self, topics: Iterable[str], maxsize: int = QUEUE_BATCHES) -> None:
         self.topics = frozenset(topics)
         self.queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize)
         self.offsets = Offsets()
         self.commits = Commits()
+        self.seeks, self.sets = Count(), Count()
+
+    @contextlib.contextmanager
+    def seeking(self) -> Iterator[None]:
+        """Around a seek and its :meth:`seeked` report."""
+        self.seeks.up()
+        try:
+            yield
+        finally:
+            self.seeks.down()
 
     def owns(self, topic: str) -> bool:
         return topic in self.topics

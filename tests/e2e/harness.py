@@ -12,11 +12,13 @@ import contextlib
 import csv
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,23 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env[f"SMSFLOW_{name.upper()}"] = str(value)
     env["SMSFLOW_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap
     return env
+
+
+#: log lines a stuck pipeline is diagnosed from: crashes, smsflow's own loggers (the
+#: worker's stats line every 10 s), and the rebalances with their recovery steps
+_OWN = re.compile(r" level=CRITICAL | logger=smsflow| msg=Setting newly assigned"
+                  r"| msg=Revoking| Recovery\]: (Seek|Resuming|Worker ready)")
+
+
+def _distinct(lines: Iterable[str]) -> list[str]:
+    """``lines`` with a repeated message (same logger and first 80 characters) kept once, at
+    its last occurrence (Faust repeats its slow-stream error for every partition)."""
+    last: dict[str, str] = {}
+    for ln in lines:
+        key = ln.partition(" logger=")[2][:80]
+        last.pop(key, None)
+        last[key] = ln
+    return list(last.values())
 
 
 class Pipeline:
@@ -160,9 +179,11 @@ class Pipeline:
         for child in sorted((self.settings.home / "logs").glob("*.log")):
             text = _read_tail(child, 400_000)
             lines = text.splitlines()
-            notable = [ln for ln in lines if " level=WARNING " in ln or " level=ERROR " in ln]
-            parts.append(f"--- {child.name}: last warnings/errors ---")
-            parts.extend(ln[:400] for ln in notable[-30:])
+            parts.append(f"--- {child.name}: critical, own and rebalance lines ---")
+            parts.extend(ln[:400] for ln in [ln for ln in lines if _OWN.search(ln)][-40:])
+            parts.append(f"--- {child.name}: last warnings/errors (repeats once) ---")
+            parts.extend(ln[:400] for ln in _distinct(
+                ln for ln in lines if " level=WARNING " in ln or " level=ERROR " in ln)[-30:])
             parts.append(f"--- {child.name}: last lines ---")
             parts.extend(ln[:400] for ln in lines[-8:])
         return "\n".join(parts)

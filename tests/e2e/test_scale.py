@@ -3,7 +3,7 @@
 - a local 3-broker KRaft cluster (``infra.broker.Cluster``: 3 nodes, each broker and
   controller) with the production profile (RF 3, min ISR 2, acks=all): one broker SIGKILLed
   mid-stream and restarted later; separately the sink group's coordinator SIGKILLed while the
-  sink lands and commits;
+  sink lands and commits, and the worker group's while the worker commits;
 - ``infra status`` finds the cluster; ``smsflow run`` starts while one broker is down;
 - ``smsflow run --workers 3`` with one worker SIGKILLed mid-stream: the other two take its
   partitions (the consumer group's assignment is read from the broker) and the reports stay
@@ -199,6 +199,28 @@ def test_broker_sigkilled_while_the_sink_commits(
     wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > landed, timeout=120)
     back = cluster.node(node).start()
     p.wait_caught_up(total)
+    cluster.node(node).wait_started(back, timeout=120)
+    _no_dead_letters(p)
+    _to_truth(p, sim_small)
+
+
+def test_broker_sigkilled_while_it_coordinates_the_worker_group(
+    sim_small: Simulation, cluster: Cluster, pipeline_factory: Any
+) -> None:
+    # everything produced first, so nothing newer arrives to set a stalled worker going again
+    p = _cluster_pipeline(pipeline_factory, cluster, sink_batch_size=300)
+    p.start()
+    produce(p, sim_small.events)
+    total = int(sim_small.truth["messages"])
+    landed = wait_until(
+        p, lambda prog: 0 < (prog.get("messages_landed") or 0) < total // 2
+    )["messages_landed"]
+    group = consumers.worker(p.settings).group
+    node = asyncio.run(_coordinator(p.settings, group))  # the broker taking its commits
+    _sigkill(cluster, node)
+    wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > landed, timeout=120)
+    back = cluster.node(node).start()
+    p.wait_caught_up(total, timeout=240)
     cluster.node(node).wait_started(back, timeout=120)
     _no_dead_letters(p)
     _to_truth(p, sim_small)

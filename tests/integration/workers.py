@@ -105,6 +105,15 @@ class WorkerProcess:
         raise TimeoutError(f"worker {self.name} not ready in {timeout}s:\n"
                            + self.log_text()[-3000:])
 
+    def wait_exit(self, timeout: float) -> int | None:
+        """The exit code once the process ended by itself, None if it still runs."""
+        if self.proc is None:
+            return None
+        try:
+            return int(self.proc.wait(timeout))
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
         """SIGKILL, no goodbye (the crash the exactness design must survive)."""
         if self.proc is not None and self.proc.poll() is None:

@@ -112,6 +112,47 @@ def test_revoked_partitions_are_forgotten() -> None:
     assert f.commits.committable(T) is None and T not in f.offsets.expected
 
 
+async def test_records_fetched_while_the_consumer_seeks_are_processed_once_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the stall of a CI run: right after aiokafka sought T to its committed offset 10, the
+    # fetch returned 10..12 and the worker processed them before the seek was reported; the
+    # report moved the next offset back to 10, the next fetch (13..15, begun before the
+    # report) looked fetched before the seek and was dropped as stale, and with nothing newer
+    # produced nothing asked to read it again. Batches now wait while the consumer seeks.
+    feed = Feed([T.topic])
+    consumer = object.__new__(compat.Consumer)
+    consumer.app = type("App", (), {"feed": feed})()
+    fetch = feed.offsets.start_round()
+
+    async def aiokafka_seek_to_committed(self: Any) -> dict[TP, int]:
+        await feed.put(T, [Rec(o) for o in (10, 11, 12)], 1, fetch)  # fetched after the seek
+        feed.offsets.start_round()  # the next fetch begins
+        for _ in range(5):
+            await asyncio.sleep(0)  # the worker gets the loop
+        return {T: 10}
+
+    monkeypatch.setattr(compat.faust_aiokafka.Consumer, "seek_to_committed",
+                        aiokafka_seek_to_committed)
+    processed: list[int] = []
+
+    async def worker() -> None:  # what streams.agents does with each queued batch
+        while True:
+            b = await feed.queue.get()
+            await feed.seeks.zero()
+            records, reseek = feed.offsets.admit(b)
+            assert reseek is None
+            processed.extend(offsets_of(records))
+
+    task = asyncio.ensure_future(worker())
+    assert await consumer.seek_to_committed() == {T: 10}
+    await feed.put(T, [Rec(o) for o in (13, 14, 15)], 1, feed.offsets.round)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    assert processed == [10, 11, 12, 13, 14, 15] and feed.offsets.stale == 0
+
+
 def test_other_library_versions_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     compat.check_versions()
     monkeypatch.setattr(aiokafka, "__version__", "0.15.0")
