@@ -19,6 +19,8 @@ canonical one-line form (``formatQuerySingleLine``), then rewritten:
   ``t_local`` and reading every table it names as ``<name>_local``: on each replica it sees the
   blocks inserted into that replica's ``s_local`` (the Distributed insert put them there) and
   its target shares their sharding (both keys hold ``umid``).
+- ``ALTER TABLE v MODIFY QUERY SELECT ...`` (a materialized view's new query): ``v ON
+  CLUSTER``, reading ``<name>_local`` like its ``CREATE``.
 - ``INSERT INTO t SELECT ...``: unchanged, run once (it writes and reads the Distributed
   tables).
 
@@ -43,6 +45,8 @@ _CREATE_TABLE = re.compile(
     re.S,
 )
 _CREATE_VIEW = re.compile(r"^CREATE VIEW (IF NOT EXISTS )?(`?[\w.]+`?) (AS .*)$", re.S)
+# the canonical form puts the command in parentheses
+_MODIFY_QUERY = re.compile(r"^ALTER TABLE (`?[\w.]+`?) \(MODIFY QUERY (.*)\)$", re.S)
 _ALTER = re.compile(r"^ALTER TABLE (`?[\w.]+`?) (?P<cmds>.*)$", re.S)
 _DROP = re.compile(r"^DROP TABLE (IF EXISTS )?(`?[\w.]+`?)(.*)$", re.S)
 _DROP_VIEW = re.compile(r"^DROP VIEW (IF EXISTS )?(`?[\w.]+`?)$", re.S)
@@ -156,6 +160,9 @@ def cluster_statements(
                 f"AS {select}"]
     if _INSERT.match(text):
         return [text]
+    if m := _MODIFY_QUERY.match(text):  # a materialized view's query, like its CREATE
+        select = _FROM.sub(lambda f: f"FROM {f.group(2)}{LOCAL_SUFFIX}", m.group(2))
+        return [f"ALTER TABLE {m.group(1)} {on} MODIFY QUERY {select}"]
     if m := _ALTER.match(text):
         name = _unquote(m.group(1))
         commands = [

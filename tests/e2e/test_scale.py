@@ -183,9 +183,17 @@ def test_broker_sigkilled_mid_stream_and_restarted(
     _to_truth(p, sim_small)
 
 
-def test_broker_sigkilled_while_the_sink_commits(
-    sim_small: Simulation, cluster: Cluster, pipeline_factory: Any
+@pytest.mark.parametrize(
+    ("group_of", "catch_up_s"),
+    [(consumers.sink, 600.0), (consumers.worker, 240.0)],
+    ids=["sink-commits", "worker-group-coordinator"],
+)
+def test_broker_sigkilled_while_it_coordinates_a_group(
+    sim_small: Simulation, cluster: Cluster, pipeline_factory: Any,
+    group_of: Any, catch_up_s: float,
 ) -> None:
+    # the broker taking the group's commits dies mid-stream; everything is produced first, so
+    # nothing newer arrives to set a stalled consumer going again
     p = _cluster_pipeline(pipeline_factory, cluster, sink_batch_size=300)
     p.start()
     produce(p, sim_small.events)
@@ -193,34 +201,11 @@ def test_broker_sigkilled_while_the_sink_commits(
     landed = wait_until(
         p, lambda prog: 0 < (prog.get("messages_landed") or 0) < total // 2
     )["messages_landed"]
-    group = consumers.sink(p.settings).group
-    node = asyncio.run(_coordinator(p.settings, group))  # the broker taking the sink's commits
+    node = asyncio.run(_coordinator(p.settings, group_of(p.settings).group))
     _sigkill(cluster, node)
     wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > landed, timeout=120)
     back = cluster.node(node).start()
-    p.wait_caught_up(total)
-    cluster.node(node).wait_started(back, timeout=120)
-    _no_dead_letters(p)
-    _to_truth(p, sim_small)
-
-
-def test_broker_sigkilled_while_it_coordinates_the_worker_group(
-    sim_small: Simulation, cluster: Cluster, pipeline_factory: Any
-) -> None:
-    # everything produced first, so nothing newer arrives to set a stalled worker going again
-    p = _cluster_pipeline(pipeline_factory, cluster, sink_batch_size=300)
-    p.start()
-    produce(p, sim_small.events)
-    total = int(sim_small.truth["messages"])
-    landed = wait_until(
-        p, lambda prog: 0 < (prog.get("messages_landed") or 0) < total // 2
-    )["messages_landed"]
-    group = consumers.worker(p.settings).group
-    node = asyncio.run(_coordinator(p.settings, group))  # the broker taking its commits
-    _sigkill(cluster, node)
-    wait_until(p, lambda prog: (prog.get("messages_landed") or 0) > landed, timeout=120)
-    back = cluster.node(node).start()
-    p.wait_caught_up(total, timeout=240)
+    p.wait_caught_up(total, timeout=catch_up_s)
     cluster.node(node).wait_started(back, timeout=120)
     _no_dead_letters(p)
     _to_truth(p, sim_small)

@@ -65,7 +65,10 @@ def test_every_migration_statement_rewritten_and_parsed(clickhouse: ClickHouse) 
             elif m := re.match(r"CREATE TABLE IF NOT EXISTS (\w+) ON CLUSTER", stmt):
                 assert f"AS {m.group(1)}_local ENGINE = Distributed({CLUSTER}, " in stmt, stmt
                 distributed[m.group(1)] = stmt
-        if m := re.match(r"ALTER TABLE (\w+) ", canonical_sql(clickhouse, original)):
+        if " (MODIFY QUERY " in canonical_sql(clickhouse, original):  # a view: no _local
+            [stmt] = rewritten
+            assert not re.search(r"FROM (?!\w+_local\b)", stmt), stmt
+        elif m := re.match(r"ALTER TABLE (\w+) ", canonical_sql(clickhouse, original)):
             assert [st.split(" ON CLUSTER")[0] for st in rewritten] == [
                 f"ALTER TABLE {m.group(1)}_local", f"ALTER TABLE {m.group(1)}"
             ], rewritten
@@ -102,6 +105,18 @@ def test_materialized_view_reads_and_writes_the_local_tables(clickhouse: ClickHo
     assert out == (f"CREATE MATERIALIZED VIEW IF NOT EXISTS f ON CLUSTER {CLUSTER} TO t_local "
                    "AS SELECT umid FROM messages_local WHERE (NOT counted) OR (umid IN "
                    "(SELECT umid FROM t_local))")
+
+
+def test_materialized_view_query_change_reads_the_local_tables(clickhouse: ClickHouse) -> None:
+    [out] = cluster_statements(
+        "ALTER TABLE f MODIFY QUERY SELECT umid FROM messages "
+        "WHERE umid IN (SELECT umid FROM t WHERE umid IN (SELECT umid FROM messages))",
+        CLUSTER, "smsflow", lambda s: canonical_sql(clickhouse, s),
+    )
+    assert out == (f"ALTER TABLE f ON CLUSTER {CLUSTER} MODIFY QUERY SELECT umid FROM "
+                   "messages_local WHERE umid IN (SELECT umid FROM t_local WHERE umid IN "
+                   "(SELECT umid FROM messages_local))")
+    _ast(clickhouse, out)
 
 
 def test_statement_it_cannot_rewrite_is_refused(clickhouse: ClickHouse) -> None:

@@ -135,13 +135,13 @@ def test_an_upgraded_database_backfills_the_layout(clickhouse: ClickHouse, tmp_p
     old = tmp_path / "migrations"
     old.mkdir()
     for f in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if not f.name.startswith("0009"):
+        if f.name < "0009":
             (old / f.name).write_text(f.read_text())
     migrate(ch, old)  # a database of version 8, with messages stored before the upgrade
     orphan, counted = _uid(), _uid()
     ch.insert("messages", [_msg(orphan, 1, D2, "delivered", counted=False),
                            _msg(counted, 1, D1, "queued"), _msg(counted, 2, D1, "delivered")])
-    assert [m.version for m in migrate(ch)] == [9]
+    assert [m.version for m in migrate(ch)][:1] == [9]  # and the later ones
     assert _rows(ch, "SELECT toString(umid), version FROM messages_by_day FINAL") == \
         [(counted, 2)]
     assert _rows(ch, "SELECT toString(umid) FROM messages_uncounted FINAL") == [(orphan,)]
