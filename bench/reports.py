@@ -104,7 +104,7 @@ ARRAY JOIN if(n % 10 = 0 AND direction = 'OUTBOUND', [1, 2], [2]) AS version
 DELTAS = f"""
 INSERT INTO daily_deltas (day, subaccount_id, country, operator, origin, encoding, campaign_id,
     currency, umid, version, total, received, sent, delivered, undelivered, rejected,
-    chargeable, segments, verification_sent, replies, inbound, cost, event_at)
+    chargeable, segments, verification_sent, replies, inbound, cost, event_at, hour)
 SELECT day, subaccount_id, country, operator, origin, encoding, campaign_id,
     if(final, currency, ''), umid, toUInt64(if(final OR sign < 0, 2, 1)) AS version,
     sign * (direction = 'OUTBOUND') AS total,
@@ -120,7 +120,7 @@ SELECT day, subaccount_id, country, operator, origin, encoding, campaign_id,
     sign * (direction = 'INBOUND') AS replies,
     sign * (direction = 'INBOUND') AS inbound,
     if(final AND direction = 'OUTBOUND', sign * cost, toDecimal64(0, 8)),
-    if(final, final_time, at)
+    if(final, final_time, at), toHour(at)
 FROM (SELECT {_ATTRS} FROM numbers({{start:UInt64}}, {{count:UInt64}}))
 ARRAY JOIN
     if(direction = 'OUTBOUND' AND r < 90, [1, -1, 1], [1]) AS sign,
@@ -212,7 +212,7 @@ def main() -> None:
         print(f"load {args.messages} messages {time.perf_counter() - t0:.1f} s "
               + " ".join(f"{k}={v:.1f}s" for k, v in spent.items()), flush=True)
     t0 = time.perf_counter()
-    rolled = refresh(ch, settings.rollup_open_days)
+    rolled = refresh(ch, settings.rollup_open_days, settings.rollup_open_hours)
     print(f"rollup refresh {time.perf_counter() - t0:.2f} s (through {rolled})", flush=True)
     for name, (seconds, cpu) in time_reports(ch, args.repeat, Filters(), names).items():
         print(f"report {name} {seconds:.3f} cpu={cpu:.3f}", flush=True)

@@ -21,6 +21,9 @@ canonical one-line form (``formatQuerySingleLine``), then rewritten:
   its target shares their sharding (both keys hold ``umid``).
 - ``ALTER TABLE v MODIFY QUERY SELECT ...`` (a materialized view's new query): ``v ON
   CLUSTER``, reading ``<name>_local`` like its ``CREATE``.
+- ``EXCHANGE TABLES a AND b`` (a table rebuilt with another key): the local tables, ``ON
+  CLUSTER``; each Distributed table keeps reading the local table of its name, which now holds
+  the other data.
 - ``INSERT INTO t SELECT ...``: unchanged, run once (it writes and reads the Distributed
   tables).
 
@@ -55,6 +58,7 @@ _CREATE_MV = re.compile(
 )
 _FROM = re.compile(r"\bFROM (`?)(\w+)\1(?=[\s)]|$)")
 _INSERT = re.compile(r"^INSERT INTO ", re.S)
+_EXCHANGE = re.compile(r"^EXCHANGE TABLES (`?[\w.]+`?) AND (`?[\w.]+`?)$", re.S)
 _COLUMN_CMD = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN ")
 
 
@@ -160,6 +164,9 @@ def cluster_statements(
                 f"AS {select}"]
     if _INSERT.match(text):
         return [text]
+    if m := _EXCHANGE.match(text):  # the data; each Distributed table keeps its local name
+        a, b = (f"{_unquote(m.group(i))}{LOCAL_SUFFIX}" for i in (1, 2))
+        return [f"EXCHANGE TABLES {a} AND {b} {on}"]
     if m := _MODIFY_QUERY.match(text):  # a materialized view's query, like its CREATE
         select = _FROM.sub(lambda f: f"FROM {f.group(2)}{LOCAL_SUFFIX}", m.group(2))
         return [f"ALTER TABLE {m.group(1)} {on} MODIFY QUERY {select}"]

@@ -1,4 +1,5 @@
-"""The roll-ups: closed days pre-aggregated, exactly (migrations 0005, 0007, 0009).
+"""The roll-ups: closed days and sealed hours pre-aggregated, exactly (migrations 0005, 0007,
+0009, 0011).
 
 Two families, each with its watermark (``daily_rollup_watermark`` row ``id``; the last closed
 day, 1970-01-01 when none):
@@ -12,22 +13,31 @@ day, 1970-01-01 when none):
   can vanish when its messages move on), then inserts the new ones.
 
 A day is *closed* once it is at least ``open_days`` days older than the newest day seen in
-``daily_deltas``. The ``*_totals`` views read closed days from the roll-up, open and stale days
-from the source.
+``daily_deltas``. Within the other days, an hour (the UTC hour of the time that gives a row its
+day, ``daily_deltas.hour`` / ``messages_by_day.hour``) is *sealed* once it starts at least
+``open_hours`` hours before the newest one seen: each family rolls it up per hour
+(``*_rollup_hourly``; watermark ``rollup_sealed``, the start of the last sealed hour). The
+``*_totals`` views read closed days from the day roll-up, sealed hours from the hourly one, the
+newest hours and the stale days and hours from the source (not latency, whose percentiles do
+not add up over hours: its open days stay read from the source).
 
 :meth:`Rollup.update` runs after every flush, before the Kafka commit, with the days the batch
 touched (its deltas' and its counted messages' days):
 
 1. closed days the batch touched (late receipts) are marked stale (``daily_rollup_stale``,
-   shared by the families; the views read them from the source until they are fresh again);
-   once the oldest mark is ``SMSFLOW_ROLLUP_SETTLE_SECONDS`` old, every stale day is
-   recomputed whole in every family from the deduplicated source (never incremented: a replay
-   or duplicate collapses in the source first) and marked fresh;
+   shared by the families; the views read them from the source until they are fresh again),
+   and so are the sealed hours it touched (``rollup_stale_hours``); once the oldest mark is
+   ``SMSFLOW_ROLLUP_SETTLE_SECONDS`` old, every stale day and hour is recomputed whole in every
+   family from the deduplicated source (never incremented: a replay or duplicate collapses in
+   the source first) and marked fresh;
 2. when the newest day moved, each family computes the days that just closed, then raises its
    watermark (a crash in between leaves them read from the source, and the redelivered batch
-   redoes it).
+   redoes it); the days closed in every family leave the hourly roll-ups (their partitions
+   are dropped: no view reads them any more);
+3. when the newest hour moved, each family computes the hours that just sealed (of the days
+   still open), then raises its seal.
 
-A batch of open days only costs nothing. Exactness argument: sinks/README.md.
+A batch of open hours costs two one-row reads. Exactness argument: sinks/README.md.
 """
 
 from __future__ import annotations
@@ -40,11 +50,14 @@ from dataclasses import dataclass
 from smsflow.clickhouse import ClickHouse
 
 __all__ = [
-    "FAMILIES", "Family", "Rollup", "recompute", "refresh", "stale_days", "watermark",
-    "watermarks",
+    "FAMILIES", "OPEN_TABLES", "Family", "Rollup", "Unit", "recompute", "recompute_hours",
+    "refresh", "seals", "stale_days", "stale_hours", "watermark", "watermarks",
 ]
 
 _EPOCH = dt.date(1970, 1, 1)
+_EPOCH_HOUR = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: (day, hour): the rows of one day whose request time falls in that UTC hour
+Unit = tuple[dt.date, int]
 _MEASURES = (
     "total", "received", "sent", "delivered", "undelivered", "rejected", "chargeable",
     "segments", "verification_sent", "verification_converted", "replies", "inbound",
@@ -59,17 +72,26 @@ _DAILY = (
 )
 _DAYS = "day IN {days:Array(Date)}"
 _RANGE = "day > {lo:Date} AND day <= {hi:Date}"
+_UNITS = "(day, hour) IN {units:Array(Tuple(Date, UInt8))}"
+# the hours after lo through hi, on day and hour apart: key ranges of the sources
+_HOURS = ("day > {open_after:Date} "
+          "AND day >= toDate({lo:DateTime('UTC')}) AND day <= toDate({hi:DateTime('UTC')}) "
+          "AND (day > toDate({lo:DateTime('UTC')}) OR hour > toHour({lo:DateTime('UTC')})) "
+          "AND (day < toDate({hi:DateTime('UTC')}) OR hour <= toHour({hi:DateTime('UTC')}))")
 
 
 @dataclass(frozen=True)
 class Family:
-    """Roll-up tables closed together under one watermark row ``id``."""
+    """Roll-up tables closed together under one watermark row ``id`` (days) and sealed
+    together under one ``rollup_sealed`` row ``id`` (hours)."""
 
     id: int
     statements: tuple[str, ...]  # each with a {where} on day and an {at:DateTime64(6)}
+    hourly: tuple[str, ...]  # the same per hour: {where} on day and hour
 
-    def recompute(self, ch: ClickHouse, where: str, params: dict[str, object]) -> None:
-        for sql in self.statements:
+    def recompute(self, ch: ClickHouse, where: str, params: dict[str, object], *,
+                  hourly: bool = False) -> None:
+        for sql in self.hourly if hourly else self.statements:
             ch.command(sql.replace("{where}", where), {**params, "at": _tick()})
 
 
@@ -83,11 +105,16 @@ def _replaced(table: str, view: str) -> tuple[str, str]:
 
 
 FAMILIES = (
-    Family(1, (_DAILY,)),
+    Family(1, (_DAILY,), _replaced("daily_rollup_hourly", "daily_groups_hourly")),
     Family(2, (*_replaced("message_rollup", "message_groups"),
                *_replaced("latency_rollup", "latency_groups"),
-               *_replaced("campaign_rollup", "campaign_groups"))),
+               *_replaced("campaign_rollup", "campaign_groups")),
+           (*_replaced("message_rollup_hourly", "message_groups_hourly"),
+            *_replaced("campaign_rollup_hourly", "campaign_groups_hourly"))),
 )
+#: the hourly roll-ups, partitioned by day and read only for the days after a watermark: a
+#: day's partitions are dropped once every family closed it
+OPEN_TABLES = ("daily_rollup_hourly", "message_rollup_hourly", "campaign_rollup_hourly")
 
 _LAST_TICK = [dt.datetime.min.replace(tzinfo=dt.UTC)]
 
@@ -112,6 +139,24 @@ def watermark(ch: ClickHouse, family: int = 1) -> dt.date:
     return watermarks(ch)[family]
 
 
+def seals(ch: ClickHouse) -> dict[int, dt.datetime]:
+    """The start of the last sealed hour of every family (1970-01-01 00:00: none)."""
+    got = dict(ch.query("SELECT id, max(sealed_through) FROM rollup_sealed GROUP BY id").rows)
+    return {f.id: _utc(got.get(f.id)) for f in FAMILIES}
+
+
+def _utc(at: dt.datetime | None) -> dt.datetime:
+    if at is None:
+        return _EPOCH_HOUR
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+def hour_start(unit: Unit) -> dt.datetime:
+    """When the hour ``unit`` starts (UTC)."""
+    day, hour = unit
+    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=dt.UTC)
+
+
 def recompute(ch: ClickHouse, days: Iterable[dt.date]) -> None:
     """Recompute every family's roll-up of ``days`` whole from the deduplicated source
     (idempotent)."""
@@ -122,6 +167,16 @@ def recompute(ch: ClickHouse, days: Iterable[dt.date]) -> None:
             family.recompute(ch, _DAYS, {"days": days_text})
 
 
+def recompute_hours(ch: ClickHouse, units: Iterable[Unit]) -> None:
+    """Recompute every family's hourly roll-up of ``units`` whole from the deduplicated source
+    (idempotent)."""
+    wanted = sorted(set(units))
+    if wanted:
+        text = "[" + ",".join(f"('{d.isoformat()}',{h})" for d, h in wanted) + "]"
+        for family in FAMILIES:
+            family.recompute(ch, _UNITS, {"units": text}, hourly=True)
+
+
 def _close(ch: ClickHouse, family: Family, after: dt.date, through: dt.date) -> None:
     family.recompute(ch, _RANGE, {"lo": after, "hi": through})
     ch.command(
@@ -130,11 +185,50 @@ def _close(ch: ClickHouse, family: Family, after: dt.date, through: dt.date) -> 
     )
 
 
-def refresh(ch: ClickHouse, open_days: int) -> dt.date:
-    """Settle the stale days and close every day ``open_days`` older than the newest delta
-    day; the new watermark."""
-    newest = ch.query("SELECT max(day) FROM daily_deltas").scalar() or _EPOCH
-    rollup = Rollup(ch, open_days, newest=newest)
+def _drop_closed(ch: ClickHouse, through: dt.date, cluster: str | None) -> None:
+    """Drop the partitions (one per day) of :data:`OPEN_TABLES` up to ``through``, closed in
+    every family: the views read those days from the day roll-ups, or from the source while
+    stale, so they only took space."""
+    for table in OPEN_TABLES:
+        local, on = (f"{table}_local", f" ON CLUSTER {cluster}") if cluster else (table, "")
+        days = ch.query(f"SELECT DISTINCT day FROM {table} WHERE day <= {{day:Date}}",
+                        {"day": through}).rows
+        for (day,) in days:
+            ch.command(f"ALTER TABLE {local}{on} DROP PARTITION '{day.isoformat()}'")
+
+
+def _seal(ch: ClickHouse, family: Family, after: dt.datetime, through: dt.datetime,
+          open_after: dt.date) -> None:
+    family.recompute(ch, _HOURS, {"lo": _second(after), "hi": _second(through),
+                                  "open_after": open_after}, hourly=True)
+    ch.command(
+        "INSERT INTO rollup_sealed (id, sealed_through, updated_at) "
+        "VALUES ({id:UInt8}, {at:DateTime('UTC')}, now64(6))",
+        {"id": family.id, "at": _second(through)},
+    )
+
+
+def _second(at: dt.datetime) -> str:
+    """A DateTime('UTC') query parameter (whole seconds)."""
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _newest(ch: ClickHouse) -> tuple[dt.date, dt.datetime]:
+    """The newest day and the start of the newest hour stored in ``daily_deltas``."""
+    day, hour = ch.query(
+        "WITH (SELECT max(day) FROM daily_deltas) AS newest "
+        "SELECT newest, max(hour) FROM daily_deltas WHERE day = newest").rows[0]
+    if not day or day <= _EPOCH:
+        return _EPOCH, _EPOCH_HOUR
+    return day, hour_start((day, int(hour)))
+
+
+def refresh(ch: ClickHouse, open_days: int, open_hours: int = 2) -> dt.date:
+    """Settle the stale days and hours, close every day ``open_days`` older than the newest
+    delta day and seal every hour ``open_hours`` older than the newest one; the new
+    watermark."""
+    day, hour = _newest(ch)
+    rollup = Rollup(ch, open_days, open_hours, newest=day, newest_hour=hour)
     rollup.settle()
     return rollup.update(set())
 
@@ -142,63 +236,83 @@ def refresh(ch: ClickHouse, open_days: int) -> dt.date:
 class Rollup:
     """Keeps the roll-ups exact for the sink (one sink per database; see the README).
 
-    ``settle_s``: closed days that got deltas are marked stale at once and recomputed together
-    once the oldest mark waited this long (:meth:`settle`); ``clock`` is monotonic seconds.
+    ``settle_s``: closed days and sealed hours that got rows are marked stale at once and
+    recomputed together once the oldest mark waited this long (:meth:`settle`); ``clock`` is
+    monotonic seconds. ``cluster``: hourly partitions are dropped on every replica.
     """
 
     def __init__(
         self,
         ch: ClickHouse,
         open_days: int,
+        open_hours: int = 2,
         newest: dt.date | None = None,
+        newest_hour: dt.datetime | None = None,
         *,
         settle_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        cluster: str | None = None,
     ) -> None:
         self.ch = ch
         self.open_days = open_days
+        self.open_hours = open_hours
         self.newest = newest
+        self.newest_hour = newest_hour
         self.settle_s = settle_s
         self.clock = clock
+        self.cluster = cluster
         self.stale_since: float | None = None  # when the oldest unsettled mark was written
         self._checked = False  # stale marks left by an earlier process looked for
 
-    def update(self, days: set[dt.date]) -> dt.date:
-        """After ``days``' rows are stored: mark the closed ones stale (recomputing the stale
-        days when due), close what aged; return the lowest watermark of the families."""
-        if self.newest is None:
-            self.newest = self.ch.query("SELECT max(day) FROM daily_deltas").scalar() or _EPOCH
-        if days:
-            self.newest = max(self.newest, *days)
+    def update(self, units: set[Unit]) -> dt.date:
+        """After ``units``' rows are stored: mark the closed days and sealed hours among them
+        stale (recomputing the stale ones when due), close the days and seal the hours that
+        aged; return the lowest day watermark of the families."""
+        if self.newest is None or self.newest_hour is None:
+            self.newest, self.newest_hour = _newest(self.ch)
+        if units:
+            self.newest = max(self.newest, *(d for d, _ in units))
+            self.newest_hour = max(self.newest_hour, *(hour_start(u) for u in units))
         # read each time: cheap, and never a stale cached value
-        rolled = watermarks(self.ch)
-        late = sorted(d for d in days if d <= max(rolled.values()))
+        rolled, sealed = watermarks(self.ch), seals(self.ch)
+        late = sorted({d for d, _ in units if d <= max(rolled.values())})
+        late_hours = sorted(u for u in units if u[0] > min(rolled.values())
+                            and hour_start(u) <= max(sealed.values()))
         if not self._checked:
             self._checked = True
-            if stale_days(self.ch):
+            if stale_days(self.ch) or stale_hours(self.ch):
                 self.stale_since = self.clock()
-        if late:
+        if late or late_hours:
             _mark(self.ch, late, stale=True)
+            _mark_hours(self.ch, late_hours, stale=True)
             if self.stale_since is None:
                 self.stale_since = self.clock()
         if self.stale_since is not None and self.clock() - self.stale_since >= self.settle_s:
             self.settle()
         target = self.newest - dt.timedelta(days=self.open_days)
+        seal_to = self.newest_hour - dt.timedelta(hours=self.open_hours)
+        lowest = min(rolled.values())
         for family in FAMILIES:
             if target > rolled[family.id]:
                 _close(self.ch, family, rolled[family.id], target)
                 rolled[family.id] = target
+            if seal_to > sealed[family.id]:
+                _seal(self.ch, family, sealed[family.id], seal_to, rolled[family.id])
+        if min(rolled.values()) > lowest:
+            _drop_closed(self.ch, min(rolled.values()), self.cluster)
         return min(rolled.values())
 
-    def settle(self) -> list[dt.date]:
-        """Recompute every stale day in every family, then mark it fresh (a crash
-        in between leaves it stale: read from the source, recomputed again)."""
-        days = stale_days(self.ch)
+    def settle(self) -> tuple[list[dt.date], list[Unit]]:
+        """Recompute every stale day and hour in every family, then mark them fresh (a crash
+        in between leaves them stale: read from the source, recomputed again)."""
+        days, units = stale_days(self.ch), stale_hours(self.ch)
         recompute(self.ch, days)
+        recompute_hours(self.ch, units)
         _mark(self.ch, days, stale=False)
+        _mark_hours(self.ch, units, stale=False)
         self.stale_since = None
         self._checked = True
-        return days
+        return days, units
 
 
 def stale_days(ch: ClickHouse) -> list[dt.date]:
@@ -207,9 +321,24 @@ def stale_days(ch: ClickHouse) -> list[dt.date]:
     return [r[0] for r in res.rows]
 
 
+def stale_hours(ch: ClickHouse) -> list[Unit]:
+    """Sealed hours that got rows after their roll-up (read from the source meanwhile)."""
+    res = ch.query("SELECT day, hour FROM rollup_stale_hours FINAL WHERE stale = 1 "
+                   "ORDER BY day, hour")
+    return [(r[0], int(r[1])) for r in res.rows]
+
+
 def _mark(ch: ClickHouse, days: list[dt.date], *, stale: bool) -> None:
     if not days:
         return
     at = _tick()  # a fresh mark always outranks the stale one
     ch.insert("daily_rollup_stale",
               [{"day": d, "stale": int(stale), "changed_at": at} for d in days])
+
+
+def _mark_hours(ch: ClickHouse, units: list[Unit], *, stale: bool) -> None:
+    if not units:
+        return
+    at = _tick()
+    ch.insert("rollup_stale_hours",
+              [{"day": d, "hour": h, "stale": int(stale), "changed_at": at} for d, h in units])

@@ -125,8 +125,9 @@ class _Sink:
         self.privacy = Privacy.from_settings(settings)
         self.routes: dict[str, TopicRoute] = routes(settings)
         self.batch = Batch(settings.sink_batch_size, settings.sink_batch_ms / 1000)
-        self.rollup = Rollup(ch, settings.rollup_open_days,
-                             settle_s=settings.rollup_settle_seconds)
+        self.rollup = Rollup(ch, settings.rollup_open_days, settings.rollup_open_hours,
+                             settle_s=settings.rollup_settle_seconds,
+                             cluster=settings.clickhouse_cluster)
         self.writer = BatchWriter(ch, rollup=self.rollup)
         self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
         self.stats = stats if stats is not None else SinkStats()

@@ -4,8 +4,8 @@ Contract (commit order): the sink adds every consumed record's rows with :meth:`
 (and notes records that produced no row with :meth:`Batch.note`), calls :meth:`BatchWriter.flush`
 when :meth:`Batch.due` says so, and commits the Kafka offsets of :meth:`Batch.commit_offsets`
 only after ``flush`` returned. A flush inserts every table with an insert deduplication token
-derived from the batch's offset ranges, then brings the roll-ups up to date for the days the
-batch's deltas and counted messages touched (:class:`sinks.rollup.Rollup`, idempotent); a
+derived from the batch's offset ranges, then brings the roll-ups up to date for the days and hours
+the batch's deltas and counted messages touched (:class:`sinks.rollup.Rollup`, idempotent); a
 ClickHouse error is retried with exponential backoff (the same batch, the same tokens), so an
 insert whose outcome was unknown is not stored twice and the roll-up is recomputed again.
 """
@@ -24,6 +24,7 @@ from sinks.logline import line
 from sinks.rollup import Rollup
 from sinks.rows import TABLES, dedup_token
 from smsflow.clickhouse import ClickHouse
+from smsflow.contribution import request_hour
 from smsflow.errors import ClickHouseError, SinkError
 
 __all__ = ["Batch", "BatchWriter", "FlushResult"]
@@ -125,11 +126,12 @@ class BatchWriter:
                 stored[table] = len(rows)
         if self.rollup is not None:
             # a counted version can change a message report without a delta (a second reply,
-            # an error text): its day is touched too
-            days = {r["day"] for r in batch.rows.get("daily_deltas", ())}
-            days.update(r["day"] for r in batch.rows.get("messages", ()) if r["counted"])
-            if days:
-                self.rollup.update(days)
+            # an error text): its day and hour (messages_by_day's) are touched too
+            units = {(r["day"], r["hour"]) for r in batch.rows.get("daily_deltas", ())}
+            units.update((r["day"], request_hour(r))
+                         for r in batch.rows.get("messages", ()) if r["counted"])
+            if units:
+                self.rollup.update(units)
         return stored
 
     async def flush(self, batch: Batch, stop: asyncio.Event | None = None) -> FlushResult:

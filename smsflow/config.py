@@ -362,6 +362,11 @@ class Settings(BaseSettings):
         description="Sink: the newest N days stay open (read from the source); older days are"
         " rolled up (daily_rollup and the report layout's roll-ups, sinks/README.md).",
     )
+    rollup_open_hours: int = Field(
+        default=2, ge=0, le=48,
+        description="Sink: within the open days, the newest N hours (of the request times) stay"
+        " open; older hours are rolled up per hour (sinks/README.md, sealed hours).",
+    )
     rollup_settle_seconds: float = Field(
         default=10.0, ge=0,
         description="Sink: closed days that got late rows are read from the source and"
@@ -630,7 +635,7 @@ SETTING_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     )),
     "sink": ("the ClickHouse sink (sinks/): batches, its consumer, the daily roll-up", (
         "sink_batch_size", "sink_batch_ms", "sink_fetch_min_bytes", "sink_fetch_max_wait_ms",
-        "rollup_open_days", "rollup_settle_seconds",
+        "rollup_open_days", "rollup_open_hours", "rollup_settle_seconds",
     )),
     "clickhouse": ("a server or embedded chDB", (
         "clickhouse_url", "clickhouse_path", "clickhouse_database", "clickhouse_cluster",

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["KEY_FIELDS", "MEASURES", "change_time", "contribution", "delta_rows"]
+__all__ = ["KEY_FIELDS", "MEASURES", "change_time", "contribution", "delta_rows", "request_hour"]
 
 KEY_FIELDS = (
     "day",
@@ -130,6 +130,17 @@ def change_time(state: Mapping[str, Any]) -> dt.datetime:
     return max(times) if times else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+def request_hour(state: Mapping[str, Any]) -> int:
+    """The UTC hour (0-23) of the time that gives a message its report day: the request's
+    ``queued_at``, the receipt time ``first_event_at`` of an inbound MO; 0 without it.
+
+    The roll-ups cut open days by it (sinks/README.md "Sealed hours"); ``messages_by_day``
+    computes the same from its row (migration 0011: keep the two in step).
+    """
+    at = state.get("first_event_at" if state.get("direction") == "INBOUND" else "queued_at")
+    return at.astimezone(dt.UTC).hour if at is not None else 0
+
+
 def _key(c: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(c[f] for f in KEY_FIELDS)
 
@@ -151,6 +162,7 @@ def delta_rows(state: Mapping[str, Any]) -> list[dict[str, Any]]:
         m["cost"] = m["cost"] + c["cost"] if sign > 0 else m["cost"] - c["cost"]
     rows: list[dict[str, Any]] = []
     event_at = change_time(state)
+    hour = request_hour(state)
     for key, m in per_key.items():
         if not m["cost"] and not any(m[f] for f in COUNT_MEASURES):
             continue
@@ -158,5 +170,6 @@ def delta_rows(state: Mapping[str, Any]) -> list[dict[str, Any]]:
         row.update(zip(KEY_FIELDS, key, strict=True))
         row.update(m)
         row["event_at"] = event_at
+        row["hour"] = hour
         rows.append(row)
     return rows

@@ -34,18 +34,22 @@ _GROUPS = ("SELECT day, subaccount_id, country, operator, currency, sum(total), 
            "FROM {table} GROUP BY ALL ORDER BY ALL")
 
 
-def _assert_layout_exact(ch: ClickHouse) -> None:
+def _assert_layout_exact(ch: ClickHouse, hourly: bool) -> None:
     """The report layout (migration 0009) after the replay: each copy holds the current version
-    of exactly the messages `messages` holds, and each roll-up equals its source view."""
+    of exactly the messages `messages` holds, and each roll-up (of the closed days, or of the
+    sealed hours) equals its source view."""
     current = ("SELECT toString(umid), version FROM messages FINAL WHERE {cond} ORDER BY ALL")
     assert ch.query(current.format(cond="counted")).rows == ch.query(
         "SELECT toString(umid), version FROM messages_by_day FINAL ORDER BY ALL").rows
     assert ch.query(current.format(cond="NOT counted")).rows == ch.query(
         "SELECT toString(umid), version FROM messages_uncounted FINAL ORDER BY ALL").rows
-    for rollup in ("message", "latency", "campaign"):
-        got = ch.query(f"SELECT * EXCEPT (computed_at, is_deleted) FROM {rollup}_rollup FINAL "
+    families = ("daily", "message", "campaign") if hourly else ("message", "latency", "campaign")
+    for name in families:
+        rollup, groups = (f"{name}_rollup_hourly", f"{name}_groups_hourly") if hourly else (
+            f"{name}_rollup", f"{name}_groups")
+        got = ch.query(f"SELECT * EXCEPT (computed_at, is_deleted) FROM {rollup} FINAL "
                        "ORDER BY ALL").rows
-        assert got and got == ch.query(f"SELECT * FROM {rollup}_groups ORDER BY ALL").rows, rollup
+        assert got and got == ch.query(f"SELECT * FROM {groups} ORDER BY ALL").rows, rollup
 
 
 async def _drain(settings: Settings, ch: ClickHouse) -> None:
@@ -63,12 +67,16 @@ def _truth(sims: list[Any]) -> list[tuple[Any, ...]]:
              v["received"], v["inbound"], v["cost"]) for d, v in expected_daily(sims).items()]
 
 
+@pytest.mark.parametrize(("open_days", "open_hours"), [(0, 2), (10_000, 0)],
+                         ids=["closed-days", "sealed-hours"])
 async def test_replayed_input_is_not_counted_twice_by_the_rollup(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], open_days: int, open_hours: int,
 ) -> None:
-    # open_days=0: every day is closed, so every report day comes from daily_rollup
+    # closed-days: every day is closed, so every report day comes from the day roll-ups;
+    # sealed-hours: every day is open and every hour sealed: from the hourly roll-ups
     settings = await asyncio.to_thread(make_settings, sink_batch_size=7, sink_batch_ms=100,
-                                       rollup_open_days=0)
+                                       rollup_open_days=open_days, rollup_open_hours=open_hours)
+    hourly = open_days > 0
     ch = connect(settings)
     sims = scenario()
     items = state_items(settings, sims)
@@ -76,8 +84,12 @@ async def test_replayed_input_is_not_counted_twice_by_the_rollup(
         await produce(settings, items)
         await _drain(settings, ch)
         newest = ch.query("SELECT max(day) FROM daily_deltas").scalar()
-        assert ch.query("SELECT max(rolled_through) FROM daily_rollup_watermark"
-                        ).scalar() == newest
+        if hourly:
+            assert ch.query("SELECT toDate(max(sealed_through)) FROM rollup_sealed").scalar() \
+                == newest
+        else:
+            assert ch.query("SELECT max(rolled_through) FROM daily_rollup_watermark"
+                            ).scalar() == newest
         assert ch.query(_DAY_SUMS.format(table="daily_totals")).rows == _truth(sims)
 
         # the replay: the same records again, consumed in batches cut differently
@@ -85,10 +97,11 @@ async def test_replayed_input_is_not_counted_twice_by_the_rollup(
         replay = settings.model_copy(update={"sink_batch_size": 5})
         await _drain(replay, ch)
         assert ch.query(_DAY_SUMS.format(table="daily_totals")).rows == _truth(sims)
-        assert ch.query(_DAY_SUMS.format(table="daily_rollup FINAL")).rows == _truth(sims)
-        assert ch.query(_GROUPS.format(table="daily_rollup FINAL")).rows == ch.query(
+        rollup = "daily_rollup_hourly" if hourly else "daily_rollup"
+        assert ch.query(_DAY_SUMS.format(table=f"{rollup} FINAL")).rows == _truth(sims)
+        assert ch.query(_GROUPS.format(table=f"{rollup} FINAL")).rows == ch.query(
             _GROUPS.format(table="daily_deltas FINAL")).rows
-        _assert_layout_exact(ch)
+        _assert_layout_exact(ch, hourly)
     finally:
         ch.command(f"DROP DATABASE IF EXISTS {ch.database}")
 

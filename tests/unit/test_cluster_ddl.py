@@ -65,7 +65,10 @@ def test_every_migration_statement_rewritten_and_parsed(clickhouse: ClickHouse) 
             elif m := re.match(r"CREATE TABLE IF NOT EXISTS (\w+) ON CLUSTER", stmt):
                 assert f"AS {m.group(1)}_local ENGINE = Distributed({CLUSTER}, " in stmt, stmt
                 distributed[m.group(1)] = stmt
-        if " (MODIFY QUERY " in canonical_sql(clickhouse, original):  # a view: no _local
+        if original.startswith("EXCHANGE TABLES"):  # the data of the local tables
+            assert re.fullmatch(rf"EXCHANGE TABLES \w+_local AND \w+_local ON CLUSTER {CLUSTER}",
+                                rewritten[0]) and len(rewritten) == 1, rewritten
+        elif " (MODIFY QUERY " in canonical_sql(clickhouse, original):  # a view: no _local
             [stmt] = rewritten
             assert not re.search(r"FROM (?!\w+_local\b)", stmt), stmt
         elif m := re.match(r"ALTER TABLE (\w+) ", canonical_sql(clickhouse, original)):
@@ -144,8 +147,14 @@ mode = sys.argv[1]
 local = ChdbBackend(Path("data"), "x")  # single-node tables stand in for the shards' <t>_local
 migrate(local)
 dist = ChdbBackend(Path("data"), "d")
-for st in (s for m in available() for s in m.statements()):
+statements = [s for m in available() for s in m.statements()]
+# tables a migration builds and drops again (a rebuild with another key): no shard has them
+gone = {m.group(1) for s in statements if (m := re.match(r"DROP TABLE IF EXISTS (\w+)", s))}
+for st in statements:
     for out in planned_statements(local, st, "analytics"):
+        created = re.match(r"CREATE TABLE IF NOT EXISTS (\w+) ", out)
+        if created and created.group(1) in gone:
+            continue
         if " ENGINE = Distributed(" in out or re.match("(CREATE|DROP) VIEW", out):
             out = re.sub(r" AS (\w+)_local ENGINE", r" AS x.\1 ENGINE", out)
             out = re.sub(r"(Distributed\(analytics, x, \w+)_local,", r"\1,", out)

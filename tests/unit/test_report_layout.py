@@ -97,14 +97,15 @@ def test_a_closed_day_that_changed_is_recomputed_whole(clickhouse: ClickHouse) -
     ch.insert("messages", [_msg(a, 1, D1, "queued"), _msg(b, 1, D1, "delivered"),
                            _msg(c, 1, D2, "sent")])
     rollup = Rollup(ch, open_days=0)
-    assert rollup.update({D1, D2}) == D2 and watermark(ch, 2) == D2  # both days closed
+    assert rollup.update({(D1, 0), (D2, 0)}) == D2  # both days closed
+    assert watermark(ch, 2) == D2
     _assert_rollups_equal_sources(ch)
     before = run_report(ch, "pending", Filters(at=_at(D3))).rows
 
     # a's receipt arrives: its group (queued) vanishes from D1, a new one appears
     ch.insert("messages", [_msg(a, 2, D1, "undelivered", error_code=34,
                                 error_message="absent subscriber")])
-    rollup.update({D1})  # marked stale and (settle_s = 0) recomputed at once
+    rollup.update({(D1, 0)})  # marked stale and (settle_s = 0) recomputed at once
     _assert_rollups_equal_sources(ch)
     errors = run_report(ch, "errors", Filters()).dicts()
     assert [(r["Status"], r["Error Code"], r["Messages"], r["Operator Total"]) for r in errors] \
@@ -122,7 +123,7 @@ def test_the_log_reads_only_the_first_days_but_keeps_the_order(clickhouse: Click
     late = _msg(_uid(), 1, D2, "delivered", seconds=-30)
     rows += [late, *(_msg(_uid(), 1, D3, "sent", seconds=i) for i in range(3))]
     ch.insert("messages", rows)
-    Rollup(ch, open_days=1).update({D1, D2, D3})
+    Rollup(ch, open_days=1).update({(D1, 0), (D2, 0), (D3, 0)})
     every = [r[3] for r in run_report(ch, "logs", Filters(limit=100)).rows]
     assert len(every) == 7 and every[0] == rows[0]["umid"]
     assert every[2] == late["umid"]  # ordered by time, not by day
@@ -146,5 +147,5 @@ def test_an_upgraded_database_backfills_the_layout(clickhouse: ClickHouse, tmp_p
         [(counted, 2)]
     assert _rows(ch, "SELECT toString(umid) FROM messages_uncounted FINAL") == [(orphan,)]
     assert watermark(ch, 2) == dt.date(1970, 1, 1)  # the new roll-ups start with no closed day
-    Rollup(ch, open_days=0).update({D1, D2})
+    Rollup(ch, open_days=0).update({(D1, 0), (D2, 0)})
     _assert_rollups_equal_sources(ch)

@@ -32,10 +32,11 @@ def test_a_late_delta_is_exact_at_once_and_rolled_up_when_due(clickhouse: ClickH
     now = [0.0]
     rollup = Rollup(ch, open_days=0, settle_s=30, clock=lambda: now[0])
     ch.insert("daily_deltas", [_delta(D1, 2, "0.2"), _delta(D2, 3, "0.3"), _delta(D3, 1, "0.1")])
-    assert rollup.update({D1, D2, D3}) == D3 and watermark(ch) == D3  # every day closed
+    assert rollup.update({(D1, 0), (D2, 0), (D3, 0)}) == D3  # every day closed
+    assert watermark(ch) == D3
 
     ch.insert("daily_deltas", [_delta(D1, 5, "0.5")])  # a late receipt's rows for D1
-    rollup.update({D1})
+    rollup.update({(D1, 0)})
     assert stale_days(ch) == [D1]
     want = [(D1, 7, Decimal("0.7")), (D2, 3, Decimal("0.3")), (D3, 1, Decimal("0.1"))]
     assert ch.query(_SUMS.format(t="daily_totals")).rows == want  # exact before the recompute
@@ -54,9 +55,9 @@ def test_a_late_delta_is_exact_at_once_and_rolled_up_when_due(clickhouse: ClickH
 def test_marks_left_by_an_earlier_process_are_settled(clickhouse: ClickHouse) -> None:
     ch = clickhouse
     migrate(ch)
-    Rollup(ch, open_days=0, settle_s=3600).update({D1})
+    Rollup(ch, open_days=0, settle_s=3600).update({(D1, 0)})
     ch.insert("daily_deltas", [_delta(D1, 1, "0.1")])
-    Rollup(ch, open_days=0, settle_s=3600).update({D1})  # marked, then the process died
+    Rollup(ch, open_days=0, settle_s=3600).update({(D1, 0)})  # marked, then the process died
     assert stale_days(ch) == [D1]
     now = [0.0]
     later = Rollup(ch, open_days=0, settle_s=5, clock=lambda: now[0])
