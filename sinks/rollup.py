@@ -7,9 +7,10 @@ day, 1970-01-01 when none):
 - id 1, ``daily_rollup``: sums of ``daily_deltas FINAL`` per day x subaccount x country x
   operator x currency (read through ``daily_totals``);
 - id 2, the per-message report layout: ``message_rollup`` (``message_groups`` of
-  ``messages_by_day``), ``latency_rollup`` (``latency_groups``) and ``campaign_rollup``
-  (``campaign_groups`` of the deltas), read through ``message_totals``, ``latency_totals`` and
-  ``campaign_totals``. A recompute first tombstones the days' rows (``is_deleted``: a group
+  ``messages_by_day``), ``latency_rollup`` (``latency_groups``), ``campaign_rollup``
+  (``campaign_groups`` of the deltas) and ``flag_rollup`` (``flag_groups``, migration 0012),
+  read through ``message_totals``, ``latency_totals``, ``campaign_totals`` and
+  ``flag_totals``. A recompute first tombstones the days' rows (``is_deleted``: a group
   can vanish when its messages move on), then inserts the new ones.
 
 A day is *closed* once it is at least ``open_days`` days older than the newest day seen in
@@ -108,13 +109,16 @@ FAMILIES = (
     Family(1, (_DAILY,), _replaced("daily_rollup_hourly", "daily_groups_hourly")),
     Family(2, (*_replaced("message_rollup", "message_groups"),
                *_replaced("latency_rollup", "latency_groups"),
-               *_replaced("campaign_rollup", "campaign_groups")),
+               *_replaced("campaign_rollup", "campaign_groups"),
+               *_replaced("flag_rollup", "flag_groups")),
            (*_replaced("message_rollup_hourly", "message_groups_hourly"),
-            *_replaced("campaign_rollup_hourly", "campaign_groups_hourly"))),
+            *_replaced("campaign_rollup_hourly", "campaign_groups_hourly"),
+            *_replaced("flag_rollup_hourly", "flag_groups_hourly"))),
 )
 #: the hourly roll-ups, partitioned by day and read only for the days after a watermark: a
 #: day's partitions are dropped once every family closed it
-OPEN_TABLES = ("daily_rollup_hourly", "message_rollup_hourly", "campaign_rollup_hourly")
+OPEN_TABLES = ("daily_rollup_hourly", "message_rollup_hourly", "campaign_rollup_hourly",
+               "flag_rollup_hourly")
 
 _LAST_TICK = [dt.datetime.min.replace(tzinfo=dt.UTC)]
 

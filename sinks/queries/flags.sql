@@ -1,11 +1,10 @@
 -- flags: messages kept under the acceptance policy, per flag (README "Acceptance policy"):
--- every counted message (outbound and inbound) once per reason it carries (messages_by_day:
--- the counted messages, pruned by day and subaccount).
+-- every counted message (outbound and inbound) once per reason it carries (flag_totals: closed
+-- days and sealed hours from roll-ups, the rest from messages_by_day; sinks/README.md).
 SELECT
     flag,
-    count() AS messages
-FROM messages_by_day FINAL
-ARRAY JOIN flags AS flag
+    sum(messages) AS messages
+FROM flag_totals
 WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
   AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
   AND ({country:String} = '' OR country = {country:String})

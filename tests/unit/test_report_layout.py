@@ -80,6 +80,7 @@ _SAME = {
     "message_rollup FINAL": "message_groups",
     "latency_rollup FINAL": "latency_groups",
     "campaign_rollup FINAL": "campaign_groups",
+    "flag_rollup FINAL": "flag_groups",
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sinks.migrate import migrate
+from sinks.migrate import available, migrate
 from sinks.rollup import OPEN_TABLES, Rollup, Unit, seals, stale_hours
 from smsflow.clickhouse import ClickHouse
 from smsflow.contribution import COUNT_MEASURES, request_hour
@@ -30,10 +30,12 @@ _MESSAGES = ("SELECT day, subaccount_id, state, error_code, sum(messages), sum(c
              "min(first_at), max(last_at) FROM {t} GROUP BY ALL ORDER BY ALL")
 _CAMPAIGNS = "SELECT day, campaign_id, sum(total), sum(delivered), sum(cost) FROM {t} " \
              "GROUP BY ALL ORDER BY ALL"
+_FLAGS = "SELECT day, flag, sum(messages) FROM {t} GROUP BY ALL ORDER BY ALL"
 _SAME = (
     (_DAILY, "daily_totals", "daily_deltas FINAL"),
     (_MESSAGES, "message_totals", "message_groups"),
     (_CAMPAIGNS, "campaign_totals", "campaign_groups"),
+    (_FLAGS, "flag_totals", "flag_groups"),
 )
 
 
@@ -75,13 +77,15 @@ def _store(ch: ClickHouse, rows: list[tuple[dict[str, Any], list[dict[str, Any]]
 
 def _send(at: dt.datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     umid = str(uuid.uuid4())
-    return (_message(umid, 1, at, "queued"),
+    flags = ["number_unlisted"] if at.hour % 2 == 0 else []
+    return (_message(umid, 1, at, "queued", flags=flags),
             [_delta(umid, 1, at, total=1, received=1, cost=Decimal("0.05"))])
 
 
 def _deliver(sent: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     at = sent["queued_at"]
-    return (_message(sent["umid"], 2, at, "delivered"),
+    # the receipt names the operator: the unlisted flag goes, another one comes
+    return (_message(sent["umid"], 2, at, "delivered", flags=["operator_unknown"]),
             [_delta(sent["umid"], 2, at, received=-1, sent=1, delivered=1)])
 
 
@@ -168,3 +172,23 @@ def test_replayed_rows_in_sealed_hours_count_once(clickhouse: ClickHouse, open_h
     rollup.update(_store(ch, [_deliver(m) for m, _ in sent]))
     _assert_views_equal_sources(ch)
     assert ch.query("SELECT sum(total), sum(delivered) FROM daily_totals").rows == [(6, 6)]
+
+
+def test_an_upgraded_database_fills_the_flag_rollups(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    rollup = Rollup(ch, open_days=1, open_hours=1)
+    rollup.update(_store(ch, [_send(_at(D1, h)) for h in (2, 4, 7)]))
+    rollup.update(_store(ch, [_send(_at(D2, h)) for h in (0, 2, 6, 8)]))
+    # as before version 12: a closed day and sealed hours, and no flag roll-ups yet
+    for table in ("flag_rollup", "flag_rollup_hourly"):
+        ch.command(f"TRUNCATE TABLE {table}")
+    [version_12] = [m for m in available() if m.version == 12]
+    for st in version_12.statements():
+        if st.startswith("INSERT INTO"):
+            ch.command(st)
+    assert ch.query("SELECT count() FROM flag_rollup FINAL").scalar() > 0
+    assert ch.query("SELECT count() FROM flag_rollup_hourly FINAL").scalar() > 0
+    _assert_views_equal_sources(ch)
+    # the even hours carry the flag: D1 02:00, 04:00, D2 00:00, 02:00, 06:00, 08:00
+    assert ch.query("SELECT sum(messages) FROM flag_totals").scalar() == 6
