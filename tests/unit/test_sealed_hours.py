@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sinks.migrate import available, migrate
+from sinks.migrate import MIGRATIONS_DIR, available, migrate
 from sinks.rollup import OPEN_TABLES, Rollup, Unit, seals, stale_hours
 from smsflow.clickhouse import ClickHouse
 from smsflow.contribution import COUNT_MEASURES, request_hour
@@ -192,3 +193,33 @@ def test_an_upgraded_database_fills_the_flag_rollups(clickhouse: ClickHouse) -> 
     _assert_views_equal_sources(ch)
     # the even hours carry the flag: D1 02:00, 04:00, D2 00:00, 02:00, 06:00, 08:00
     assert ch.query("SELECT sum(messages) FROM flag_totals").scalar() == 6
+
+
+def test_an_upgraded_database_keeps_its_rows_in_the_rebuilt_tables(
+    clickhouse: ClickHouse, tmp_path: Path,
+) -> None:
+    ch = clickhouse
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for f in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if f.name < "0011":
+            (old / f.name).write_text(f.read_text())
+    migrate(ch, old)  # version 10, with messages and deltas stored before the rebuild
+    sent = [_send(_at(D1, h)) for h in (3, 9, 15)]
+    rows = [*sent, _deliver(sent[0][0]), _deliver(sent[0][0])]  # a duplicate, too
+    ch.insert("daily_deltas", [{k: v for k, v in d.items() if k != "hour"}
+                               for _, deltas in rows for d in deltas])
+    ch.insert("messages", [m for m, _ in rows])
+    before = ch.query(_DAILY.format(t="daily_deltas FINAL")).rows
+    assert [m.version for m in migrate(ch)][:1] == [11]
+    assert ch.query(_DAILY.format(t="daily_deltas FINAL")).rows == before
+    assert ch.query("SELECT DISTINCT hour FROM daily_deltas").rows == [(0,)]  # stored: hour 0
+    got = ch.query("SELECT toString(umid), version, hour FROM messages_by_day FINAL "
+                   "ORDER BY hour").rows
+    assert got == [(sent[0][0]["umid"], 2, 3), (sent[1][0]["umid"], 1, 9),
+                   (sent[2][0]["umid"], 1, 15)]
+    _assert_views_equal_sources(ch)
+    Rollup(ch, open_days=2, open_hours=1).update({(D1, 15)})  # seals 03:00 and 09:00
+    _assert_views_equal_sources(ch)
+    ch.insert("messages", [_deliver(sent[1][0])[0]])  # the feed writes to the rebuilt table
+    assert ch.query("SELECT max(version) FROM messages_by_day FINAL WHERE hour = 9").scalar() == 2
