@@ -1,20 +1,17 @@
 -- logs: the message log (outbound and inbound), oldest first: (time, umid), time = submission
 -- (queued_at), else rejection, else the first event (MOs, orphan receipts).
 -- Without reading every message:
--- 1. per day, the counted messages and their earliest and latest time: closed, fresh days from
---    message_rollup, open and stale days from messages_by_day (the day split of the
---    message_totals view, written out: grouping the open days by day alone is 5x cheaper).
---    Walking the days in order until {limit} counted messages are reached gives a time T: at
---    least {limit} messages are at or before it, so every row of the answer is (T = NULL when
---    fewer exist);
+-- 1. per day, the counted messages and their earliest and latest time, from message_totals
+--    (closed days and sealed hours from roll-ups). Walking the days in order until {limit}
+--    counted messages are reached gives a time T: at least {limit} messages are at or before
+--    it, so every row of the answer is (T = NULL when fewer exist);
 -- 2. candidates: the counted messages at or before T of the days whose earliest time is at or
---    before T (messages_by_day, pruned by day), and the uncounted ones (messages_uncounted, a
---    small table: orphans and events ahead of their request) at or before T;
+--    before T (messages_by_day, pruned by day and hour: a counted message's time is the one
+--    that gives its day and hour), and the uncounted ones (messages_uncounted, a small table:
+--    orphans and events ahead of their request) at or before T;
 -- 3. the first {limit} candidates by (time, umid), then the full rows of only those umids from
 --    `messages` (a primary-key lookup).
 WITH
-    (SELECT max(rolled_through) FROM daily_rollup_watermark WHERE id = 2) AS rolled,
-    stale AS (SELECT day FROM daily_rollup_stale FINAL WHERE stale = 1),
 (
     SELECT (
         if(sum(n) >= {limit:UInt64}, maxIf(hi, before < {limit:UInt64}), NULL),
@@ -29,20 +26,8 @@ WITH
         FROM
         (
             SELECT day, sum(messages) AS n, min(first_at) AS lo, max(last_at) AS hi
-            FROM message_rollup FINAL
-            WHERE day <= rolled AND day NOT IN stale
-              AND day BETWEEN {date_from:Date} AND {date_to:Date}
-              AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
-              AND ({country:String} = '' OR country = {country:String})
-              AND ({operator:String} = '' OR operator = {operator:String})
-            GROUP BY day
-            UNION ALL
-            SELECT day, toInt64(count()) AS n,
-                   min(coalesce(queued_at, rejected_at, first_event_at)) AS lo,
-                   max(coalesce(queued_at, rejected_at, first_event_at)) AS hi
-            FROM messages_by_day FINAL
-            WHERE (day > rolled OR day IN stale)
-              AND day BETWEEN {date_from:Date} AND {date_to:Date}
+            FROM message_totals
+            WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
               AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
               AND ({country:String} = '' OR country = {country:String})
               AND ({operator:String} = '' OR operator = {operator:String})
@@ -58,7 +43,8 @@ top AS
         SELECT umid, coalesce(queued_at, rejected_at, first_event_at) AS at
         FROM messages_by_day FINAL
         WHERE has(cut.2, day)
-          AND (cut.1 IS NULL OR at <= cut.1)
+          AND (cut.1 IS NULL OR at <= cut.1
+               AND (day < toDate(cut.1) OR hour <= toHour(cut.1)))
           AND day BETWEEN {date_from:Date} AND {date_to:Date}
           AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
           AND ({country:String} = '' OR country = {country:String})
