@@ -1,5 +1,5 @@
 """The roll-ups: closed days and sealed hours pre-aggregated, exactly (migrations 0005, 0007,
-0009, 0011).
+0009, 0011-0013).
 
 Two families, each with its watermark (``daily_rollup_watermark`` row ``id``; the last closed
 day, 1970-01-01 when none):
@@ -9,9 +9,10 @@ day, 1970-01-01 when none):
 - id 2, the per-message report layout: ``message_rollup`` (``message_groups`` of
   ``messages_by_day``), ``latency_rollup`` (``latency_groups``), ``campaign_rollup``
   (``campaign_groups`` of the deltas) and ``flag_rollup`` (``flag_groups``, migration 0012),
-  read through ``message_totals``, ``latency_totals``, ``campaign_totals`` and
-  ``flag_totals``. A recompute first tombstones the days' rows (``is_deleted``: a group
-  can vanish when its messages move on), then inserts the new ones.
+  read through ``message_totals``, ``campaign_totals`` and ``flag_totals`` (the latency
+  report reads ``latency_rollup`` and ``latency_arrays`` itself). A recompute first
+  tombstones the days' rows (``is_deleted``: a group can vanish when its messages move on),
+  then inserts the new ones.
 
 A day is *closed* once it is at least ``open_days`` days older than the newest day seen in
 ``daily_deltas``. Within the other days, an hour (the UTC hour of the time that gives a row its
@@ -19,8 +20,10 @@ day, ``daily_deltas.hour`` / ``messages_by_day.hour``) is *sealed* once it start
 ``open_hours`` hours before the newest one seen: each family rolls it up per hour
 (``*_rollup_hourly``; watermark ``rollup_sealed``, the start of the last sealed hour). The
 ``*_totals`` views read closed days from the day roll-up, sealed hours from the hourly one, the
-newest hours and the stale days and hours from the source (not latency, whose percentiles do
-not add up over hours: its open days stay read from the source).
+newest hours and the stale days and hours from the source. Latency percentiles do not add up
+over hours, their samples do: ``latency_rollup_hourly`` keeps a sealed hour's sorted samples
+per group, and the days after the watermark take their percentiles from the union of their
+hours' samples (``latency_arrays``, migration 0013).
 
 :meth:`Rollup.update` runs after every flush, before the Kafka commit, with the days the batch
 touched (its deltas' and its counted messages' days):
@@ -112,13 +115,14 @@ FAMILIES = (
                *_replaced("campaign_rollup", "campaign_groups"),
                *_replaced("flag_rollup", "flag_groups")),
            (*_replaced("message_rollup_hourly", "message_groups_hourly"),
+            *_replaced("latency_rollup_hourly", "latency_arrays_hourly"),
             *_replaced("campaign_rollup_hourly", "campaign_groups_hourly"),
             *_replaced("flag_rollup_hourly", "flag_groups_hourly"))),
 )
 #: the hourly roll-ups, partitioned by day and read only for the days after a watermark: a
 #: day's partitions are dropped once every family closed it
-OPEN_TABLES = ("daily_rollup_hourly", "message_rollup_hourly", "campaign_rollup_hourly",
-               "flag_rollup_hourly")
+OPEN_TABLES = ("daily_rollup_hourly", "message_rollup_hourly", "latency_rollup_hourly",
+               "campaign_rollup_hourly", "flag_rollup_hourly")
 
 _LAST_TICK = [dt.datetime.min.replace(tzinfo=dt.UTC)]
 

@@ -3,8 +3,8 @@
 An open day's hours older than the newest one by ``open_hours`` are rolled up per hour; the
 ``*_totals`` views read them from there, the newest and the stale hours from the source. Every
 check compares a view with its pure source (the deduplicated deltas, ``message_groups``,
-``campaign_groups``): a sealed hour that got rows later must be exact at once (read from the
-source) and again after its recompute; a closed day's hours are dropped.
+``campaign_groups``, the latency samples): a sealed hour that got rows later must be exact at
+once (read from the source) and again after its recompute; a closed day's hours are dropped.
 """
 
 from __future__ import annotations
@@ -32,11 +32,15 @@ _MESSAGES = ("SELECT day, subaccount_id, state, error_code, sum(messages), sum(c
 _CAMPAIGNS = "SELECT day, campaign_id, sum(total), sum(delivered), sum(cost) FROM {t} " \
              "GROUP BY ALL ORDER BY ALL"
 _FLAGS = "SELECT day, flag, sum(messages) FROM {t} GROUP BY ALL ORDER BY ALL"
+# a day's latency samples per group: the multiset the percentiles are taken from
+_LATENCY = ("SELECT day, subaccount_id, country, operator, arraySort(groupArrayArray(sent)), "
+            "arraySort(groupArrayArray(delivered)) FROM {t} GROUP BY ALL ORDER BY ALL")
 _SAME = (
     (_DAILY, "daily_totals", "daily_deltas FINAL"),
     (_MESSAGES, "message_totals", "message_groups"),
     (_CAMPAIGNS, "campaign_totals", "campaign_groups"),
     (_FLAGS, "flag_totals", "flag_groups"),
+    (_LATENCY, "latency_arrays", "latency_arrays_hourly"),
 )
 
 
@@ -139,6 +143,9 @@ def test_a_sealed_hour_that_gets_rows_is_exact_at_once_and_rolled_up_when_due(
     assert stale_hours(ch) == []
     _assert_views_equal_sources(ch)
     assert ch.query("SELECT sum(delivered) FROM daily_rollup_hourly FINAL").scalar() == 3
+    # the delivered messages' samples (9 s each), kept per sealed hour
+    assert ch.query("SELECT day, hour, sent FROM latency_rollup_hourly FINAL ORDER BY hour"
+                    ).rows == [(D1, 0, [9_000_000, 9_000_000]), (D1, 5, [9_000_000])]
 
     # a later hour moves the seal; 10:00 is late for nothing yet
     rollup.update(_store(ch, [_send(_at(D1, 12)), _send(_at(D1, 10))]))
@@ -175,21 +182,28 @@ def test_replayed_rows_in_sealed_hours_count_once(clickhouse: ClickHouse, open_h
     assert ch.query("SELECT sum(total), sum(delivered) FROM daily_totals").rows == [(6, 6)]
 
 
-def test_an_upgraded_database_fills_the_flag_rollups(clickhouse: ClickHouse) -> None:
+@pytest.mark.parametrize(("version", "tables"), [
+    (12, ("flag_rollup", "flag_rollup_hourly")), (13, ("latency_rollup_hourly",)),
+])
+def test_an_upgraded_database_fills_the_new_rollups(
+    clickhouse: ClickHouse, version: int, tables: tuple[str, ...],
+) -> None:
     ch = clickhouse
     migrate(ch)
     rollup = Rollup(ch, open_days=1, open_hours=1)
-    rollup.update(_store(ch, [_send(_at(D1, h)) for h in (2, 4, 7)]))
-    rollup.update(_store(ch, [_send(_at(D2, h)) for h in (0, 2, 6, 8)]))
-    # as before version 12: a closed day and sealed hours, and no flag roll-ups yet
-    for table in ("flag_rollup", "flag_rollup_hourly"):
+    d1 = [_send(_at(D1, h)) for h in (2, 4, 7)]
+    rollup.update(_store(ch, [*d1, _deliver(d1[0][0])]))
+    d2 = [_send(_at(D2, h)) for h in (0, 2, 6, 8)]
+    rollup.update(_store(ch, [*d2, *(_deliver(m) for m, _ in d2[:3])]))
+    # as before that version: a closed day and sealed hours, and none of its roll-ups yet
+    for table in tables:
         ch.command(f"TRUNCATE TABLE {table}")
-    [version_12] = [m for m in available() if m.version == 12]
-    for st in version_12.statements():
+    [migration] = [m for m in available() if m.version == version]
+    for st in migration.statements():
         if st.startswith("INSERT INTO"):
             ch.command(st)
-    assert ch.query("SELECT count() FROM flag_rollup FINAL").scalar() > 0
-    assert ch.query("SELECT count() FROM flag_rollup_hourly FINAL").scalar() > 0
+    for table in tables:
+        assert ch.query(f"SELECT count() FROM {table} FINAL").scalar() > 0, table
     _assert_views_equal_sources(ch)
     # the even hours carry the flag: D1 02:00, 04:00, D2 00:00, 02:00, 06:00, 08:00
     assert ch.query("SELECT sum(messages) FROM flag_totals").scalar() == 6
