@@ -1,36 +1,65 @@
 -- logs: the message log (outbound and inbound), oldest first: (time, umid), time = submission
 -- (queued_at), else rejection, else the first event (MOs, orphan receipts).
--- Without reading every message:
--- 1. per day, the counted messages and their earliest and latest time, from message_totals
---    (closed days and sealed hours from roll-ups). Walking the days in order until {limit}
---    counted messages are reached gives a time T: at least {limit} messages are at or before
---    it, so every row of the answer is (T = NULL when fewer exist);
--- 2. candidates: the counted messages at or before T of the days whose earliest time is at or
---    before T (messages_by_day, pruned by day and hour: a counted message's time is the one
---    that gives its day and hour), and the uncounted ones (messages_uncounted, a small table:
---    orphans and events ahead of their request) at or before T;
+-- A counted message (messages_by_day) lies in its day and hour: both come from the time that
+-- orders it (smsflow.contribution: the request's queued_at, an MO's receipt time). So the
+-- log needs no exact count of anything, only lower bounds, without reading every message:
+-- 1. per day, a lower bound on its counted messages and a time hi by which that many exist:
+--    the day roll-up's and the sealed hours' groups (message_rollup, message_rollup_hourly;
+--    each alone is a lower bound: a counted message never leaves its day and keeps its time,
+--    a recompute only adds, a group being recomputed reads as absent), the larger of the two.
+--    No count for a day a retention TTL may be deleting (its day + the TTL's days of
+--    messages_by_day is at most a day ahead; the roll-ups are kept): those rows are
+--    candidates still, but they no longer back the cut.
+--    Walking the days in order until {limit} messages are backed gives a time T: at least
+--    {limit} messages are at or before it, so every row of the answer is (T = NULL when the
+--    bounds never reach {limit}: no cut);
+-- 2. candidates: the counted messages at or before T (messages_by_day, pruned by day and hour)
+--    and the uncounted ones (messages_uncounted, a small table: orphans and events ahead of
+--    their request) at or before T;
 -- 3. the first {limit} candidates by (time, umid), then the full rows of only those umids from
 --    `messages` (a primary-key lookup).
 WITH
 (
-    SELECT (
-        if(sum(n) >= {limit:UInt64}, maxIf(hi, before < {limit:UInt64}), NULL),
-        arrayFilter((d, l) -> sum(n) < {limit:UInt64}
-                              OR l <= maxIf(hi, before < {limit:UInt64}),
-                    groupArray(day), groupArray(lo)))
+    SELECT if(n = 0, toDate('1970-01-01'), today() - n + 2)
     FROM
     (
-        SELECT day, n, lo, hi,
+        SELECT max(toUInt32OrZero(extract(engine_full, 'TTL day \\+ toIntervalDay\\((\\d+)\\)')))
+            AS n
+        FROM system.tables
+        WHERE database = currentDatabase()
+          AND name IN ('messages_by_day', 'messages_by_day_local')
+    )
+) AS intact_from,
+(
+    SELECT if(sum(n) >= {limit:UInt64}, maxIf(hi, before < {limit:UInt64}), NULL)
+    FROM
+    (
+        SELECT day, n, hi,
                sum(n) OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
                    - n AS before
         FROM
         (
-            SELECT day, sum(messages) AS n, min(first_at) AS lo, max(last_at) AS hi
-            FROM message_totals
-            WHERE day BETWEEN {date_from:Date} AND {date_to:Date}
-              AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
-              AND ({country:String} = '' OR country = {country:String})
-              AND ({operator:String} = '' OR operator = {operator:String})
+            SELECT day, max(day_n) AS n, argMax(day_hi, day_n) AS hi
+            FROM
+            (
+                SELECT day, sum(messages) AS day_n, max(last_at) AS day_hi
+                FROM message_rollup FINAL
+                WHERE day >= intact_from
+                  AND day BETWEEN {date_from:Date} AND {date_to:Date}
+                  AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
+                  AND ({country:String} = '' OR country = {country:String})
+                  AND ({operator:String} = '' OR operator = {operator:String})
+                GROUP BY day
+                UNION ALL
+                SELECT day, sum(messages) AS day_n, max(last_at) AS day_hi
+                FROM message_rollup_hourly FINAL
+                WHERE day >= intact_from
+                  AND day BETWEEN {date_from:Date} AND {date_to:Date}
+                  AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
+                  AND ({country:String} = '' OR country = {country:String})
+                  AND ({operator:String} = '' OR operator = {operator:String})
+                GROUP BY day
+            )
             GROUP BY day
         )
     )
@@ -42,9 +71,8 @@ top AS
     (
         SELECT umid, coalesce(queued_at, rejected_at, first_event_at) AS at
         FROM messages_by_day FINAL
-        WHERE has(cut.2, day)
-          AND (cut.1 IS NULL OR at <= cut.1
-               AND (day < toDate(cut.1) OR hour <= toHour(cut.1)))
+        WHERE (cut IS NULL OR at <= cut AND day <= toDate(cut)
+               AND (day < toDate(cut) OR hour <= toHour(cut)))
           AND day BETWEEN {date_from:Date} AND {date_to:Date}
           AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
           AND ({country:String} = '' OR country = {country:String})
@@ -52,7 +80,7 @@ top AS
         UNION ALL
         SELECT umid, coalesce(queued_at, rejected_at, first_event_at) AS at
         FROM messages_uncounted FINAL
-        WHERE (cut.1 IS NULL OR at <= cut.1)
+        WHERE (cut IS NULL OR at <= cut)
           AND day BETWEEN {date_from:Date} AND {date_to:Date}
           AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
           AND ({country:String} = '' OR country = {country:String})

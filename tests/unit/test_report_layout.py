@@ -5,7 +5,8 @@
   older version is replayed afterwards;
 * the roll-ups equal their source after a closed day changed, including a group whose messages
   all moved on (recomputing only the groups still present would keep it);
-* the message log reads a few days, not all of them, and still gives the first rows.
+* the message log reads a few days, not all of them, and still gives the first rows, also when
+  the roll-ups undercount (late requests) or count days a retention TTL deleted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from sinks.filters import Filters
 from sinks.migrate import MIGRATIONS_DIR, migrate
 from sinks.reports import run_report
 from sinks.rollup import Rollup, watermark
+from sinks.ttl import apply_retention
 from smsflow.clickhouse import ClickHouse
+from smsflow.config import Settings
 
 D1, D2, D3 = dt.date(2024, 5, 1), dt.date(2024, 5, 2), dt.date(2024, 5, 3)
 UTC = dt.UTC
@@ -115,21 +118,52 @@ def test_a_closed_day_that_changed_is_recomputed_whole(clickhouse: ClickHouse) -
     assert before != after and after[0]["Queued"] == 0 and after[0]["Sent"] == 3
 
 
-def test_the_log_reads_only_the_first_days_but_keeps_the_order(clickhouse: ClickHouse) -> None:
+def _log(ch: ClickHouse, limit: int) -> list[str]:
+    return [r[3] for r in run_report(ch, "logs", Filters(limit=limit)).rows]
+
+
+def test_the_log_cuts_on_lower_bounds_and_keeps_the_order(clickhouse: ClickHouse) -> None:
     ch = clickhouse
     migrate(ch)
     rows = [_msg(_uid(), 1, D1, "delivered", seconds=s) for s in (0, 60, 86_390)]
-    # D2's message was submitted before D1's last one: reading only D1 for the first three
-    # rows would miss it
-    late = _msg(_uid(), 1, D2, "delivered", seconds=-30)
-    rows += [late, *(_msg(_uid(), 1, D3, "sent", seconds=i) for i in range(3))]
+    rows += [_msg(_uid(), 1, D2, "delivered", seconds=s) for s in (10, 7_200, 7_300)]
+    rows += [_msg(_uid(), 1, D3, "sent", seconds=s) for s in (0, 1, 7_200, 9_000)]
     ch.insert("messages", rows)
-    Rollup(ch, open_days=1).update({(D1, 0), (D2, 0), (D3, 0)})
-    every = [r[3] for r in run_report(ch, "logs", Filters(limit=100)).rows]
-    assert len(every) == 7 and every[0] == rows[0]["umid"]
-    assert every[2] == late["umid"]  # ordered by time, not by day
-    for n in range(1, 8):
-        assert [r[3] for r in run_report(ch, "logs", Filters(limit=n)).rows] == every[:n]
+    # D1 and D2 closed, D3's hours 00:00 and 01:00 sealed
+    Rollup(ch, open_days=1, open_hours=1).update(
+        {(r["day"], r["queued_at"].hour) for r in rows})
+    # after the roll-ups: a late request in closed D1 and one in D3's sealed first hour (the
+    # roll-ups undercount both days), and an orphan receipt timed between D1 and D2
+    late = [_msg(_uid(), 1, D1, "delivered", seconds=30), _msg(_uid(), 1, D3, "sent")]
+    orphan = _msg(_uid(), 1, D2, "delivered", counted=False, seconds=5)
+    ch.insert("messages", [*late, orphan])
+    every = sorted([*rows, *late, orphan], key=lambda r: (r["first_event_at"], r["umid"]))
+    expected = [r["umid"] for r in every]
+    assert _log(ch, 100) == expected
+    for n in range(1, len(expected) + 1):
+        assert _log(ch, n) == expected[:n], n
+
+
+def test_the_log_does_not_count_days_a_retention_may_have_deleted(
+    clickhouse: ClickHouse,
+) -> None:
+    ch = clickhouse
+    migrate(ch)
+    today = dt.datetime.now(UTC).date()
+    old, recent, newest = (today - dt.timedelta(days=d) for d in (100, 3, 1))
+    gone = [_msg(_uid(), 1, old, "delivered", seconds=s) for s in (0, 1, 2)]
+    kept = [_msg(_uid(), 1, recent, "delivered", seconds=s) for s in (0, 1)]
+    last = [_msg(_uid(), 1, newest, "sent")]
+    ch.insert("messages", [*gone, *kept, *last])
+    Rollup(ch, open_days=1).update({(old, 0), (recent, 0), (newest, 0)})
+    assert watermark(ch, 2) >= recent  # the old day is rolled up: its 3 messages still count
+    apply_retention(ch, Settings(retention_messages_days=30))
+    for table in ("messages", "messages_by_day", "messages_uncounted"):
+        ch.command(f"OPTIMIZE TABLE {table} FINAL")  # the TTL deletes the old day's rows
+    assert ch.query("SELECT count() FROM messages_by_day WHERE day = {d:Date}",
+                    {"d": old}).scalar() == 0
+    assert _log(ch, 2) == [r["umid"] for r in kept]
+    assert _log(ch, 10) == [r["umid"] for r in [*kept, *last]]
 
 
 def test_an_upgraded_database_backfills_the_layout(clickhouse: ClickHouse, tmp_path: Path) -> None:
