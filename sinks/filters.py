@@ -25,12 +25,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from smsflow.clickhouse import ClickHouse
+from smsflow.clickhouse import ClickHouse, Result
 from smsflow.errors import ValidationError
 
 __all__ = [
     "Filters", "epoch_us", "load_query", "parse_day", "parse_text", "parse_time",
-    "query_rows",
+    "query_result", "query_rows",
 ]
 
 QUERIES_DIR = Path(__file__).parent / "queries"
@@ -190,13 +190,18 @@ def load_query(name: str) -> str:
     return path.read_text()
 
 
-def query_rows(ch: ClickHouse, name: str, filters: Filters) -> list[dict[str, Any]]:
-    """Rows of query ``name`` with the filters bound; ValidationError when one is missing,
-    :class:`~smsflow.errors.ClickHouseError` when ClickHouse fails."""
+def query_result(ch: ClickHouse, name: str, filters: Filters) -> Result:
+    """The answer to query ``name`` with the filters bound; ValidationError when one is
+    missing, :class:`~smsflow.errors.ClickHouseError` when ClickHouse fails."""
     sql = load_query(name)
     params = filters.params()
     wanted = set(_PARAM.findall(sql))
     missing = wanted - params.keys()
     if missing:
         raise ValidationError(f"report {name} needs {', '.join(sorted(missing))}")
-    return ch.query(sql, {k: v for k, v in params.items() if k in wanted}).dicts()
+    return ch.query(sql, {k: v for k, v in params.items() if k in wanted})
+
+
+def query_rows(ch: ClickHouse, name: str, filters: Filters) -> list[dict[str, Any]]:
+    """:func:`query_result`'s rows as dicts by column name."""
+    return query_result(ch, name, filters).dicts()

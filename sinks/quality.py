@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sinks.filters import Filters, query_rows
+from sinks.filters import Filters, query_result, query_rows
 from sinks.measures import rate
 from smsflow.clickhouse import ClickHouse, Result
 
@@ -28,7 +28,6 @@ __all__ = ["HEADERS", "PERCENTILES", "QUALITY_REPORTS", "micros_to_seconds", "ne
 
 PERCENTILES = (50, 95, 99)
 _RATIO = Decimal("0.01")
-_SECONDS = Decimal("0.000001")
 _INT = "Int64"
 _RATE_T = "Decimal(5, 2)"
 _SECONDS_T = "Nullable(Decimal(18, 6))"
@@ -71,7 +70,7 @@ def micros_to_seconds(us: int | None) -> Decimal | None:
     """Integer microseconds as exact seconds with 6 decimals (``2.345678``); None stays None."""
     if us is None:
         return None
-    return (Decimal(us) / 1_000_000).quantize(_SECONDS)
+    return Decimal(us).scaleb(-6)  # exact: an integer's exponent 0 becomes -6
 
 
 def ratio(part: int, whole: int) -> Decimal:
@@ -82,13 +81,13 @@ def ratio(part: int, whole: int) -> Decimal:
 
 
 def _latency(ch: ClickHouse, f: Filters) -> Result:
-    rows = []
-    for r in query_rows(ch, "latency", f):
-        cells: list[Any] = [r["day"], r["country"], r["operator"]]
-        for stage in ("sent", "delivered"):
-            cells.append(int(r[f"{stage}_samples"]))
-            cells.extend(micros_to_seconds(r[f"{stage}_p{p}"]) for p in PERCENTILES)
-        rows.append(tuple(cells))
+    seconds = micros_to_seconds
+    rows = [
+        (day, country, operator, int(sent_n), seconds(s50), seconds(s95), seconds(s99),
+         int(delivered_n), seconds(d50), seconds(d95), seconds(d99))
+        for day, country, operator, sent_n, s50, s95, s99, delivered_n, d50, d95, d99
+        in query_result(ch, "latency", f).rows
+    ]
     types = ["Date", "String", "String", *([_INT, *[_SECONDS_T] * 3] * 2)]
     return Result(list(HEADERS["latency"]), types, rows)
 
