@@ -4,9 +4,11 @@
 -- orders it (smsflow.contribution: the request's queued_at, an MO's receipt time). So the
 -- log needs no exact count of anything, only lower bounds, without reading every message:
 -- 1. per day, a lower bound on its counted messages and a time hi by which that many exist:
---    the day roll-up's and the sealed hours' groups (message_rollup, message_rollup_hourly;
---    each alone is a lower bound: a counted message never leaves its day and keeps its time,
---    a recompute only adds, a group being recomputed reads as absent), the larger of the two.
+--    the day roll-up's and the sealed hours' fresh groups (message_rollup,
+--    message_rollup_hourly; each alone is a lower bound: a counted message never leaves its
+--    day and keeps its time and subaccount; when it changes group (an operator learnt from a
+--    receipt), its day or hour is marked stale, and a stale day or hour backs no count; a
+--    recompute only adds, a group being recomputed reads as absent), the larger of the two.
 --    No count for a day a retention TTL may be deleting (its day + the TTL's days of
 --    messages_by_day is at most a day ahead; the roll-ups are kept): those rows are
 --    candidates still, but they no longer back the cut.
@@ -45,6 +47,7 @@ WITH
                 SELECT day, sum(messages) AS day_n, max(last_at) AS day_hi
                 FROM message_rollup FINAL
                 WHERE day >= intact_from
+                  AND day NOT IN (SELECT day FROM daily_rollup_stale FINAL WHERE stale = 1)
                   AND day BETWEEN {date_from:Date} AND {date_to:Date}
                   AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
                   AND ({country:String} = '' OR country = {country:String})
@@ -54,6 +57,9 @@ WITH
                 SELECT day, sum(messages) AS day_n, max(last_at) AS day_hi
                 FROM message_rollup_hourly FINAL
                 WHERE day >= intact_from
+                  AND day NOT IN (SELECT day FROM daily_rollup_stale FINAL WHERE stale = 1)
+                  AND (day, hour) NOT IN
+                      (SELECT day, hour FROM rollup_stale_hours FINAL WHERE stale = 1)
                   AND day BETWEEN {date_from:Date} AND {date_to:Date}
                   AND ({subaccount:String} = '' OR subaccount_id = {subaccount:String})
                   AND ({country:String} = '' OR country = {country:String})

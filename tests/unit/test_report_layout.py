@@ -144,6 +144,24 @@ def test_the_log_cuts_on_lower_bounds_and_keeps_the_order(clickhouse: ClickHouse
         assert _log(ch, n) == expected[:n], n
 
 
+def test_a_stale_day_backs_no_count_of_the_log(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    d1 = [_msg(_uid(), 1, D1, "sent", seconds=s, operator="X") for s in (0, 1, 2)]
+    d2 = [_msg(_uid(), 1, D2, "sent", seconds=s, operator="X") for s in (0, 1)]
+    ch.insert("messages", [*d1, *d2, _msg(_uid(), 1, D3, "sent")])
+    rollup = Rollup(ch, open_days=1, settle_s=3600, clock=lambda: 0.0)
+    rollup.update({(D1, 0), (D2, 0), (D3, 0)})  # D1 and D2 closed: 3 and 2 X messages
+    # receipts name the real operator of two of D1's messages: D1 is marked stale, and its
+    # roll-up (not recomputed yet) still counts three X messages
+    moved = [_msg(r["umid"], 2, D1, "delivered", seconds=s, operator="Y")
+             for r, s in zip(d1[1:], (1, 2), strict=True)]
+    ch.insert("messages", moved)
+    rollup.update({(D1, 0)})
+    x = [r[3] for r in run_report(ch, "logs", Filters(operator="X", limit=2)).rows]
+    assert x == [d1[0]["umid"], d2[0]["umid"]]
+
+
 def test_the_log_does_not_count_days_a_retention_may_have_deleted(
     clickhouse: ClickHouse,
 ) -> None:
