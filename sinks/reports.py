@@ -18,7 +18,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from sinks.filters import Filters, load_query, query_rows
+from sinks.filters import Filters, load_query, query_result, query_rows
 from sinks.measures import CostByCurrency, money_str, rate
 from sinks.quality import QUALITY_REPORTS, ratio
 from smsflow.clickhouse import ClickHouse, Result
@@ -171,12 +171,11 @@ def _clicks(ch: ClickHouse, f: Filters) -> Result:
 
 
 def _logs(ch: ClickHouse, f: Filters) -> Result:
-    res = _query(ch, "logs", f)
+    res = query_result(ch, "logs", f)
     columns = ["Date", "Direction", "Subaccount", "Message ID", "Destination", "Source",
                "Origin", "Country", "Operator", "Cost", "Currency", "Status"]
-    rows = [
-        tuple(money_str(v) if k == "cost" else v for k, v in r.items()) for r in res
-    ]
+    cost = res.columns.index("cost")
+    rows = [(*r[:cost], money_str(r[cost]), *r[cost + 1:]) for r in res.rows]
     types = ["DateTime64(6, 'UTC')", *["String"] * 8, "String", "String", "String"]
     return Result(columns, types, rows)
 
