@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--latency-rate", type=float, default=None,
                    help="events/s of the latency run (default: half the measured end-to-end "
                         "rate); a fixed rate compares latency across code versions")
+    a.add_argument("--sim-times", action="store_true",
+                   help="keep the simulations' own times (2024, days of traffic in seconds) "
+                        "instead of times near the wall clock")
     a.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = parser.parse_args(argv)
     if args.messages < 1:
@@ -39,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run_all(args.messages, args.seed, args.latency_messages or max(500, args.messages // 4),
-                keep=args.keep, latency_rate=args.latency_rate, days=args.days)
+                keep=args.keep, latency_rate=args.latency_rate, days=args.days,
+                sim_times=args.sim_times)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +23,16 @@ from typing import Any
 from rich.console import Console
 
 from bench.ceilings import bulk_insert, consume_decode, faust_decode
-from bench.e2e import Latency, Throughput, cpu_seconds, latency, memory, throughput
+from bench.e2e import (
+    Latency,
+    Throughput,
+    cpu_seconds,
+    latency,
+    memory,
+    retimed,
+    throughput,
+    warm_up,
+)
 from bench.report import machine, percentile, print_table, write_json
 from infra.broker import Broker
 from simulator.simulation import SimConfig, simulate
@@ -33,6 +43,8 @@ from tests.e2e.harness import Pipeline, free_port
 __all__ = ["run_all"]
 
 console = Console(stderr=True)
+#: messages of the warm-up between the throughput and the latency run
+WARM_UP_MESSAGES = 50
 
 
 def _mib(kib: int | None) -> float | None:
@@ -65,7 +77,7 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
         ("latency p50 (request -> row inserted)", p[50], "ms",
          f"paced {lat.achieved_rate:,.0f} events/s, {lat.samples} samples"),
         ("latency p95", p[95], "ms", ""),
-        ("latency p99", p[99], "ms", "target <= 2000"),
+        ("latency p99", p[99], "ms", "target <= 1000"),
         ("latency p99 (request -> row seen by poll)", seen[99], "ms",
          f"p50 {seen[50] or 0:,.0f}, poll 100 ms"),
         ("latency p99, worker's share (request -> state record)", work[99], "ms",
@@ -79,8 +91,13 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
 
 
 def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
-            latency_rate: float | None = None, days: int = 3) -> Path:
-    """Run every measurement (module doc); return the JSON path. Raises on any failure."""
+            latency_rate: float | None = None, days: int = 3, sim_times: bool = False) -> Path:
+    """Run every measurement (module doc); return the JSON path. Raises on any failure.
+
+    The events carry times near the wall clock (:func:`bench.e2e.retimed`): the throughput
+    run's traffic ends a minute before it starts, the latency run's is spread over the time it
+    is produced in. ``sim_times`` keeps the simulations' own times instead (the figures before
+    2026-12-02: the latency run then lands in the hours the throughput run sealed)."""
     tmp = Path(tempfile.mkdtemp(prefix="smsflow-bench-"))
     base = Settings(home=tmp, kafka_port=free_port(), kafka_controller_port=free_port(),
                     kafka_heap="768m")
@@ -98,6 +115,8 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
         ensure_topics(settings)
         sim = simulate(SimConfig(messages=messages, seed=seed, days=days))
         sim2 = simulate(SimConfig(messages=latency_messages, seed=seed + 1))
+        if not sim_times:  # the throughput run's traffic ends a minute ago
+            sim = retimed(sim, time.time() - 60)
         pipe = Pipeline(settings)
         with console.status("starting smsflow run ..."):
             pipe.start()
@@ -107,14 +126,23 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
         t = throughput(pipe, sim, landed_before=0)
         broker_cpu_s = cpu_seconds(broker_pid) - broker_cpu0
         rate = latency_rate or t.events / t.e2e_s / 2
-        lat = latency(pipe, sim2, rate, landed_before=int(sim.truth["messages"]))
+        landed, warm_events = int(sim.truth["messages"]), 0
+        if not sim_times:
+            # a few messages of now bring the roll-ups from the throughput run's days (produced
+            # in seconds) to the present; the latency run starts once the sink is idle
+            warm = simulate(SimConfig(messages=WARM_UP_MESSAGES, seed=seed + 2))
+            landed = warm_up(pipe, retimed(warm, time.time(), 1.0), landed)
+            warm_events = len(warm.events)
+            paced_s = len(sim2.events) / rate  # each event carries about its produce time
+            sim2 = retimed(sim2, time.time() + paced_s, paced_s)
+        lat = latency(pipe, sim2, rate, landed_before=landed)
         assert pipe.proc is not None
         mem = {"run": memory(pipe.proc.pid), "worker": memory(pipe.worker_pid())}
         code = pipe.stop()
         pipe = None
         if code != 0:
             console.print(f"[yellow]smsflow run exited {code} at stop")
-        events = len(sim.events) + len(sim2.events)
+        events = len(sim.events) + warm_events + len(sim2.events)
         with console.status(f"ceiling: consume + decode {events:,} events ..."):
             raw_s = consume_decode(settings, events)
         with console.status(f"ceiling: decode-only Faust agent, {events:,} events ..."):
@@ -124,7 +152,7 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
         raw_rate, faust_rate, bare_rate = events / raw_s, events / faust_s, bare_rows / bare_s
         rows = _rows(t, lat, mem, raw_rate, faust_rate, bare_rate, broker_cpu_s)
         result: dict[str, Any] = {
-            "input": {"messages": messages, "seed": seed, "days": days,
+            "input": {"messages": messages, "seed": seed, "days": days, "sim_times": sim_times,
                       "state_retention_hours": settings.state_retention_hours,
                       "events": t.events,
                       "latency_messages": latency_messages, "latency_events": lat.events},

@@ -21,7 +21,7 @@ import datetime as dt
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -36,7 +36,8 @@ from smsflow.config import Settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
 from tests.e2e.harness import Pipeline
 
-__all__ = ["Latency", "Throughput", "cpu_seconds", "latency", "memory", "throughput"]
+__all__ = ["Latency", "Throughput", "cpu_seconds", "latency", "memory", "retimed", "throughput",
+           "warm_up"]
 
 console = Console(stderr=True)
 POLL_S = 0.1
@@ -160,6 +161,23 @@ def _wait(p: Pipeline, messages: int, t0: float, timeout: float) -> tuple[float,
     raise TimeoutError(f"pipeline not caught up in {timeout:.0f}s: {last}\n{p.tail()}")
 
 
+def warm_up(p: Pipeline, sim: Simulation, landed_before: int, timeout: float = 300.0) -> int:
+    """Produce ``sim`` (a few messages) at full speed, then wait until they landed and the sink
+    has no roll-up work pending (``rollup_pending`` in ``/health``); the messages landed."""
+    asyncio.run(produce_events(p.settings, sim.events))
+    messages = landed_before + int(sim.truth["messages"])
+    deadline = time.monotonic() + timeout
+    with console.status("warm-up: waiting for the sink's roll-ups ..."):
+        while time.monotonic() < deadline:
+            try:
+                if p.caught_up(p.progress(), messages) and not _sink(p).get("rollup_pending"):
+                    return messages
+            except Exception:  # ops API busy: ask again
+                pass
+            time.sleep(POLL_S)
+    raise TimeoutError(f"warm-up not done in {timeout:.0f}s\n{p.tail()}")
+
+
 def throughput(p: Pipeline, sim: Simulation, landed_before: int,
                timeout: float = 1800.0) -> Throughput:
     """Produce ``sim`` at full speed and time it until worker and sink caught up."""
@@ -190,6 +208,32 @@ def throughput(p: Pipeline, sim: Simulation, landed_before: int,
 
 def _epoch(iso: str) -> float:
     return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def retimed(sim: Simulation, end: float, seconds: float | None = None) -> Simulation:
+    """``sim`` with every time of its events moved, in order, to end at ``end`` (Unix
+    seconds): spread over the ``seconds`` before it, or shifted whole when ``None``.
+
+    A simulation's times are fixed by its seed (2024) and span days. Produced in seconds, as a
+    benchmark does, the newest hour then moves hours per second of wall time, and the sink
+    seals an hour (every roll-up family) each time; a platform's events carry the time they
+    happen at, and its sink seals one hour per hour. Only the message counts, which do not
+    depend on the times, are compared with the truth here.
+    """
+    times = [v for _, _, rec in sim.events for v in rec.values() if isinstance(v, dt.datetime)]
+    if not times:
+        return sim
+    t0, t1 = min(times), max(times)
+    span = (t1 - t0).total_seconds()
+    scale = 1.0 if seconds is None else seconds / max(span, 1e-6)
+    origin = dt.datetime.fromtimestamp(end, dt.UTC) - (t1 - t0) * scale
+
+    def moved(v: Any) -> Any:
+        return origin + (v - t0) * scale if isinstance(v, dt.datetime) else v
+
+    events = [(kind, umid, {k: moved(v) for k, v in rec.items()})
+              for kind, umid, rec in sim.events]
+    return replace(sim, events=events)
 
 
 async def _paced(settings: Settings, sim: Simulation, rate: float,

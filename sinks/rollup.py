@@ -33,7 +33,8 @@ touched (its deltas' and its counted messages' days):
    and so are the sealed hours it touched (``rollup_stale_hours``); once the oldest mark is
    ``SMSFLOW_ROLLUP_SETTLE_SECONDS`` old, every stale day and hour is recomputed whole in every
    family from the deduplicated source (never incremented: a replay or duplicate collapses in
-   the source first) and marked fresh;
+   the source first) and marked fresh (:meth:`Rollup.settle`; the sink runs it in a thread of
+   its own, beside the flushes: ``inline=False``);
 2. when the newest day moved, each family computes the days that just closed, then raises its
    watermark (a crash in between leaves them read from the source, and the redelivered batch
    redoes it); the days closed in every family leave the hourly roll-ups (their partitions
@@ -47,6 +48,7 @@ A batch of open hours costs two one-row reads. Exactness argument: sinks/README.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -125,13 +127,15 @@ OPEN_TABLES = ("daily_rollup_hourly", "message_rollup_hourly", "latency_rollup_h
                "campaign_rollup_hourly", "flag_rollup_hourly")
 
 _LAST_TICK = [dt.datetime.min.replace(tzinfo=dt.UTC)]
+_TICK_LOCK = threading.Lock()  # the sink settles in a thread of its own
 
 
 def _tick() -> dt.datetime:
     """Now, strictly later than every earlier tick of the process: a later recompute's rows
     (and a fresh stale mark) always outrank the earlier ones."""
-    at = max(dt.datetime.now(dt.UTC), _LAST_TICK[0] + dt.timedelta(microseconds=1))
-    _LAST_TICK[0] = at
+    with _TICK_LOCK:
+        at = max(dt.datetime.now(dt.UTC), _LAST_TICK[0] + dt.timedelta(microseconds=1))
+        _LAST_TICK[0] = at
     return at
 
 
@@ -260,6 +264,7 @@ class Rollup:
         settle_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         cluster: str | None = None,
+        inline: bool = True,
     ) -> None:
         self.ch = ch
         self.open_days = open_days
@@ -269,7 +274,9 @@ class Rollup:
         self.settle_s = settle_s
         self.clock = clock
         self.cluster = cluster
+        self.inline = inline  # update() settles when due; else the caller runs settle()
         self.stale_since: float | None = None  # when the oldest unsettled mark was written
+        self.last_mark: float | None = None  # when the newest stale mark was written
         self._checked = False  # stale marks left by an earlier process looked for
 
     def update(self, units: set[Unit]) -> dt.date:
@@ -293,9 +300,10 @@ class Rollup:
         if late or late_hours:
             _mark(self.ch, late, stale=True)
             _mark_hours(self.ch, late_hours, stale=True)
+            self.last_mark = self.clock()
             if self.stale_since is None:
-                self.stale_since = self.clock()
-        if self.stale_since is not None and self.clock() - self.stale_since >= self.settle_s:
+                self.stale_since = self.last_mark
+        if self.inline and self.due():
             self.settle()
         target = self.newest - dt.timedelta(days=self.open_days)
         seal_to = self.newest_hour - dt.timedelta(hours=self.open_hours)
@@ -310,15 +318,29 @@ class Rollup:
             _drop_closed(self.ch, min(rolled.values()), self.cluster)
         return min(rolled.values())
 
-    def settle(self) -> tuple[list[dt.date], list[Unit]]:
+    def due(self) -> bool:
+        """True when the oldest unsettled stale mark waited ``settle_s``."""
+        return self.stale_since is not None and self.clock() - self.stale_since >= self.settle_s
+
+    def settle(self, ch: ClickHouse | None = None) -> tuple[list[dt.date], list[Unit]]:
         """Recompute every stale day and hour in every family, then mark them fresh (a crash
-        in between leaves them stale: read from the source, recomputed again)."""
-        days, units = stale_days(self.ch), stale_hours(self.ch)
-        recompute(self.ch, days)
-        recompute_hours(self.ch, units)
-        _mark(self.ch, days, stale=False)
-        _mark_hours(self.ch, units, stale=False)
-        self.stale_since = None
+        in between leaves them stale: read from the source, recomputed again).
+
+        May run in another thread (on ``ch``, a connection of its own) while flushes go on
+        calling :meth:`update`: the fresh marks carry the time taken *before* the stale ones
+        and the source were read, so a stale mark written by a flush whose rows the recompute
+        may have missed outranks them, and the unit stays stale until the next settle.
+        """
+        ch = ch or self.ch
+        started, fresh_at = self.clock(), _tick()
+        days, units = stale_days(ch), stale_hours(ch)
+        recompute(ch, days)
+        recompute_hours(ch, units)
+        _mark(ch, days, stale=False, at=fresh_at)
+        _mark_hours(ch, units, stale=False, at=fresh_at)
+        marked = self.last_mark
+        # a mark written while this ran (or at its start) waits for the next settle
+        self.stale_since = marked if marked is not None and marked >= started else None
         self._checked = True
         return days, units
 
@@ -336,17 +358,19 @@ def stale_hours(ch: ClickHouse) -> list[Unit]:
     return [(r[0], int(r[1])) for r in res.rows]
 
 
-def _mark(ch: ClickHouse, days: list[dt.date], *, stale: bool) -> None:
+def _mark(ch: ClickHouse, days: list[dt.date], *, stale: bool,
+          at: dt.datetime | None = None) -> None:
     if not days:
         return
-    at = _tick()  # a fresh mark always outranks the stale one
+    at = at or _tick()  # a mark outranks every mark written before it
     ch.insert("daily_rollup_stale",
               [{"day": d, "stale": int(stale), "changed_at": at} for d in days])
 
 
-def _mark_hours(ch: ClickHouse, units: list[Unit], *, stale: bool) -> None:
+def _mark_hours(ch: ClickHouse, units: list[Unit], *, stale: bool,
+                at: dt.datetime | None = None) -> None:
     if not units:
         return
-    at = _tick()
+    at = at or _tick()
     ch.insert("rollup_stale_hours",
               [{"day": d, "hour": h, "stale": int(stale), "changed_at": at} for d, h in units])

@@ -95,6 +95,8 @@ class SinkStats:
     commits: int = 0
     batch_seconds_sum: float = 0.0  # time spent inserting flushed batches (retries included)
     last_batch_seconds: float = 0.0
+    #: stale days or hours wait for their recompute, or it runs (Rollup.settle)
+    rollup_pending: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,7 @@ class SinkStats:
             "commits": self.commits,
             "batch_seconds_sum": round(self.batch_seconds_sum, 4),
             "last_batch_seconds": round(self.last_batch_seconds, 4),
+            "rollup_pending": self.rollup_pending,
         }
 
 
@@ -127,13 +130,16 @@ class _Sink:
         self.batch = Batch(settings.sink_batch_size, settings.sink_batch_ms / 1000)
         self.rollup = Rollup(ch, settings.rollup_open_days, settings.rollup_open_hours,
                              settle_s=settings.rollup_settle_seconds,
-                             cluster=settings.clickhouse_cluster)
+                             cluster=settings.clickhouse_cluster, inline=False)
         self.writer = BatchWriter(ch, rollup=self.rollup)
         self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
         self.stats = stats if stats is not None else SinkStats()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.inflight: asyncio.Task[None] | None = None  # the flush of the previous batch
+        #: the stale days' and hours' recompute, beside the flushes (Rollup.settle)
+        self.settling: asyncio.Task[None] | None = None
+        self.settle_ch: ClickHouse | None = None
 
     def _skip(self, topic: str, reason: str) -> None:
         k = f"{self.routes[topic].role}:{reason}"
@@ -249,10 +255,35 @@ class _Sink:
             self.stats.rows[table] = self.stats.rows.get(table, 0) + n
         offsets = batch.commit_offsets()
         await self._commit(offsets)
+        self._recompute_stale_when_due()
         log.info(line(
             "sink.flush", records=batch.records, rows=res.rows, attempts=res.attempts,
-            seconds=round(res.seconds, 4), partitions=len(offsets),
+            seconds=round(res.seconds, 4), rollup_seconds=round(res.rollup_seconds, 4),
+            table_seconds=res.table_seconds,
+            partitions=len(offsets),
         ))
+
+    def _recompute_stale_when_due(self) -> None:
+        """Start recomputing the stale days and hours once due, in a thread of its own, so
+        that the next flushes do not wait for it (Rollup.settle says why it stays exact)."""
+        idle = self.settling is None or self.settling.done()
+        if idle and self.rollup.due():
+            self.settling = asyncio.create_task(self._recompute_stale(), name="sink-settle")
+            idle = False
+        self.stats.rollup_pending = not idle or self.rollup.stale_since is not None
+
+    async def _recompute_stale(self) -> None:
+        t0 = time.monotonic()
+        try:
+            if self.settle_ch is None:
+                self.settle_ch = self.ch.another()
+            days, hours = await asyncio.to_thread(self.rollup.settle, self.settle_ch)
+        except ClickHouseError as e:  # still exact: they stay read from the source
+            log.warning(line("sink.settle_failed", error=str(e)))
+            return
+        log.info(line("sink.settled", days=len(days), hours=len(hours),
+                      seconds=round(time.monotonic() - t0, 4)))
+        self.stats.rollup_pending = self.rollup.stale_since is not None
 
     async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
         assert self.consumer is not None
@@ -300,6 +331,7 @@ class _Sink:
         size = self.settings.sink_batch_size
         try:
             while not self.stop.is_set():
+                self._recompute_stale_when_due()  # also when no batch comes
                 if self.inflight is not None and self.inflight.done():
                     await self.settle()  # its error ends the run here
                 if self.batch.due() and self.inflight is None:
@@ -315,6 +347,8 @@ class _Sink:
                     for msg in msgs:
                         self.take(msg)
             await self.flush()
+            if self.settling is not None:
+                await self.settling
             try:  # stale closed days recomputed now rather than at the next start
                 await asyncio.to_thread(self.rollup.settle)
             except ClickHouseError as e:  # still exact: they stay read from the source
@@ -323,6 +357,9 @@ class _Sink:
             if self.inflight is not None:  # an error elsewhere: let the flush finish or fail
                 with contextlib.suppress(Exception):
                     await self.settle()
+            if self.settling is not None:  # a thread cannot be cancelled: let it end
+                with contextlib.suppress(Exception):
+                    await self.settling
 
     def _poll_timeout_ms(self) -> int:
         if self.inflight is not None and self.batch.due():
@@ -333,6 +370,8 @@ class _Sink:
         return int(min(200, max(1, left * 1000)))
 
     async def _close(self) -> None:
+        if self.settle_ch is not None and self.settle_ch is not self.ch:
+            self.settle_ch.close()
         for client in (self.consumer, self.producer):
             if client is not None:
                 try:

@@ -96,6 +96,9 @@ class FlushResult:
     rows: dict[str, int]
     attempts: int
     seconds: float
+    rollup_seconds: float = 0.0  # of ``seconds``: bringing the roll-ups up to date
+    #: of ``seconds``: each table's insert (the last attempt)
+    table_seconds: dict[str, float] = field(default_factory=dict)
 
 
 class BatchWriter:
@@ -114,16 +117,21 @@ class BatchWriter:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.retries = 0
+        self.rollup_seconds = 0.0  # of the last :meth:`write`
+        self.table_seconds: dict[str, float] = {}
 
     def write(self, batch: Batch) -> dict[str, int]:
         """One attempt: insert every table's rows with its dedup token, then update the
         roll-ups for the days of the batch's deltas and counted messages (blocking)."""
         stored: dict[str, int] = {}
+        self.table_seconds = {}
         for table in TABLES:
             rows = batch.rows.get(table)
             if rows:
+                t0 = time.monotonic()
                 self.ch.insert(table, rows, dedup_token=dedup_token(table, batch.ranges))
                 stored[table] = len(rows)
+                self.table_seconds[table] = round(time.monotonic() - t0, 4)
         if self.rollup is not None:
             # a counted version can change a message report without a delta (a second reply,
             # an error text): its day and hour (messages_by_day's) are touched too
@@ -131,7 +139,9 @@ class BatchWriter:
             units.update((r["day"], request_hour(r))
                          for r in batch.rows.get("messages", ()) if r["counted"])
             if units:
+                t0 = time.monotonic()
                 self.rollup.update(units)
+                self.rollup_seconds = time.monotonic() - t0
         return stored
 
     async def flush(self, batch: Batch, stop: asyncio.Event | None = None) -> FlushResult:
@@ -146,9 +156,11 @@ class BatchWriter:
         attempt = 0
         while True:
             attempt += 1
+            self.rollup_seconds = 0.0
             try:
                 stored = await asyncio.to_thread(self.write, batch)
-                return FlushResult(stored, attempt, time.monotonic() - t0)
+                return FlushResult(stored, attempt, time.monotonic() - t0, self.rollup_seconds,
+                                   self.table_seconds)
             except ClickHouseError as e:
                 self.retries += 1
                 log.warning(

@@ -89,6 +89,10 @@ class ClickHouse(Protocol):
         dedup_token: str | None = None,
     ) -> None: ...
 
+    def another(self) -> ClickHouse:
+        """A connection another thread may use while this one is busy (same database)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -328,6 +332,11 @@ class ChdbBackend:
         self._run(f"INSERT INTO {table} SETTINGS {settings} FORMAT JSONEachRow\n{body}", "CSV",
                   None)
 
+    def another(self) -> ChdbBackend:
+        """This one: the process has one engine per path, and its lock serializes the
+        threads' statements."""
+        return self
+
     def close(self) -> None:
         """The embedded engine stays open for the process (it cannot reopen another path)."""
 
@@ -352,6 +361,7 @@ class ServerBackend:
         from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
         from clickhouse_connect.driver.exceptions import OperationalError
 
+        self._args = (url, database, password, cluster)
         self._driver_error = DriverError
         self._operational = OperationalError
         self._query_settings = dict(CLUSTER_QUERY_SETTINGS) if cluster else {}
@@ -418,6 +428,10 @@ class ServerBackend:
             )
         except Exception as e:
             raise self._wrap(e) from e
+
+    def another(self) -> ServerBackend:
+        """A client of its own: one client's session runs one query at a time."""
+        return ServerBackend(*self._args)
 
     def close(self) -> None:
         self._client.close()

@@ -67,3 +67,52 @@ def test_marks_left_by_an_earlier_process_are_settled(clickhouse: ClickHouse) ->
     later.update(set())
     assert stale_days(ch) == []
     assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == [(D1, 1, Decimal("0.1"))]
+
+
+class _FlushDuringSettle:
+    """The settle's connection; right after the settle's recompute of ``daily_rollup`` read
+    the source, a flush on the sink's connection stores a late delta and marks the day stale,
+    as the sink's flushes do while the settle runs in its own thread."""
+
+    def __init__(self, ch: ClickHouse, flush: Any) -> None:
+        self.ch, self.flush, self.database = ch, flush, ch.database
+
+    def query(self, sql: str, params: Any = None, **kw: Any) -> Any:
+        return self.ch.query(sql, params, **kw)
+
+    def command(self, sql: str, params: Any = None) -> None:
+        self.ch.command(sql, params)
+        if sql.startswith("INSERT INTO daily_rollup ") and self.flush is not None:
+            self.flush, flush = None, self.flush
+            flush()
+
+    def insert(self, table: str, rows: Any, **kw: Any) -> None:
+        self.ch.insert(table, rows, **kw)
+
+
+def test_a_flush_during_a_settle_leaves_its_day_stale_and_exact(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    now = [0.0]
+    rollup = Rollup(ch, open_days=0, settle_s=0, clock=lambda: now[0], inline=False)
+    ch.insert("daily_deltas", [_delta(D1, 2, "0.2"), _delta(D2, 3, "0.3")])
+    rollup.update({(D1, 0), (D2, 0)})
+    ch.insert("daily_deltas", [_delta(D1, 5, "0.5")])
+    rollup.update({(D1, 0)})
+    assert stale_days(ch) == [D1] and rollup.due()
+
+    def flush() -> None:  # rows the recompute did not read, marked stale after it read
+        now[0] = 1.0
+        ch.insert("daily_deltas", [_delta(D1, 4, "0.4")])
+        rollup.update({(D1, 0)})
+
+    rollup.settle(_FlushDuringSettle(ch, flush))  # type: ignore[arg-type]
+    assert stale_days(ch) == [D1]  # the flush's mark outranks the settle's fresh one
+    want = [(D1, 11, Decimal("1.1")), (D2, 3, Decimal("0.3"))]
+    assert ch.query(_SUMS.format(t="daily_totals")).rows == want
+    assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows[0] == (D1, 7, Decimal("0.7"))
+    assert rollup.due()  # and the next settle picks it up
+    now[0] = 2.0
+    rollup.settle()
+    assert stale_days(ch) == [] and not rollup.due()
+    assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == want

@@ -72,7 +72,8 @@ def _sink(writer: _GatedWriter, records: int) -> tuple[_Sink, list[dict[tuple[st
     settings = Settings(sink_batch_size=4, sink_batch_ms=1)
     sink = _Sink(settings, ch=None, stop=asyncio.Event())  # type: ignore[arg-type]
     sink.writer = writer  # type: ignore[assignment]
-    sink.rollup = SimpleNamespace(settle=list)  # type: ignore[assignment]
+    sink.rollup = SimpleNamespace(  # type: ignore[assignment]
+        settle=list, due=lambda: False, stale_since=None)
     sink.consumer = _Consumer(settings.topics.message_state, records)  # type: ignore[assignment]
     commits: list[dict[tuple[str, int], int]] = []
 
