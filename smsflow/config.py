@@ -370,8 +370,9 @@ class Settings(BaseSettings):
     rollup_settle_seconds: float = Field(
         default=10.0, ge=0,
         description="Sink: closed days and sealed hours that got late rows are read from the"
-        " source and recomputed into the roll-ups together at most this often (in a thread"
-        " beside the flushes, and at the sink's stop).",
+        " source and recomputed into the roll-ups together at most this often, and 9 times"
+        " the last recompute's duration after it (in a thread beside the flushes, and at the"
+        " sink's stop).",
     )
 
     # --- group clickhouse: a server or embedded chDB ------------------------------------------

@@ -111,8 +111,34 @@ def test_a_flush_during_a_settle_leaves_its_day_stale_and_exact(clickhouse: Clic
     want = [(D1, 11, Decimal("1.1")), (D2, 3, Decimal("0.3"))]
     assert ch.query(_SUMS.format(t="daily_totals")).rows == want
     assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows[0] == (D1, 7, Decimal("0.7"))
+    now[0] = 10.0  # the settle took 1 s (the flush's): the next one 9 s after it
     assert rollup.due()  # and the next settle picks it up
-    now[0] = 2.0
     rollup.settle()
     assert stale_days(ch) == [] and not rollup.due()
     assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == want
+
+
+def test_settles_are_spaced_by_their_own_cost(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    now = [0.0]
+    rollup = Rollup(ch, open_days=0, settle_s=10, clock=lambda: now[0], inline=False)
+    ch.insert("daily_deltas", [_delta(D1, 2, "0.2")])
+    rollup.update({(D1, 0)})
+    ch.insert("daily_deltas", [_delta(D1, 1, "0.1")])
+    rollup.update({(D1, 0)})
+    now[0] = 10.0
+    assert rollup.due()
+
+    def slow() -> None:  # the recompute takes 5 s
+        now[0] += 5.0
+
+    rollup.settle(_FlushDuringSettle(ch, slow))  # type: ignore[arg-type]
+    assert stale_days(ch) == [] and now[0] == 15.0
+    ch.insert("daily_deltas", [_delta(D1, 4, "0.4")])  # more late rows at once
+    rollup.update({(D1, 0)})
+    now[0] = 25.0  # the mark waited settle_s, but the last settle ended 10 s (2 x 5 s) ago
+    assert not rollup.due()
+    assert ch.query(_SUMS.format(t="daily_totals")).rows == [(D1, 7, Decimal("0.7"))]
+    now[0] = 15.0 + 9 * 5.0
+    assert rollup.due()
