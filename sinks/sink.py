@@ -255,7 +255,6 @@ class _Sink:
             self.stats.rows[table] = self.stats.rows.get(table, 0) + n
         offsets = batch.commit_offsets()
         await self._commit(offsets)
-        self._recompute_stale_when_due()
         log.info(line(
             "sink.flush", records=batch.records, rows=res.rows, attempts=res.attempts,
             seconds=round(res.seconds, 4), rollup_seconds=round(res.rollup_seconds, 4),
@@ -266,11 +265,17 @@ class _Sink:
     def _recompute_stale_when_due(self) -> None:
         """Start recomputing the stale days and hours once due, in a thread of its own, so
         that the next flushes do not wait for it (Rollup.settle says why it stays exact)."""
-        idle = self.settling is None or self.settling.done()
-        if idle and self.rollup.due():
+        if self._settle_idle() and self.rollup.due():
             self.settling = asyncio.create_task(self._recompute_stale(), name="sink-settle")
-            idle = False
-        self.stats.rollup_pending = not idle or self.rollup.stale_since is not None
+        self._note_rollup_pending()
+
+    def _settle_idle(self) -> bool:
+        return self.settling is None or self.settling.done()
+
+    def _note_rollup_pending(self) -> None:
+        """``rollup_pending`` of /health: a recompute running, or stale days or hours left."""
+        self.stats.rollup_pending = (not self._settle_idle()
+                                     or self.rollup.stale_since is not None)
 
     async def _recompute_stale(self) -> None:
         t0 = time.monotonic()
@@ -283,7 +288,6 @@ class _Sink:
             return
         log.info(line("sink.settled", days=len(days), hours=len(hours),
                       seconds=round(time.monotonic() - t0, 4)))
-        self.stats.rollup_pending = self.rollup.stale_since is not None
 
     async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
         assert self.consumer is not None

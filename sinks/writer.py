@@ -27,7 +27,7 @@ from smsflow.clickhouse import ClickHouse
 from smsflow.contribution import request_hour
 from smsflow.errors import ClickHouseError, SinkError
 
-__all__ = ["Batch", "BatchWriter", "FlushResult"]
+__all__ = ["Batch", "BatchWriter", "FlushResult", "Written"]
 
 log = logging.getLogger("smsflow.sink")
 
@@ -89,6 +89,15 @@ class Batch:
         return {key: last + 1 for key, (_, last) in self.ranges.items()}
 
 
+@dataclass
+class Written:
+    """What one attempt of :meth:`BatchWriter.write` stored, and where its time went."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    table_seconds: dict[str, float] = field(default_factory=dict)
+    rollup_seconds: float = 0.0
+
+
 @dataclass(frozen=True)
 class FlushResult:
     """What one flush stored: rows per table, attempts needed, seconds spent."""
@@ -117,21 +126,18 @@ class BatchWriter:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.retries = 0
-        self.rollup_seconds = 0.0  # of the last :meth:`write`
-        self.table_seconds: dict[str, float] = {}
 
-    def write(self, batch: Batch) -> dict[str, int]:
+    def write(self, batch: Batch) -> Written:
         """One attempt: insert every table's rows with its dedup token, then update the
         roll-ups for the days of the batch's deltas and counted messages (blocking)."""
-        stored: dict[str, int] = {}
-        self.table_seconds = {}
+        done = Written()
         for table in TABLES:
             rows = batch.rows.get(table)
             if rows:
                 t0 = time.monotonic()
                 self.ch.insert(table, rows, dedup_token=dedup_token(table, batch.ranges))
-                stored[table] = len(rows)
-                self.table_seconds[table] = round(time.monotonic() - t0, 4)
+                done.rows[table] = len(rows)
+                done.table_seconds[table] = round(time.monotonic() - t0, 4)
         if self.rollup is not None:
             # a counted version can change a message report without a delta (a second reply,
             # an error text): its day and hour (messages_by_day's) are touched too
@@ -141,8 +147,8 @@ class BatchWriter:
             if units:
                 t0 = time.monotonic()
                 self.rollup.update(units)
-                self.rollup_seconds = time.monotonic() - t0
-        return stored
+                done.rollup_seconds = time.monotonic() - t0
+        return done
 
     async def flush(self, batch: Batch, stop: asyncio.Event | None = None) -> FlushResult:
         """Insert the batch, retrying until ClickHouse acknowledges every table.
@@ -156,11 +162,10 @@ class BatchWriter:
         attempt = 0
         while True:
             attempt += 1
-            self.rollup_seconds = 0.0
             try:
-                stored = await asyncio.to_thread(self.write, batch)
-                return FlushResult(stored, attempt, time.monotonic() - t0, self.rollup_seconds,
-                                   self.table_seconds)
+                done = await asyncio.to_thread(self.write, batch)
+                return FlushResult(done.rows, attempt, time.monotonic() - t0,
+                                   done.rollup_seconds, done.table_seconds)
             except ClickHouseError as e:
                 self.retries += 1
                 log.warning(

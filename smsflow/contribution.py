@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
+from operator import add, itemgetter
 from typing import Any
 
 __all__ = ["KEY_FIELDS", "MEASURES", "change_time", "contribution", "delta_rows", "request_hour"]
@@ -52,6 +53,9 @@ _SENT = frozenset({"sent", "delivered", "undelivered", "read"})
 _DELIVERED = frozenset({"delivered", "read"})
 _TIMES = ("queued_at", "rejected_at", "sent_at", "delivered_at", "undelivered_at", "read_at",
           "converted_at", "replied_at", "first_event_at")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_key_of = itemgetter(*KEY_FIELDS)
+_counts_of = itemgetter(*COUNT_MEASURES)
 
 
 def _s(value: str | None) -> str:
@@ -126,8 +130,7 @@ def change_time(state: Mapping[str, Any]) -> dt.datetime:
     A pure function of the record (replays give the same value), close to the time of the
     event that caused the version.
     """
-    times = [state[f] for f in _TIMES if state.get(f) is not None]
-    return max(times) if times else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return max((t for f in _TIMES if (t := state.get(f)) is not None), default=_EPOCH)
 
 
 def request_hour(state: Mapping[str, Any]) -> int:
@@ -141,34 +144,38 @@ def request_hour(state: Mapping[str, Any]) -> int:
     return at.astimezone(dt.UTC).hour if at is not None else 0
 
 
-def _key(c: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(c[f] for f in KEY_FIELDS)
-
-
 def delta_rows(state: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``DailyDelta`` rows of one state version: contribution - previous_contribution per key.
 
     Keys whose measures do not change give no row; a version that moves the message to another
     key (operator learnt from a receipt, currency learnt from the price) gives a negative row
     for the old key and a positive one for the new key. Never raises on a valid MessageState.
+    The sink runs this on every state record: the measures go as tuples (``itemgetter``), and
+    the cost is summed in the same order as ever from ``0E-8`` (the same Decimal, digits too).
     """
-    per_key: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for sign, c in ((-1, state.get("previous_contribution")), (1, state.get("contribution"))):
-        if c is None:
-            continue
-        m = per_key.setdefault(_key(c), _zero_measures())
-        for f in COUNT_MEASURES:
-            m[f] += sign * c[f]
-        m["cost"] = m["cost"] + c["cost"] if sign > 0 else m["cost"] - c["cost"]
+    prev, cur = state.get("previous_contribution"), state.get("contribution")
+    # (key, count measures, cost) per key, the previous contribution's sign first
+    parts: list[tuple[tuple[Any, ...], tuple[int, ...], Decimal]] = []
+    if prev is not None:
+        parts.append((_key_of(prev), tuple(-n for n in _counts_of(prev)), _ZERO - prev["cost"]))
+    if cur is not None:
+        key, counts = _key_of(cur), _counts_of(cur)
+        if parts and parts[0][0] == key:  # the usual version: the same key, one row
+            _, before, cost = parts[0]
+            parts[0] = (key, tuple(map(add, before, counts)), cost + cur["cost"])
+        else:
+            parts.append((key, counts, _ZERO + cur["cost"]))
     rows: list[dict[str, Any]] = []
-    event_at = change_time(state)
-    hour = request_hour(state)
-    for key, m in per_key.items():
-        if not m["cost"] and not any(m[f] for f in COUNT_MEASURES):
+    if not parts:
+        return rows
+    event_at, hour = change_time(state), request_hour(state)
+    for key, counts, cost in parts:
+        if not cost and not any(counts):
             continue
         row: dict[str, Any] = {"umid": state["umid"], "version": state["version"]}
         row.update(zip(KEY_FIELDS, key, strict=True))
-        row.update(m)
+        row.update(zip(COUNT_MEASURES, counts, strict=True))
+        row["cost"] = cost
         row["event_at"] = event_at
         row["hour"] = hour
         rows.append(row)
