@@ -1,4 +1,5 @@
-"""Micro-benchmark: the worker's own per-event code (decode / + apply / + MessageState encode).
+"""Micro-benchmark: our own per-record code, the worker's (decode / + apply / + MessageState
+encode) and the sink's (records -> rows).
 
     .venv/bin/python -m bench.codec                          # this tree, encoder A/B
     git worktree add /tmp/base 2aa825e
@@ -10,10 +11,14 @@ producers do, then run through the umid agent's pure steps in a loop, without Ka
 table's value serializer (``streams.faust_codecs`` ``smsflow-state``). Figures are CPU microseconds
 per input event (process time, the best of ``--repeat`` loops over all events; each step
 timed on its own with the previous step's output as input; ``encode/version`` per state
-written). Each measurement runs in a subprocess with ``PYTHONPATH`` set to the tree
-measured; the arms alternate (A B, B A, ...) ``--rounds`` times so that both see the same
-load. Without ``--baseline`` arm A is this tree with fastavro writing MessageState (the path
-the generated writer replaced). Prints figures and ratios; asserts nothing.
+written). ``sink/record``: the sink's ``_Sink.take`` over the input records and the
+MessageState records of that run (Kafka records as the consumer gives them), then its
+``messages`` rows (``_Sink._message_rows``), per record: what the sink's consumer loop spends
+besides aiokafka and ClickHouse. Each measurement runs in a subprocess with ``PYTHONPATH``
+set to the tree measured; the arms alternate (A B, B A, ...) ``--rounds`` times so that both
+see the same load. Without ``--baseline`` arm A is this tree with fastavro writing
+MessageState (the path the generated writer replaced). Prints figures and ratios; asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -27,12 +32,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["main", "measure"]
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("decode", "apply", "encode", "total", "encode/version")
+STEPS = ("decode", "apply", "encode", "total", "encode/version", "sink/record")
 
 
 def measure(messages: int, seed: int, repeat: int, fastavro_only: bool) -> dict[str, float]:
@@ -108,8 +113,45 @@ def measure(messages: int, seed: int, repeat: int, fastavro_only: bool) -> dict[
 
     dec, app = timed(decode_all, events) / n, timed(apply_all, decoded) / n
     enc = timed(encode_all, states)
+    records = _sink_records(events, [dumps(state) for state in states])
     return {"decode": dec, "apply": app, "encode": enc / n, "total": dec + app + enc / n,
-            "encode/version": enc / len(states), "events": float(n)}
+            "encode/version": enc / len(states), "events": float(n),
+            "sink/record": timed(_sink_all, records) / len(records)}
+
+
+class _Record(NamedTuple):
+    """What the sink reads of an aiokafka ConsumerRecord."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    timestamp: int
+
+
+def _sink_records(events: list[tuple[str, str, bytes]], states: list[bytes]) -> list[_Record]:
+    """The sink's input: every input record on its topic, then every MessageState record."""
+    from sinks.rows import routes
+    from smsflow.config import load_settings
+
+    by_schema = {r.schema: topic for topic, r in routes(load_settings()).items()}
+    out = [_Record(by_schema[schema], 0, i, b"", data, 1_700_000_000_000)
+           for i, (_, schema, data) in enumerate(events)]
+    return out + [_Record(by_schema["MessageState"], 0, i, b"", data, 1_700_000_000_000)
+                  for i, data in enumerate(states)]
+
+
+def _sink_all(records: list[_Record]) -> None:
+    import asyncio
+
+    from sinks.sink import _Sink
+    from smsflow.config import load_settings
+
+    sink = _Sink(load_settings(), None, asyncio.Event())  # type: ignore[arg-type]
+    for record in records:
+        sink.take(record)
+    sink._message_rows(sink.batch)
 
 
 def _run_arm(tree: Path, args: argparse.Namespace, fastavro_only: bool) -> dict[str, float]:

@@ -51,6 +51,7 @@ __all__ = [
 TEXT_FIELDS = frozenset({"text", "body"})
 _PLAIN = frozenset({int, float, bool, type(None), bytes, Decimal, dt.datetime, dt.date})
 PHONE_FIELDS = frozenset({"source", "destination"})
+_POLICED = TEXT_FIELDS | PHONE_FIELDS  # string fields the policy changes
 OPT_OUT_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOPALL"})
 
 _CODE = re.compile(r"(?<!\d)\d{4,8}(?!\d)")
@@ -138,8 +139,10 @@ class Privacy:
             return value
         if kind in _PLAIN:
             return value
-        if kind is dict or isinstance(value, Mapping):
-            return {k: self._walk(v, k) for k, v in value.items()}
+        if kind is dict or isinstance(value, Mapping):  # a value kept as it is is not walked
+            walk = self._walk
+            return {k: v if (t := type(v)) in _PLAIN or (t is str and k.lower() not in _POLICED)
+                    else walk(v, k) for k, v in value.items()}
         if kind is list or isinstance(value, list):
             return [self._walk(v) for v in value]
         if isinstance(value, str):  # a str subclass (an enum symbol)
