@@ -251,14 +251,14 @@ class _Sink:
         self.stats.batch_seconds_sum += res.seconds
         self.stats.last_batch_seconds = res.seconds
         self.stats.retries = self.writer.retries
-        for table, n in res.rows.items():
+        for table, n in res.written.rows.items():
             self.stats.rows[table] = self.stats.rows.get(table, 0) + n
         offsets = batch.commit_offsets()
         await self._commit(offsets)
         log.info(line(
-            "sink.flush", records=batch.records, rows=res.rows, attempts=res.attempts,
-            seconds=round(res.seconds, 4), rollup_seconds=round(res.rollup_seconds, 4),
-            table_seconds=res.table_seconds,
+            "sink.flush", records=batch.records, rows=res.written.rows, attempts=res.attempts,
+            seconds=round(res.seconds, 4), rollup_seconds=round(res.written.rollup_seconds, 4),
+            table_seconds=res.written.table_seconds,
             partitions=len(offsets),
         ))
 

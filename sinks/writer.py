@@ -100,14 +100,11 @@ class Written:
 
 @dataclass(frozen=True)
 class FlushResult:
-    """What one flush stored: rows per table, attempts needed, seconds spent."""
+    """What one flush stored (its last attempt's :class:`Written`), attempts, seconds spent."""
 
-    rows: dict[str, int]
+    written: Written
     attempts: int
     seconds: float
-    rollup_seconds: float = 0.0  # of ``seconds``: bringing the roll-ups up to date
-    #: of ``seconds``: each table's insert (the last attempt)
-    table_seconds: dict[str, float] = field(default_factory=dict)
 
 
 class BatchWriter:
@@ -164,8 +161,7 @@ class BatchWriter:
             attempt += 1
             try:
                 done = await asyncio.to_thread(self.write, batch)
-                return FlushResult(done.rows, attempt, time.monotonic() - t0,
-                                   done.rollup_seconds, done.table_seconds)
+                return FlushResult(done, attempt, time.monotonic() - t0)
             except ClickHouseError as e:
                 self.retries += 1
                 log.warning(

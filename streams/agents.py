@@ -112,7 +112,8 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
         await sends.put((out, done))
 
     async def crash(what: str, e: BaseException) -> None:
-        log.critical("%s failed, stopping the worker without committing: %r", what, e)
+        if not app.crashed:  # the first reason; the others follow from it
+            log.critical("%s failed, stopping the worker without committing: %r", what, e)
         await app.crash(e)
 
     @app.task
@@ -124,8 +125,6 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
             feed.sets.up()  # down once the sender handed its outputs over (Feed's doc)
             try:
                 await process(batches)
-            except asyncio.CancelledError:
-                raise
             except Exception as e:
                 feed.sets.down()
                 await crash(f"batches of {sorted({str(b.tp) for b in batches})}", e)
@@ -137,10 +136,8 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
             out, done = await sends.get()
             try:
                 futures = await out.send()
-            except asyncio.CancelledError:
-                raise
             except Exception as e:  # a send that fails to queue
-                await crash("sending outputs", e)
+                await crash("sending outputs to Kafka", e)
                 return
             finally:
                 feed.sets.down()
@@ -195,8 +192,8 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
             out.add(topics.control, part, key, encode_orphan(to_micros(st)))
         if out.records:  # not tied to input offsets: a lost one is sent again (above)
             for fut in await out.send():
-                fut.add_done_callback(lambda f: None if f.cancelled() or not f.exception()
-                                      else asyncio.ensure_future(app.crash(f.exception())))
+                fut.add_done_callback(lambda f: f.cancelled() or not f.exception() or
+                                      asyncio.ensure_future(crash("orphan notice", f.exception())))
 
     def limit_text() -> str:
         limit = rt.retention.limit(time.monotonic())

@@ -10,6 +10,7 @@ in pyproject.toml), which refuses faust-streaming/aiokafka versions it was not w
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,13 @@ class WorkerApp(faust.App):  # type: ignore[misc]
 
     feed: Feed | None = None
     consumer_spec: ConsumerSpec | None = None
+
+    async def crash(self, reason: BaseException) -> None:
+        # should the stop hang, exit with the threads' stacks: `smsflow run` restarts the worker
+        if not self.crashed:
+            faulthandler.dump_traceback_later(max(5.0, self.conf.producer_request_timeout),
+                                              exit=True)
+        await super().crash(reason)
 
 
 class RawTable(faust.Table):  # type: ignore[misc]

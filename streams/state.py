@@ -202,9 +202,7 @@ def derive_state(s: dict[str, Any]) -> str | None:
         return best[2]
     if s["sent_at"] is not None:
         return "sent"
-    if s["queued_at"] is not None:
-        return "queued"
-    return None
+    return "queued" if s["queued_at"] is not None else None
 
 
 def receipt_operator(r: dict[str, Any]) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sinks.sink import _Sink
-from sinks.writer import Batch, FlushResult
+from sinks.writer import Batch, FlushResult, Written
 from smsflow.config import Settings
 from smsflow.errors import SinkError
 
@@ -65,7 +65,7 @@ class _GatedWriter:
         if self.fail_at == len(self.started):
             raise SinkError("ClickHouse refused")
         self.stored.append(batch.commit_offsets())
-        return FlushResult({}, 1, 0.0)
+        return FlushResult(Written(), 1, 0.0)
 
 
 def _sink(writer: _GatedWriter, records: int) -> tuple[_Sink, list[dict[tuple[str, int], int]]]:
