@@ -164,7 +164,7 @@ class Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         # on a revoke or stop, after Faust stopped the flow: what was processed is written
         # first (Feed's doc), no longer than a write may take. After a crash nothing is
         # committed: Faust's commit went through the consumer thread the crash had stopped,
-        # and the stop waited for it forever (the broker frozen for 14 s, 2 runs in 3)
+        # and the stop waited for it forever (the broker frozen for 14 s, 2 runs in 4)
         feed = _feed(self.app)
         if feed is not None and self.app.crashed:
             return

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from smsflow.config import Settings
@@ -54,10 +53,7 @@ asyncio.run(main())
 def test_a_crashed_worker_whose_stop_hangs_exits_anyway(tmp_path: Path) -> None:
     # `smsflow run` restarts a worker that exits; one that hangs after its crash stayed
     # alive doing nothing. It exits after max(5 s, the produce timeout) with its stacks
-    start = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", _HANGING_STOP, str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
-    took = time.monotonic() - start
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Timeout (0:00:05)!" in proc.stderr and " in main" in proc.stderr, proc.stderr[-2000:]
-    assert took < 60
