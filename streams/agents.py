@@ -20,12 +20,14 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from functools import partial
 from typing import Any
 
 from schemas import get_codec
 from smsflow.config import Settings
 from smsflow.contribution import change_time
 from smsflow.input_kinds import INPUT_KINDS
+from smsflow.memory import release_free_memory
 from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment, install_alignment
 from streams.app import WorkerApp
@@ -64,12 +66,8 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
                                   internal=False))
     clicks = app.Table("clicks", partitions=n, key_serializer="raw", value_serializer=JSON_CODEC)
     pairs = app.Table("pairs", partitions=n, key_serializer="raw", value_serializer=PAIRS_CODEC)
-
-    def state_bytes(v: Any) -> bytes:
-        return codec.encode("MessageState", v)
-
-    writers = [TableWriter(messages, state_bytes), TableWriter(clicks, sorted_json),
-               TableWriter(pairs, encode_pair_value)]
+    writers = [TableWriter(messages, partial(codec.encode, "MessageState")),
+               TableWriter(clicks, sorted_json), TableWriter(pairs, encode_pair_value)]
     join = UmidJoin(codec=codec, topics=topics, messages=writers[0], clicks=writers[1], rt=rt,
                     orphan_ttl=dt.timedelta(seconds=settings.orphan_ttl_seconds))
     matcher = PairMatcher(codec=codec, topics=topics, pairs=writers[2], rt=rt,
@@ -209,6 +207,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
                  feed.commits.unacknowledged, o.stale, o.reseeks, o.holes, retention.expired,
                  retention.pending, limit_text(), len(rt.alignment.paused),
                  rt.alignment.pauses, rt.alignment.stalls)
+        release_free_memory()  # the RSS follows the states retention forgot (smsflow.memory)
 
     install_alignment(app, rt.retention, rt.alignment)
     del batch_processor, batch_sender, orphan_scan, stats

@@ -1,0 +1,31 @@
+"""Freed heap memory back to the operating system.
+
+glibc keeps the memory a process frees in its heap for later allocations; after a worker
+forgot many message states (retention) its RSS stayed at its peak (a 1M-message soak: 397 MiB
+free in the heap, 151 MiB in use). ``malloc_trim`` hands the free pages back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from collections.abc import Callable
+
+__all__ = ["release_free_memory"]
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> bool:
+    """Return the heap's free pages to the OS (glibc ``malloc_trim(0)``: a few ms, ~100 ms
+    after a large free); True when some went back, False when none did or the C library has
+    no such call."""
+    return _TRIM is not None and bool(_TRIM(0))
