@@ -28,7 +28,6 @@ from bench.e2e import (
     Throughput,
     cpu_seconds,
     latency,
-    memory,
     retimed,
     throughput,
     warm_up,
@@ -37,6 +36,7 @@ from bench.report import machine, percentile, print_table, write_json
 from infra.broker import Broker
 from simulator.simulation import SimConfig, simulate
 from smsflow.config import Settings
+from smsflow.memory import process_memory
 from smsflow.topics import ensure_topics
 from tests.e2e.harness import Pipeline, free_port
 
@@ -137,7 +137,8 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
             sim2 = retimed(sim2, time.time() + paced_s, paced_s)
         lat = latency(pipe, sim2, rate, landed_before=landed)
         assert pipe.proc is not None
-        mem = {"run": memory(pipe.proc.pid), "worker": memory(pipe.worker_pid())}
+        mem = {"run": process_memory(pipe.proc.pid),
+               "worker": process_memory(pipe.worker_pid())}
         code = pipe.stop()
         pipe = None
         if code != 0:

@@ -34,10 +34,10 @@ from simulator.simulation import Simulation, produce_events
 from smsflow import consumers
 from smsflow.config import Settings
 from smsflow.kafka_client import aiokafka_kwargs, start_client
+from smsflow.memory import process_memory
 from tests.e2e.harness import Pipeline
 
-__all__ = ["Latency", "Throughput", "cpu_seconds", "latency", "memory", "retimed", "throughput",
-           "warm_up"]
+__all__ = ["Latency", "Throughput", "cpu_seconds", "latency", "retimed", "throughput", "warm_up"]
 
 console = Console(stderr=True)
 POLL_S = 0.1
@@ -99,19 +99,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def memory(pid: int) -> dict[str, int]:
-    """``VmHWM`` (peak RSS) and ``VmRSS`` of ``pid`` in KiB, from /proc/<pid>/status ({} when
-    the process is gone)."""
-    out: dict[str, int] = {}
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key in ("VmHWM", "VmRSS"):
-                    out[key] = int(value.split()[0])
-    except OSError:  # gone (or pid 0: no such process)
-        return {}
-    return out
 
 
 class RssSampler(threading.Thread):
@@ -125,7 +112,7 @@ class RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(1.0):
-            run, worker = (memory(pid).get("VmRSS", 0) for pid in self.pids)
+            run, worker = (process_memory(pid).get("VmRSS", 0) for pid in self.pids)
             if not (run and worker):  # a process gone (e.g. the worker restarting)
                 continue
             self.samples.append((time.perf_counter() - self.t0, run, worker))

@@ -1,4 +1,4 @@
-"""Freed heap memory back to the operating system.
+"""A process's memory: its RSS, and freed heap memory back to the operating system.
 
 glibc keeps the memory a process frees in its heap for later allocations; after a worker
 forgot many message states (retention) its RSS stayed at its peak (a 1M-message soak: 397 MiB
@@ -11,7 +11,7 @@ import ctypes
 import ctypes.util
 from collections.abc import Callable
 
-__all__ = ["release_free_memory"]
+__all__ = ["process_memory", "release_free_memory"]
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -29,3 +29,18 @@ def release_free_memory() -> bool:
     after a large free); True when some went back, False when none did or the C library has
     no such call."""
     return _TRIM is not None and bool(_TRIM(0))
+
+
+def process_memory(pid: int) -> dict[str, int]:
+    """``VmHWM`` (peak RSS) and ``VmRSS`` of ``pid`` in KiB, from /proc/<pid>/status ({} when
+    the process is gone)."""
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    out[key] = int(value.split()[0])
+    except OSError:  # gone (or pid 0: no such process)
+        return {}
+    return out

@@ -11,11 +11,11 @@ from smsflow.memory import _TRIM
 
 # glibc keeps freed blocks between live ones; RSS stays at the peak until malloc_trim
 _FRAGMENTED = """
-from smsflow.memory import release_free_memory
+import os
+from smsflow.memory import process_memory, release_free_memory
 
 def rss_mib():
-    with open("/proc/self/status") as f:
-        return next(int(x.split()[1]) for x in f if x.startswith("VmRSS")) // 1024
+    return process_memory(os.getpid())["VmRSS"] // 1024
 
 blocks = [bytearray(4000) for _ in range(50_000)]  # ~200 MiB of malloc blocks
 kept = blocks[::64]  # one in 64 stays: no free run reaches the top of the heap
