@@ -156,7 +156,7 @@ def _new_sink() -> Any:
 def _sink_all(sink: Any, records: list[_Record]) -> None:
     for record in records:
         sink.take(record)
-    sink._message_rows(sink.batch)
+    sink._message_rows(sink.lanes["state"].batch)
 
 
 def _run_arm(tree: Path, args: argparse.Namespace, fastavro_only: bool) -> dict[str, float]:

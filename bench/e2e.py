@@ -87,6 +87,9 @@ class Latency:
     #: the worker's share: Kafka timestamp of the umid's first message-state record (set by
     #: the worker's producer) - produce time; ms resolution
     worker_ms: list[float] = field(default_factory=list)
+    #: per second of the paced run (by request time): [second, samples, insert ms p50, max,
+    #: worker ms max] - whether the tail is spread out or comes in bursts
+    timeline: list[list[float]] = field(default_factory=list)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -348,4 +351,24 @@ def latency(p: Pipeline, sim: Simulation, rate: float, landed_before: int) -> La
         out.insert_ms.append((ingested - sent[umid]) * 1000)
         out.seen_ms.append((seen - sent[umid]) * 1000)
     out.worker_ms = [(states[umid] - at) * 1000 for umid, at in sent.items() if umid in states]
+    out.timeline = _timeline(sent, found, states)
+    return out
+
+
+def _timeline(sent: dict[str, float], found: dict[str, tuple[float, float]],
+              states: dict[str, float]) -> list[list[float]]:
+    """:attr:`Latency.timeline` of the samples."""
+    if not sent:
+        return []
+    t0 = min(sent.values())
+    seconds: dict[int, list[tuple[float, float]]] = {}
+    for umid, at in sent.items():
+        if umid in found:
+            worker = (states[umid] - at) * 1000 if umid in states else 0.0
+            seconds.setdefault(int(at - t0), []).append(((found[umid][0] - at) * 1000, worker))
+    out = []
+    for second in sorted(seconds):
+        inserts = sorted(i for i, _ in seconds[second])
+        out.append([second, len(inserts), round(inserts[len(inserts) // 2]),
+                    round(inserts[-1]), round(max(w for _, w in seconds[second]))])
     return out

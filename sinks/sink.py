@@ -14,11 +14,16 @@ Order of one cycle, the whole exactness argument:
    (:mod:`sinks.rollup`);
 4. only then commit the batch's offsets.
 
-At most one flush is in flight, as a task: while ClickHouse inserts batch N (in a thread; the
-engine works outside the GIL), the loop goes on consuming and decoding into batch N+1, which
-is handed over when N has been committed (or waits, full, for it). So offsets are committed in
-batch order, each only after its own rows and every earlier batch's are stored; a failed flush
-ends the run with nothing of it committed.
+The topics go in two lanes, each with batches of its own: ``state`` (the message-state topic:
+``messages``, ``daily_deltas`` and the roll-ups) and ``events`` (input and dead-letter topics:
+``message_events``, ``conversions``, ``survey_responses``, ``clicks``, ``dead_letters``). Their
+partitions and tables are disjoint, so each lane's exactness argument stands alone, and each
+flushes on a ClickHouse connection of its own: a message's row does not wait for the event
+tables' inserts. Per lane at most one flush is in flight, as a task: while ClickHouse inserts
+batch N (in a thread; the engine works outside the GIL), the loop goes on consuming and
+decoding into batch N+1, which is handed over when N has been committed (or waits, full, for
+it). So a lane's offsets are committed in batch order, each only after its own rows and every
+earlier batch's are stored; a failed flush ends the run with nothing of it committed.
 
 A crash anywhere before 4 redelivers the batch; its rows are identity-keyed
 (ReplacingMergeTree, read with FINAL) and carry the same token when re-sent unchanged, so they
@@ -113,6 +118,25 @@ class SinkStats:
         }
 
 
+#: the lane of each topic role (module docstring); every other role is an ``events`` topic
+_LANE_OF_ROLE = {"message_state": "state"}
+
+
+class _Lane:
+    """One lane's batch being filled, its dead letters, its writer and its flush in flight."""
+
+    def __init__(self, name: str, writer: BatchWriter, settings: Settings) -> None:
+        self.name = name
+        self.writer = writer
+        self._size, self._age = settings.sink_batch_size, settings.sink_batch_ms / 1000
+        self.batch = self.new_batch()
+        self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
+        self.inflight: asyncio.Task[None] | None = None  # the flush of the previous batch
+
+    def new_batch(self) -> Batch:
+        return Batch(self._size, self._age)
+
+
 class _Sink:
     def __init__(
         self,
@@ -127,16 +151,20 @@ class _Sink:
         self.codec = get_codec(settings)
         self.privacy = Privacy.from_settings(settings)
         self.routes: dict[str, TopicRoute] = routes(settings)
-        self.batch = Batch(settings.sink_batch_size, settings.sink_batch_ms / 1000)
         self.rollup = Rollup(ch, settings.rollup_open_days, settings.rollup_open_hours,
                              settle_s=settings.rollup_settle_seconds,
                              cluster=settings.clickhouse_cluster, inline=False)
-        self.writer = BatchWriter(ch, rollup=self.rollup)
-        self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
+        #: the events lane's connection (ch itself only where there is none: unit tests)
+        self.events_ch = ch.another() if ch is not None else ch
+        self.lanes = {
+            "state": _Lane("state", BatchWriter(ch, rollup=self.rollup), settings),
+            "events": _Lane("events", BatchWriter(self.events_ch), settings),
+        }
+        self.lane_of = {topic: self.lanes[_LANE_OF_ROLE.get(route.role, "events")]
+                        for topic, route in self.routes.items()}
         self.stats = stats if stats is not None else SinkStats()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
-        self.inflight: asyncio.Task[None] | None = None  # the flush of the previous batch
         #: the stale days' and hours' recompute, beside the flushes (Rollup.settle)
         self.settling: asyncio.Task[None] | None = None
         self.settle_ch: ClickHouse | None = None
@@ -147,8 +175,9 @@ class _Sink:
 
     def take(self, msg: Any) -> None:
         """Turn one consumed record into rows of the batch (never raises for bad data)."""
-        route = self.routes[msg.topic]
-        self.batch.note(msg.topic, msg.partition, msg.offset)
+        route, lane = self.routes[msg.topic], self.lane_of[msg.topic]
+        batch = lane.batch
+        batch.note(msg.topic, msg.partition, msg.offset)
         self.stats.records += 1
         if msg.value is None:  # tombstone on the compacted state topic
             self._skip(msg.topic, "tombstone")
@@ -175,14 +204,14 @@ class _Sink:
             self._dead(msg, e)
             return
         if name == "MessageState":
-            self.batch.add_state(umid, version, (rec, msg))
+            batch.add_state(umid, version, (rec, msg))
         for table, row in pairs:
-            self.batch.add(table, row)
+            batch.add(table, row)
 
     def _dead(self, msg: Any, e: SchemaError) -> None:
         self._skip(msg.topic, e.reason)
         if self.routes[msg.topic].derived:
-            self.dead.append((msg.key, dead_letter(
+            self.lane_of[msg.topic].dead.append((msg.key, dead_letter(
                 "sink", e, topic=msg.topic, partition=msg.partition, offset=msg.offset,
                 key=msg.key, payload=msg.value, privacy=self.privacy,
             )))
@@ -209,31 +238,37 @@ class _Sink:
                 batch.add("messages", row)
                 break
 
-    def hand_off(self) -> None:
-        """Start flushing the current batch as a task (the previous flush must be done) and
-        begin a new batch."""
-        assert self.inflight is None or self.inflight.done()
-        if self.batch.records == 0:
+    def hand_off(self, lane: _Lane) -> None:
+        """Start flushing ``lane``'s current batch as a task (its previous flush must be
+        done) and begin a new batch."""
+        assert lane.inflight is None or lane.inflight.done()
+        if lane.batch.records == 0:
             return
-        self._message_rows(self.batch)
-        batch, dead = self.batch, self.dead
-        self.batch = Batch(self.settings.sink_batch_size, self.settings.sink_batch_ms / 1000)
-        self.dead = []
-        self.inflight = asyncio.create_task(self._flush(batch, dead), name="sink-flush")
+        self._message_rows(lane.batch)
+        batch, dead = lane.batch, lane.dead
+        lane.batch, lane.dead = lane.new_batch(), []
+        lane.inflight = asyncio.create_task(self._flush(lane.writer, batch, dead),
+                                            name=f"sink-flush-{lane.name}")
 
-    async def settle(self) -> None:
-        """Wait for the flush in flight; re-raise its error (nothing of it was committed)."""
-        if self.inflight is not None:
-            task, self.inflight = self.inflight, None
+    @staticmethod
+    async def settle(lane: _Lane) -> None:
+        """Wait for ``lane``'s flush in flight; re-raise its error (nothing of it was
+        committed)."""
+        if lane.inflight is not None:
+            task, lane.inflight = lane.inflight, None
             await task
 
     async def flush(self) -> None:
-        """Flush the current batch and wait until it and every earlier one is committed."""
-        await self.settle()
-        self.hand_off()
-        await self.settle()
+        """Flush every lane's current batch and wait until it and every earlier one is
+        committed."""
+        for lane in self.lanes.values():
+            await self.settle(lane)
+            self.hand_off(lane)
+        for lane in self.lanes.values():
+            await self.settle(lane)
 
-    async def _flush(self, batch: Batch, dead: list[tuple[bytes | None, dict[str, Any]]]) -> None:
+    async def _flush(self, writer: BatchWriter, batch: Batch,
+                     dead: list[tuple[bytes | None, dict[str, Any]]]) -> None:
         """Dead letters, then ClickHouse, then the offset commit (see the module docstring)."""
         if dead:
             assert self.producer is not None
@@ -246,11 +281,11 @@ class _Sink:
             except KafkaError as e:
                 raise SinkError(f"cannot write dead letters (batch left uncommitted): {e}") from e
             self.stats.dead_lettered += len(dead)
-        res = await self.writer.flush(batch, self.stop)
+        res = await writer.flush(batch, self.stop)
         self.stats.flushes += 1
         self.stats.batch_seconds_sum += res.seconds
         self.stats.last_batch_seconds = res.seconds
-        self.stats.retries = self.writer.retries
+        self.stats.retries = sum(lane.writer.retries for lane in self.lanes.values())
         for table, n in res.written.rows.items():
             self.stats.rows[table] = self.stats.rows.get(table, 0) + n
         offsets = batch.commit_offsets()
@@ -329,20 +364,24 @@ class _Sink:
         return self.stats
 
     async def consume(self) -> None:
-        """The loop: consume into the batch, hand it to a flush when due, until ``stop``; then
-        flush the rest. Returns with nothing in flight (a failed flush raises)."""
+        """The loop: consume into the lanes' batches, hand each to a flush when due, until
+        ``stop``; then flush the rest. Returns with nothing in flight (a failed flush
+        raises)."""
         assert self.consumer is not None
         size = self.settings.sink_batch_size
+        lanes = list(self.lanes.values())
         try:
             while not self.stop.is_set():
                 self._recompute_stale_when_due()  # also when no batch comes
-                if self.inflight is not None and self.inflight.done():
-                    await self.settle()  # its error ends the run here
-                if self.batch.due() and self.inflight is None:
-                    self.hand_off()
-                room = size - self.batch.records
-                if room <= 0:  # full while the previous batch is still being stored
-                    await self.settle()
+                for lane in lanes:
+                    if lane.inflight is not None and lane.inflight.done():
+                        await self.settle(lane)  # its error ends the run here
+                    if lane.batch.due() and lane.inflight is None:
+                        self.hand_off(lane)
+                fullest = max(lanes, key=lambda lane: lane.batch.records)
+                room = size - fullest.batch.records
+                if room <= 0:  # full while its previous batch is still being stored
+                    await self.settle(fullest)
                     continue
                 data = await self.consumer.getmany(
                     timeout_ms=self._poll_timeout_ms(), max_records=room
@@ -358,24 +397,30 @@ class _Sink:
             except ClickHouseError as e:  # still exact: they stay read from the source
                 log.warning(line("sink.settle_failed", error=str(e)))
         finally:
-            if self.inflight is not None:  # an error elsewhere: let the flush finish or fail
+            for lane in lanes:  # an error elsewhere: let the flushes finish or fail
                 with contextlib.suppress(Exception):
-                    await self.settle()
+                    await self.settle(lane)
             if self.settling is not None:  # a thread cannot be cancelled: let it end
                 with contextlib.suppress(Exception):
                     await self.settling
 
     def _poll_timeout_ms(self) -> int:
-        if self.inflight is not None and self.batch.due():
+        return min(self._lane_timeout_ms(lane) for lane in self.lanes.values())
+
+    @staticmethod
+    def _lane_timeout_ms(lane: _Lane) -> int:
+        batch = lane.batch
+        if lane.inflight is not None and batch.due():
             return 10  # ready to hand over: look again soon whether the flush is done
-        if self.batch.started is None:
+        if batch.started is None:
             return 200
-        left = self.batch.max_age_s - (time.monotonic() - self.batch.started)
+        left = batch.max_age_s - (time.monotonic() - batch.started)
         return int(min(200, max(1, left * 1000)))
 
     async def _close(self) -> None:
-        if self.settle_ch is not None and self.settle_ch is not self.ch:
-            self.settle_ch.close()
+        for other in (self.settle_ch, self.events_ch):
+            if other is not None and other is not self.ch:
+                other.close()
         for client in (self.consumer, self.producer):
             if client is not None:
                 try:

@@ -266,12 +266,35 @@ def _read_only_session(path: Path) -> tuple[threading.Lock, Any]:
         return _CHDB["ro_lock"], _CHDB["ro"]
 
 
+#: writable connections of :meth:`ChdbBackend.another`, beside the process's session: a
+#: fixed pool, handed out in turn (each with its own lock, so sharing one is safe)
+_OTHER_CONNECTIONS = 2
+
+
+def _other_session(path: Path) -> tuple[threading.Lock, Any]:
+    """One of the process's extra writable connections to its engine (same directory)."""
+    _shared_session(path)
+    with _CHDB_LOCK:
+        pool: list[tuple[threading.Lock, Any]] = _CHDB.setdefault("others", [])
+        turn = _CHDB.get("turn", 0)
+        _CHDB["turn"] = turn + 1
+        if len(pool) < _OTHER_CONNECTIONS:
+            import chdb
+
+            pool.append((threading.Lock(), chdb.connect(str(path))))
+        return pool[turn % len(pool)]
+
+
 class ChdbBackend:
     """Embedded ClickHouse (chDB) with data on disk; one process per directory."""
 
-    def __init__(self, path: Path, database: str) -> None:
+    def __init__(self, path: Path, database: str,
+                 session: tuple[threading.Lock, Any] | None = None) -> None:
         self.path = Path(path).resolve()
         self.database = database
+        if session is not None:  # another(): the database exists already
+            self._lock, self._session = session
+            return
         self._lock, self._session = _shared_session(self.path)
         try:
             with self._lock:
@@ -333,9 +356,9 @@ class ChdbBackend:
                   None)
 
     def another(self) -> ChdbBackend:
-        """This one: the process has one engine per path, and its lock serializes the
-        threads' statements."""
-        return self
+        """A connection of its own to the process's engine (one engine per path), with its
+        own lock: its statements run beside this one's, as a server's second client would."""
+        return ChdbBackend(self.path, self.database, session=_other_session(self.path))
 
     def close(self) -> None:
         """The embedded engine stays open for the process (it cannot reopen another path)."""
@@ -440,7 +463,8 @@ class ServerBackend:
 def close_embedded() -> None:
     """Close the process's chDB session (parts are on disk already); safe to call twice."""
     with _CHDB_LOCK:
-        conns = [_CHDB.pop("ro", None), _CHDB.pop("session", None)]
+        conns = [_CHDB.pop("ro", None), *(c for _, c in _CHDB.pop("others", [])),
+                 _CHDB.pop("session", None)]
         _CHDB.clear()
     for conn in conns:
         if conn is not None:

@@ -44,7 +44,7 @@ def _feed(states: list[dict[str, Any]]) -> _Sink:
     codec = get_codec()
     for i, st in enumerate(states):
         sink.take(_Msg(settings.topics.message_state, 0, i, codec.encode("MessageState", st)))
-    sink._message_rows(sink.batch)
+    sink._message_rows(sink.lanes["state"].batch)
     return sink
 
 
@@ -52,17 +52,17 @@ def test_one_messages_row_per_umid_the_highest_version() -> None:
     a, b = _states(UMIDS[0]), _states(UMIDS[1])
     # interleaved umids, and a replayed lower version after the highest (a restarted worker)
     sink = _feed([a[0], b[0], a[1], b[1], a[2], a[1], b[2]])
-    rows = sink.batch.rows["messages"]
+    rows = sink.lanes["state"].batch.rows["messages"]
     assert sorted((r["umid"], r["version"]) for r in rows) == sorted(
         (u, 3) for u in UMIDS)
     by_umid = {r["umid"]: r for r in rows}
     assert by_umid[UMIDS[0]] == message_row(get_codec().decode(
         get_codec().encode("MessageState", a[2]))[1], sink.privacy)
     # the deltas of every version are kept (they sum to the message's contribution)
-    deltas = sink.batch.rows["daily_deltas"]
+    deltas = sink.lanes["state"].batch.rows["daily_deltas"]
     assert sum(d["total"] for d in deltas if d["umid"] == UMIDS[1]) == 1
     assert sum(d["delivered"] for d in deltas if d["umid"] == UMIDS[1]) == 1
-    assert sink.batch.records == 7
+    assert sink.lanes["state"].batch.records == 7
 
 
 def test_an_unusable_highest_version_falls_back_to_the_next(
@@ -77,6 +77,7 @@ def test_an_unusable_highest_version_falls_back_to_the_next(
 
     monkeypatch.setattr(sink_module, "message_row", flaky)
     sink = _feed(_states(UMIDS[0]))
-    assert [r["version"] for r in sink.batch.rows["messages"]] == [2]
+    assert [r["version"] for r in sink.lanes["state"].batch.rows["messages"]] == [2]
     assert sink.stats.skipped == {"message_state:unusable": 1}
-    assert len(sink.dead) == 1  # the state topic is derived: its bad record is dead-lettered
+    # the state topic is derived: its bad record is dead-lettered
+    assert len(sink.lanes["state"].dead) == 1

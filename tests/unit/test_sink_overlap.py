@@ -1,5 +1,6 @@
-"""The sink's overlap of consuming and flushing: one flush in flight, commits in batch order,
-each only after its own rows were stored (sinks/sink.py ``consume``/``hand_off``/``settle``).
+"""The sink's overlap of consuming and flushing: one flush in flight per lane, commits in batch
+order, each only after its own rows were stored, and a slow lane not holding back the other
+(sinks/sink.py ``consume``/``hand_off``/``settle``).
 
 Kafka and ClickHouse are replaced here by scripted stand-ins *inside one unit* (the loop's
 bookkeeping); the real broker and chDB run the same loop in tests/integration/test_sink.py.
@@ -33,8 +34,10 @@ class _Msg:
 class _Consumer:
     """Hands out the scripted records two at a time, then nothing."""
 
-    def __init__(self, topic: str, n: int) -> None:
-        self.todo = [_Msg(topic, 0, i) for i in range(n)]
+    def __init__(self, topic: str, n: int, other: str | None = None) -> None:
+        """``n`` records of ``topic``, each followed by one of ``other`` when given."""
+        self.todo = [m for i in range(n) for m in (
+            _Msg(topic, 0, i), *([_Msg(other, 0, i)] if other else []))]
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[str, list[_Msg]]:
         if not self.todo:
@@ -71,7 +74,7 @@ class _GatedWriter:
 def _sink(writer: _GatedWriter, records: int) -> tuple[_Sink, list[dict[tuple[str, int], int]]]:
     settings = Settings(sink_batch_size=4, sink_batch_ms=1)
     sink = _Sink(settings, ch=None, stop=asyncio.Event())  # type: ignore[arg-type]
-    sink.writer = writer  # type: ignore[assignment]
+    sink.lanes["state"].writer = writer  # type: ignore[assignment]
     sink.rollup = SimpleNamespace(  # type: ignore[assignment]
         settle=list, due=lambda: False, stale_since=None)
     sink.consumer = _Consumer(settings.topics.message_state, records)  # type: ignore[assignment]
@@ -99,7 +102,7 @@ async def test_one_flush_in_flight_and_commits_in_order() -> None:
     loop = asyncio.create_task(sink.consume())
     await _until(lambda: len(writer.started) == 1)
     # the first batch is being stored: the loop goes on reading into the next one (full at 4)
-    await _until(lambda: sink.batch.records == 4)
+    await _until(lambda: sink.lanes["state"].batch.records == 4)
     await asyncio.sleep(0.05)
     assert len(writer.started) == 1 and commits == []  # no second flush, nothing committed
     for n in (1, 2):
@@ -125,3 +128,46 @@ async def test_a_failed_flush_ends_the_loop_uncommitted() -> None:
     with pytest.raises(SinkError, match="refused"):
         await asyncio.wait_for(loop, 5)
     assert commits == [] and len(writer.started) == 1  # the next batch was never flushed
+
+
+class _OpenWriter(_GatedWriter):
+    """A writer that stores every batch at once."""
+
+    async def flush(self, batch: Batch, stop: Any = None) -> FlushResult:
+        self.started.append(batch.commit_offsets())
+        self.stored.append(batch.commit_offsets())
+        return FlushResult(Written(), 1, 0.0)
+
+
+async def test_a_slow_events_lane_does_not_hold_back_the_message_states() -> None:
+    """While ClickHouse still stores the input topics' first batch, the message-state records
+    that came with it are stored and committed batch after batch (their own lane)."""
+    events, states = _GatedWriter(), _OpenWriter()
+    sink, _ = _sink(events, 0)
+    t = sink.settings.topics
+    sink.lanes["state"].writer = states  # type: ignore[assignment]
+    sink.lanes["events"].writer = events  # type: ignore[assignment]
+    sink.consumer = _Consumer(t.message_state, 12, other=t.requests)  # type: ignore[assignment]
+    commits: list[dict[tuple[str, int], int]] = []
+
+    async def commit(offsets: dict[tuple[str, int], int]) -> None:
+        assert offsets in events.stored or offsets in states.stored, "committed before stored"
+        commits.append(offsets)
+
+    sink._commit = commit  # type: ignore[method-assign]
+    loop = asyncio.create_task(sink.consume())
+    await _until(lambda: len(events.started) == 1)
+    # (the loop stops reading once the events lane's next batch is full too: 4 records)
+    await _until(lambda: max((c.get((t.message_state, 0), 0) for c in commits), default=0) >= 4)
+    assert len(commits) >= 2  # batch after batch
+    assert len(events.started) == 1 and events.stored == []  # still storing its first batch
+    assert all(list(c) == [(t.message_state, 0)] for c in commits)  # no input offset committed
+    sink.stop.set()
+    while not loop.done():
+        for g in events.gates:
+            g.set()
+        await asyncio.sleep(0.005)
+    await loop
+    left = sum(m.topic == t.requests for m in sink.consumer.todo)  # type: ignore[attr-defined]
+    # every input record read is committed too, after its rows
+    assert max(c.get((t.requests, 0), 0) for c in commits) == 12 - left
