@@ -298,8 +298,12 @@ async def _watch_states(settings: Settings, states: dict[str, float], ready: asy
                         done: asyncio.Event) -> None:
     """Record the Kafka timestamp (the worker's send time) of each umid's first message-state
     record produced after the start, until ``done`` is set and 2 s passed without a record."""
+    # its fetches wait for 256 KiB or 500 ms: it reads the worker's timestamps, not the time
+    # it receives the records, and fetching every few records (the default) cost the broker
+    # it observes CPU
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, **aiokafka_kwargs(settings))
+                                enable_auto_commit=False, fetch_min_bytes=256 * 1024,
+                                fetch_max_wait_ms=500, **aiokafka_kwargs(settings))
     await start_client(consumer, settings)
     try:
         tps = [TopicPartition(settings.topics.message_state, i)
