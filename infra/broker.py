@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -265,6 +266,7 @@ class Broker:
             java,
             f"-Xmx{self.settings.kafka_heap}",
             "-XX:+UseG1GC",
+            *shlex.split(self.settings.kafka_jvm_options),
             f"-Dlog4j.configuration=file:{self.log4j}",
             "-cp",
             f"{lib}/*",

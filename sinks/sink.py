@@ -128,7 +128,8 @@ class _Lane:
     def __init__(self, name: str, writer: BatchWriter, settings: Settings) -> None:
         self.name = name
         self.writer = writer
-        self._size, self._age = settings.sink_batch_size, settings.sink_batch_ms / 1000
+        age_ms = settings.sink_state_batch_ms if name == "state" else settings.sink_batch_ms
+        self._size, self._age = settings.sink_batch_size, age_ms / 1000
         self.batch = self.new_batch()
         self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
         self.inflight: asyncio.Task[None] | None = None  # the flush of the previous batch

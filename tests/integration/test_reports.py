@@ -68,7 +68,7 @@ async def loaded(
     settings = Settings(
         home=test_home / tag, bootstrap_servers=kafka_bootstrap, topic_prefix=f"{tag}.",
         clickhouse_path=chdb_path, clickhouse_database=f"test_{tag}", partitions=6,
-        sink_batch_size=4, sink_batch_ms=50,
+        sink_batch_size=4, sink_batch_ms=50, sink_state_batch_ms=50,
     )
     await create_topics(settings)
     ch = connect(settings)

@@ -75,6 +75,7 @@ async def test_replayed_input_is_not_counted_twice_by_the_rollup(
     # closed-days: every day is closed, so every report day comes from the day roll-ups;
     # sealed-hours: every day is open and every hour sealed: from the hourly roll-ups
     settings = await asyncio.to_thread(make_settings, sink_batch_size=7, sink_batch_ms=100,
+                                       sink_state_batch_ms=100,
                                        rollup_open_days=open_days, rollup_open_hours=open_hours)
     hourly = open_days > 0
     ch = connect(settings)
@@ -111,6 +112,7 @@ async def test_open_days_are_read_from_the_deltas(
 ) -> None:
     # open_days=1: only days before the newest are rolled up; the view joins both exactly
     settings = await asyncio.to_thread(make_settings, sink_batch_size=7, sink_batch_ms=100,
+                                       sink_state_batch_ms=100,
                                        rollup_open_days=1)
     ch = connect(settings)
     sims = scenario()

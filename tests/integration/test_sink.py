@@ -87,7 +87,8 @@ def expected_messages(sims: list[MessageSim]) -> list[tuple[Any, ...]]:
 async def test_sink_lands_states_deltas_and_inputs_exactly(
     make_settings: Callable[..., Settings],
 ) -> None:
-    settings = await asyncio.to_thread(make_settings, sink_batch_size=7, sink_batch_ms=100)
+    settings = await asyncio.to_thread(make_settings, sink_batch_size=7, sink_batch_ms=100,
+                                       sink_state_batch_ms=100)
     ch = connect(settings)
     sims = scenario()
     t = settings.topics
@@ -166,7 +167,8 @@ async def _read_dead_letters(settings: Settings) -> list[dict[str, Any]]:
 async def test_clickhouse_outage_is_retried_without_loss_or_duplicates(
     make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = await asyncio.to_thread(make_settings, sink_batch_size=5, sink_batch_ms=50)
+    settings = await asyncio.to_thread(make_settings, sink_batch_size=5, sink_batch_ms=50,
+                                       sink_state_batch_ms=50)
     ch = connect(settings)
     sims = scenario()
     items = with_replays(settings, sims)
@@ -232,6 +234,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "SMSFLOW_CLICKHOUSE_DATABASE": settings.clickhouse_database,
         "SMSFLOW_SINK_BATCH_SIZE": str(settings.sink_batch_size),
         "SMSFLOW_SINK_BATCH_MS": str(settings.sink_batch_ms),
+        "SMSFLOW_SINK_STATE_BATCH_MS": str(settings.sink_state_batch_ms),
     })
     if settings.clickhouse_url:
         env["SMSFLOW_CLICKHOUSE_URL"] = settings.clickhouse_url
@@ -267,7 +270,7 @@ async def test_sigkill_mid_batch_then_restart_gives_identical_exact_tables(
     """
     settings = await asyncio.to_thread(
         make_settings, clickhouse_path=tmp_path / "chdb-sub", clickhouse_database="killed",
-        sink_batch_size=150, sink_batch_ms=50,
+        sink_batch_size=150, sink_batch_ms=50, sink_state_batch_ms=50,
     )
     from tests.integration.sink_factory import random_sims
 

@@ -40,6 +40,7 @@ def test_tuning_settings_give_their_measured_reason_and_keep_their_values() -> N
     assert (s.worker_queue_batches, s.worker_coalesce_batches, s.worker_send_ahead) == (8, 16, 2)
     assert (s.worker_gc_young_allocations, s.worker_memory_mib) == (50_000, 1024)
     assert (s.alert_catch_up_instants, s.simulator_in_flight, s.sink_batch_ms) == (16, 20_000, 500)
+    assert (s.sink_state_batch_ms, s.kafka_jvm_options) == (200, "-XX:TieredStopAtLevel=1")
 
 
 def test_tuning_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,3 +98,13 @@ def test_run_counts_workers_by_the_memory_setting(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)))  # cores: no limit
     assert default_workers(Settings(worker_memory_mib=64)) == 6  # one per partition
     assert default_workers(Settings(worker_memory_mib=1 << 40)) == 1  # no host has that much
+
+
+def test_the_local_broker_starts_with_the_jvm_options(tmp_path: Path) -> None:
+    from infra.broker import Broker
+
+    cmd = Broker(Settings(home=tmp_path, kafka_jvm_options="-XX:TieredStopAtLevel=1 -Dx='a b'")
+                 )._java_cmd("java", tmp_path, "kafka.Kafka")
+    assert cmd[cmd.index("-XX:TieredStopAtLevel=1") + 1] == "-Dx=a b"
+    assert "-XX:TieredStopAtLevel=1" not in Broker(Settings(
+        home=tmp_path, kafka_jvm_options=""))._java_cmd("java", tmp_path, "kafka.Kafka")

@@ -72,7 +72,7 @@ class _GatedWriter:
 
 
 def _sink(writer: _GatedWriter, records: int) -> tuple[_Sink, list[dict[tuple[str, int], int]]]:
-    settings = Settings(sink_batch_size=4, sink_batch_ms=1)
+    settings = Settings(sink_batch_size=4, sink_batch_ms=1, sink_state_batch_ms=1)
     sink = _Sink(settings, ch=None, stop=asyncio.Event())  # type: ignore[arg-type]
     sink.lanes["state"].writer = writer  # type: ignore[assignment]
     sink.rollup = SimpleNamespace(  # type: ignore[assignment]
@@ -171,3 +171,12 @@ async def test_a_slow_events_lane_does_not_hold_back_the_message_states() -> Non
     left = sum(m.topic == t.requests for m in sink.consumer.todo)  # type: ignore[attr-defined]
     # every input record read is committed too, after its rows
     assert max(c.get((t.requests, 0), 0) for c in commits) == 12 - left
+
+
+def test_the_state_lane_closes_its_batches_sooner() -> None:
+    """sink_state_batch_ms ages the message-state lane's batches, sink_batch_ms the others'."""
+    sink = _Sink(Settings(sink_batch_ms=500, sink_state_batch_ms=200), ch=None,  # type: ignore[arg-type]
+                 stop=asyncio.Event())
+    assert sink.lanes["state"].batch.max_age_s == pytest.approx(0.2)
+    assert sink.lanes["events"].batch.max_age_s == pytest.approx(0.5)
+    assert sink.lanes["state"].new_batch().max_age_s == pytest.approx(0.2)
