@@ -102,8 +102,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-
-
 class RssSampler(threading.Thread):
     """Samples VmRSS of the run and worker processes every second (daemon thread)."""
 
