@@ -1,4 +1,5 @@
-"""A process's memory: its RSS, and freed heap memory back to the operating system.
+"""A process's memory: its RSS, freed heap memory back to the operating system, and the
+garbage collector's pace (:func:`tune_gc`).
 
 glibc keeps the memory a process frees in its heap for later allocations; after a worker
 forgot many message states (retention) its RSS stayed at its peak (a 1M-message soak: 397 MiB
@@ -9,9 +10,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 from collections.abc import Callable
 
-__all__ = ["process_memory", "release_free_memory"]
+__all__ = ["GC_OLDER", "process_memory", "release_free_memory", "tune_gc"]
+
+#: gc.set_threshold's second and third values (the first is :func:`tune_gc`'s argument)
+GC_OLDER = (20, 100)
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -44,3 +49,13 @@ def process_memory(pid: int) -> dict[str, int]:
     except OSError:  # gone (or pid 0: no such process)
         return {}
     return out
+
+
+def tune_gc(young_allocations: int) -> None:
+    """Take the start-up's objects out of the collector's view (``gc.freeze``) and run a
+    young-generation pass every ``young_allocations`` allocations, not 700: every event a
+    worker reads allocates dicts that reference counting frees. Measured (bench.streams
+    --messages 20000, quiet machine, interleaved 2026-11-30): 8,754-11,321 events/s at 61-73
+    CPU us/event without, 11,251-13,545 at 55-61 with."""
+    gc.freeze()
+    gc.set_threshold(young_allocations, *GC_OLDER)

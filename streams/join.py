@@ -1,13 +1,13 @@
 """The umid join over one batch: decode, apply, write (a plain loop, no await per record).
 
 :class:`UmidJoin` processes one partition's records of the six input topics and the control
-topic (all keyed by umid, same partition count, so one umid's events meet in one partition):
-it decodes each record with ``schemas.get_codec``, applies :func:`streams.state.apply` and
-writes every new version to the ``messages`` table, whose changelog is the message-state
-topic (one state record per version: the DailyDelta rows derived from each record stay a pure
-function of it). Undecodable or invalid records (SchemaError, a key that is not the record's
-canonical umid, an event that does not fit the umid's record) go to the dead-letter topic with
-topic/partition/offset/reason; nothing raises out of :meth:`UmidJoin.process`.
+topic (all keyed by umid, same partition count): it decodes each record, applies
+:func:`streams.state.apply` and writes each umid the batch changed once to the ``messages``
+table (changelog: the message-state topic), its last version with the contribution before the
+batch as ``previous_contribution``: the DailyDelta rows stay a pure function of each record and
+telescope (README.md "One state record per umid and batch"). Undecodable or invalid
+records go to the dead-letter topic with topic/partition/offset/reason; nothing raises out of
+:meth:`UmidJoin.process`.
 """
 
 from __future__ import annotations
@@ -64,15 +64,13 @@ class Runtime:
         return (murmur2(key) & 0x7FFFFFFF) % self.partitions
 
     def see(self, partition: int, at: Any) -> None:
-        cur = self.stream_time.get(partition)
-        if cur is None or at > cur:
+        if (cur := self.stream_time.get(partition)) is None or at > cur:
             self.stream_time[partition] = at
 
     def track(self, key: bytes, partition: int, state: dict[str, Any]) -> None:
         if state["direction"] == "OUTBOUND" and not state["has_request"] and not state["orphan"]:
             self.held[key] = (partition, state["first_event_at"])
-        elif key in self.held:
-            del self.held[key]
+        elif self.held.pop(key, None) is not None:
             self.orphan_sent.pop(key, None)
 
 
@@ -105,6 +103,8 @@ class UmidJoin:
         self.codec, self.topics, self.rt = codec, topics, rt
         self.messages, self.clicks = messages, clicks
         self.ttl = orphan_ttl
+        #: umid key -> (partition, contribution before the batch, last state) of the batch
+        self._changed: dict[bytes, tuple[int, Any, dict[str, Any]]] = {}
 
     def decode(self, rec: Any) -> tuple[str, dict[str, Any]]:
         if rec.topic == self.topics.control:
@@ -162,6 +162,7 @@ class UmidJoin:
             except Exception as e:  # never crash the worker on one event; keep it visible
                 log.exception("event failed topic=%s offset=%s", rec.topic, rec.offset)
                 self._dead(out, rec, e, "worker-error")
+        self._write_changed(out)
         if retention.enabled:
             try:
                 self.expire(out, partition)
@@ -173,17 +174,25 @@ class UmidJoin:
 
     def _apply(self, out: Outputs, partition: int, key: bytes, kind: str,
                record: dict[str, Any]) -> None:
-        rt = self.rt
         if kind == "click":
             record = {**record, "distinct_clicks": self._click_count(out, partition, key, record)}
-        old = self.messages.get(key)
+        changed = self._changed.get(key)
+        old = changed[2] if changed is not None else self.messages.get(key)
         new = apply(old, kind, record, orphan_ttl=self.ttl)
         if new is not None:
-            self.messages.put(out, partition, key, new)
-            rt.versions += 1
-            rt.track(key, partition, new)
-            rt.retention.note(partition, key, to_micros(change_time(new)), new["version"])
+            self.rt.versions += 1
+            before = changed[1] if changed else old and old["contribution"]
+            self._changed[key] = (partition, before, new)
         self._side_effects(out, kind, record, new if new is not None else old)
+
+    def _write_changed(self, out: Outputs) -> None:
+        """Each umid the batch changed, once: its last version, spanning the skipped ones."""
+        rt, changed, self._changed = self.rt, self._changed, {}
+        for key, (partition, before, state) in changed.items():
+            state["previous_contribution"] = before
+            self.messages.put(out, partition, key, state)
+            rt.track(key, partition, state)
+            rt.retention.note(partition, key, to_micros(change_time(state)), state["version"])
 
     def _side_effects(self, out: Outputs, kind: str, record: dict[str, Any],
                       state: dict[str, Any] | None) -> None:

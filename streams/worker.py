@@ -11,7 +11,6 @@ without committing, so a restart processes the events again.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import logging.config
 import shutil
@@ -22,6 +21,7 @@ import faust
 
 from smsflow.config import Settings
 from smsflow.errors import InfraError
+from smsflow.memory import tune_gc
 from smsflow.privacy import Privacy, install_log_redaction
 from smsflow.topics import ensure_topics
 from streams.agents import Runtime, install
@@ -32,8 +32,6 @@ __all__ = ["build_worker", "ensure_worker_topics", "run_worker"]
 log = logging.getLogger("smsflow.streams")
 
 CLEAN_MARKER = "clean-shutdown"
-#: gc.set_threshold's second and third values (the first is worker_gc_young_allocations)
-WORKER_GC_OLDER = (20, 100)
 
 
 def ensure_worker_topics(settings: Settings) -> None:
@@ -69,12 +67,7 @@ def run_worker(settings: Settings, options: WorkerOptions) -> None:
     log.info("worker starting id=%s store=%s datadir=%s bootstrap=%s", app.conf.id,
              options.store, options.datadir, settings.kafka_bootstrap)
     _prepare_tabledir(app, options)
-    # the start-up's objects leave the collector's view, and a young-generation pass waits for
-    # 50,000 allocations, not 700: every event allocates dicts that reference counting frees.
-    # bench.streams --messages 20000, quiet machine, interleaved 2026-11-30: 8,754-11,321
-    # events/s at 61-73 CPU us/event without, 11,251-13,545 at 55-61 with
-    gc.freeze()
-    gc.set_threshold(settings.worker_gc_young_allocations, *WORKER_GC_OLDER)
+    tune_gc(settings.worker_gc_young_allocations)
     worker = faust.Worker(app, loglevel="INFO", loop=loop, logging_config=LOGGING_CONFIG,
                           redirect_stdouts=False, stdout=sys.stdout, stderr=sys.stderr)
     try:

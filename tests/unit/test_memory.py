@@ -33,3 +33,17 @@ def test_freed_heap_memory_leaves_the_rss() -> None:
     before, after = map(int, out.split())
     assert before > 150, out  # the freed blocks were still resident
     assert after < before / 2, out
+
+
+_TUNE_GC = """
+import gc, sys
+from smsflow.memory import tune_gc
+tune_gc(int(sys.argv[1]))
+print(gc.get_threshold(), gc.get_freeze_count() > 0)
+"""
+
+
+def test_tune_gc_freezes_the_start_up_and_sets_the_young_threshold() -> None:
+    out = subprocess.run([sys.executable, "-c", _TUNE_GC, "12345"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert " ".join(out) == "(12345, 20, 100) True"
