@@ -35,7 +35,7 @@ from streams.compat import aio_producer
 from streams.faust_codecs import JSON_CODEC, PAIRS_CODEC, STATE_CODEC
 from streams.feed import Batch, Feed
 from streams.forgetting import Retention
-from streams.internal_records import encode_orphan, encode_pair_value, sorted_json
+from streams.internal_records import encode_orphan, sorted_json
 from streams.join import Runtime, Topics, UmidJoin
 from streams.outputs import Outputs, TableWriter
 from streams.pairing import PairMatcher
@@ -67,7 +67,7 @@ def install(app: WorkerApp, settings: Settings) -> Runtime:
     clicks = app.Table("clicks", partitions=n, key_serializer="raw", value_serializer=JSON_CODEC)
     pairs = app.Table("pairs", partitions=n, key_serializer="raw", value_serializer=PAIRS_CODEC)
     writers = [TableWriter(messages, partial(codec.encode, "MessageState")),
-               TableWriter(clicks, sorted_json), TableWriter(pairs, encode_pair_value)]
+               TableWriter(clicks, sorted_json), TableWriter(pairs, sorted_json)]
     join = UmidJoin(codec=codec, topics=topics, messages=writers[0], clicks=writers[1], rt=rt,
                     orphan_ttl=dt.timedelta(seconds=settings.orphan_ttl_seconds))
     matcher = PairMatcher(codec=codec, topics=topics, pairs=writers[2], rt=rt,

@@ -21,7 +21,7 @@ from faust.serializers import codecs
 
 from schemas import Codec, get_codec
 from smsflow.config import Settings
-from streams.internal_records import decode_pair_value, encode_pair_value, sorted_json
+from streams.internal_records import decode_pair_value, sorted_json
 
 __all__ = ["JSON_CODEC", "PAIRS_CODEC", "STATE_CODEC", "register_codecs"]
 
@@ -52,10 +52,7 @@ class _JsonCodec(codecs.Codec):
         return json.loads(s)
 
 
-class _PairsCodec(codecs.Codec):
-    def _dumps(self, obj: Any) -> bytes:
-        return encode_pair_value(obj)
-
+class _PairsCodec(_JsonCodec):
     def _loads(self, s: bytes) -> Any:
         return decode_pair_value(s)
 

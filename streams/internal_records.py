@@ -72,7 +72,6 @@ __all__ = [
     "empty_pair",
     "encode_orphan",
     "encode_pair_event",
-    "encode_pair_value",
     "encode_reply",
     "sorted_json",
     "upgrade_pair_value",
@@ -195,11 +194,6 @@ def sorted_json(value: Any) -> bytes:
     writes the same changelog records). The one JSON writer of the worker's tables (pairs,
     clicks; :mod:`streams.faust_codecs`)."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-
-
-def encode_pair_value(value: PairValue) -> bytes:
-    """The ``pairs`` table's changelog bytes (:func:`sorted_json`)."""
-    return sorted_json(value)
 
 
 def upgrade_pair_value(body: Any) -> PairValue:

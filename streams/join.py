@@ -103,8 +103,8 @@ class UmidJoin:
         self.codec, self.topics, self.rt = codec, topics, rt
         self.messages, self.clicks = messages, clicks
         self.ttl = orphan_ttl
-        #: umid key -> (partition, contribution before the batch, last state) of the batch
-        self._changed: dict[bytes, tuple[int, Any, dict[str, Any]]] = {}
+        #: umid key -> (partition, contribution before the batch, last state, its records)
+        self._changed: dict[bytes, tuple[int, Any, dict[str, Any], list[Any]]] = {}
 
     def decode(self, rec: Any) -> tuple[str, dict[str, Any]]:
         if rec.topic == self.topics.control:
@@ -156,7 +156,7 @@ class UmidJoin:
                 if mark:
                     retention.see(partition, rec.topic, None if at is None else to_micros(at),
                                   unread)
-                self._apply(out, partition, rec.key, kind, record)
+                self._apply(out, rec, kind, record)
             except ValidationError as e:
                 self._dead(out, rec, e, "invalid")
             except Exception as e:  # never crash the worker on one event; keep it visible
@@ -172,8 +172,8 @@ class UmidJoin:
     def _dead(self, out: Outputs, rec: Any, error: BaseException, reason: str) -> None:
         dead_letter_to(out, self.codec, self.rt, self.topics.dead_letter, rec, error, reason)
 
-    def _apply(self, out: Outputs, partition: int, key: bytes, kind: str,
-               record: dict[str, Any]) -> None:
+    def _apply(self, out: Outputs, rec: Any, kind: str, record: dict[str, Any]) -> None:
+        partition, key = rec.partition, rec.key
         if kind == "click":
             record = {**record, "distinct_clicks": self._click_count(out, partition, key, record)}
         changed = self._changed.get(key)
@@ -182,15 +182,24 @@ class UmidJoin:
         if new is not None:
             self.rt.versions += 1
             before = changed[1] if changed else old and old["contribution"]
-            self._changed[key] = (partition, before, new)
+            recs = changed[3] if changed else []
+            recs.append(rec)
+            self._changed[key] = (partition, before, new, recs)
         self._side_effects(out, kind, record, new if new is not None else old)
 
     def _write_changed(self, out: Outputs) -> None:
-        """Each umid the batch changed, once: its last version, spanning the skipped ones."""
+        """Each umid the batch changed, once: its last version, spanning the skipped ones (one
+        that cannot be written stays as before the batch, its records dead-lettered)."""
         rt, changed, self._changed = self.rt, self._changed, {}
-        for key, (partition, before, state) in changed.items():
+        for key, (partition, before, state, recs) in changed.items():
             state["previous_contribution"] = before
-            self.messages.put(out, partition, key, state)
+            try:
+                self.messages.put(out, partition, key, state)
+            except Exception as e:  # never crash the worker on one umid; keep it visible
+                log.exception("state write failed key=%r", key)
+                for rec in recs:
+                    self._dead(out, rec, e, "worker-error")
+                continue
             rt.track(key, partition, state)
             rt.retention.note(partition, key, to_micros(change_time(state)), state["version"])
 

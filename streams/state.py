@@ -81,14 +81,8 @@ KINDS = ("request", "receipt", "inbound", "survey", "otp", "click", "reply", "or
 #: field of each input kind that carries its event time (stream time, first_event_at)
 EVENT_TIME_FIELD = {k.event: k.time_field for k in INPUT_KINDS}
 _FINAL_RANK = {"delivered": 0, "undelivered": 1, "rejected": 2}
-_STAGE_AT = {
-    "queued": "queued_at",
-    "sent": "sent_at",
-    "delivered": "delivered_at",
-    "undelivered": "undelivered_at",
-    "rejected": "rejected_at",
-    "read": "read_at",
-}
+_STAGE_AT = {stage: f"{stage}_at" for stage in (
+    "queued", "sent", "delivered", "undelivered", "rejected", "read")}
 _REQUEST_FIELDS = (
     "subaccount_id",
     "batch_id",
@@ -162,10 +156,7 @@ _EMPTY: dict[str, Any] = {
 
 def new_state(umid: str, direction: str = "OUTBOUND") -> dict[str, Any]:
     """An empty record (version 0: not yet a real version) for ``umid``."""
-    s = dict(_EMPTY)
-    s["umid"] = umid
-    s["direction"] = direction
-    return s
+    return {**_EMPTY, "umid": umid, "direction": direction}
 
 
 def event_time(kind: str, event: dict[str, Any]) -> dt.datetime | None:

@@ -40,12 +40,28 @@ class _Table:
         self.stored.pop(key, None)
 
 
+class _Refusing(_Table):
+    """A ``messages`` table whose put raises for one umid (a state that does not encode)."""
+
+    def __init__(self, refused: bytes) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def put(self, out: Any, partition: int, key: bytes, value: Any) -> None:
+        if key == self.refused:
+            raise ValueError("cannot encode")
+        super().put(out, partition, key, value)
+
+
 class _Out:
+    def __init__(self) -> None:
+        self.dead: list[dict[str, Any]] = []
+
     def add(self, *args: Any) -> None:
         pass
 
-    def add_keyed(self, *args: Any) -> None:
-        pass
+    def add_keyed(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.dead.append(CODEC.decode_as("DeadLetter", value))
 
 
 def _records() -> list[Any]:
@@ -58,16 +74,17 @@ def _records() -> list[Any]:
 RECORDS = _records()
 
 
-def _run(cut: int) -> tuple[_Table, Runtime]:
+def _run(cut: int, messages: _Table | None = None, out: _Out | None = None
+         ) -> tuple[_Table, Runtime]:
     """The join over every record in batches of ``cut`` records."""
     rt = Runtime(partitions=1, retention=Retention(0), alignment=Alignment(0))
-    messages = _Table()
+    messages = _Table() if messages is None else messages
     join = UmidJoin(codec=CODEC, topics=Topics(
         kinds={k: (v.event, v.schema) for k, v in BY_NAME.items()}, control="t.control",
         pairs="t.pairs", dead_letter="t.dead"), messages=messages,  # type: ignore[arg-type]
         clicks=_Table(), rt=rt, orphan_ttl=dt.timedelta(hours=48))  # type: ignore[arg-type]
     for i in range(0, len(RECORDS), cut):
-        join.process(RECORDS[i:i + cut], _Out(), None)  # type: ignore[arg-type]
+        join.process(RECORDS[i:i + cut], out or _Out(), None)  # type: ignore[arg-type]
     return messages, rt
 
 
@@ -106,3 +123,14 @@ def test_the_daily_deltas_are_the_same_however_the_input_is_cut(cut: int) -> Non
         k: s["version"] for k, s in whole.stored.items()}
     costs = [r["cost"] for s in messages.written for r in delta_rows(s)]
     assert costs and all(type(c) is Decimal for c in costs)
+
+
+def test_a_state_that_cannot_be_written_dead_letters_its_records_and_the_batch_goes_on() -> None:
+    refused = RECORDS[0].key
+    mine = [r.offset for r in RECORDS if r.key == refused]
+    out = _Out()
+    messages, _ = _run(len(RECORDS), _Refusing(refused), out)  # does not raise
+    assert refused not in messages.stored
+    assert [(d["offset"], d["reason"]) for d in out.dead] == [(o, "worker-error") for o in mine]
+    whole, _ = _run(len(RECORDS))
+    assert len(messages.stored) == len(whole.stored) - 1
