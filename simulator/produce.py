@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -18,6 +19,7 @@ from simulator.files import BadRecord
 from smsflow.config import Settings
 from smsflow.errors import InfraError
 from smsflow.kafka_client import aiokafka_kwargs, start_client
+from smsflow.producer_batches import Outputs, key_partition
 
 __all__ = ["produce_events"]
 
@@ -33,7 +35,9 @@ async def produce_events(
     """Produce every event (then the invalid records) in order; return records per kind.
 
     Each record goes to ``settings.topics.<kind>`` with key ``umid.encode()`` and value
-    ``codec.encode(schema, record)``; invalid records go out as their raw bytes. Returns only
+    ``codec.encode(schema, record)``, the partition the default partitioner gives the key, sent
+    as producer batches (:mod:`smsflow.producer_batches`); invalid records go out as their raw
+    bytes, partitioned by the producer. Returns only
     when the broker acknowledged everything (idempotent producer, ``acks=all``). Raises
     :class:`~smsflow.errors.SchemaError` when a record does not fit its schema (before it is
     sent) and :class:`~smsflow.errors.InfraError` when the broker is unreachable or does not
@@ -53,31 +57,40 @@ async def produce_events(
         await producer.stop()
         raise
     counts: Counter[str] = Counter()
-    pending: list[asyncio.Future[object]] = []
     total = len(events) + len(bad)
     bar, task = _bar(progress, total)
+    out, unacked = Outputs(producer), 0
+    acks: list[asyncio.Future[Any]] = []
+    chunk = max(1, settings.simulator_in_flight // 2)  # one chunk filled while one is in flight
 
-    async def drain() -> None:
+    async def drain(last: bool = False) -> None:
+        """Send the chunk filled, then wait for the acks of the one before (and, ``last``, of
+        this one too): encoding goes on while the broker writes."""
+        nonlocal out, acks, unacked
+        sent, out = out, Outputs(producer)
+        waiting, acks = acks, await sent.send()
+        done, unacked = unacked, sent.records
+        if last:
+            waiting, done, unacked = [*waiting, *acks], done + unacked, 0
         try:
-            await asyncio.wait_for(asyncio.gather(*pending), ack_timeout)
+            await asyncio.wait_for(asyncio.gather(*waiting), ack_timeout)
         except (KafkaError, TimeoutError) as e:
             raise InfraError(f"Kafka did not acknowledge simulator records: {e!r}") from e
         if bar is not None:
-            bar.advance(task, len(pending))
-        pending.clear()
+            bar.advance(task, done)
 
     try:
+        partitions = {k: len(await producer.partitions_for(t)) for k, t in topics.items()}
         for kind, umid, record in events:
-            value = codec.encode(SCHEMA_OF[kind], record)
-            pending.append(await producer.send(topics[kind], value=value, key=umid.encode()))
+            value, key = codec.encode(SCHEMA_OF[kind], record), umid.encode()
+            out.add(topics[kind], key_partition(key, partitions[kind]), key, value)
             counts[kind] += 1
-            if len(pending) >= settings.simulator_in_flight:  # in flight before acks
+            if out.records >= chunk:
                 await drain()
         for b in bad:
-            pending.append(await producer.send(topics[b.kind], value=b.payload(codec),
-                                               key=b.key))
+            out.add_keyed(topics[b.kind], b.key, b.payload(codec))
             counts[b.kind] += 1
-        await drain()
+        await drain(last=True)
     except KafkaError as e:
         raise InfraError(f"Kafka refused a simulator record: {e!r}") from e
     finally:

@@ -473,8 +473,9 @@ class Settings(BaseSettings):
 
     # --- group simulator: the simulator (producers/) writing its events -----------------------
     simulator_in_flight: int = Field(
-        default=20_000, ge=1, description="Simulator (`simulate`, `produce`): records sent "
-        "before waiting for their acknowledgements. The value was not measured.",
+        default=20_000, ge=1, description="Simulator (`simulate`, `produce`): records in "
+        "flight at most, sent as producer batches in two halves (one is filled while the "
+        "broker acknowledges the other). The value was not measured.",
     )
 
     # --- group run: `smsflow run`: supervision, health/metrics, the ops API -------------------

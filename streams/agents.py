@@ -28,6 +28,7 @@ from smsflow.config import Settings
 from smsflow.contribution import change_time
 from smsflow.input_kinds import INPUT_KINDS
 from smsflow.memory import release_free_memory
+from smsflow.producer_batches import Outputs
 from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment, install_alignment
 from streams.app import WorkerApp
@@ -37,7 +38,7 @@ from streams.feed import Batch, Feed
 from streams.forgetting import Retention
 from streams.internal_records import encode_orphan, sorted_json
 from streams.join import Runtime, Topics, UmidJoin
-from streams.outputs import Outputs, TableWriter
+from streams.outputs import TableWriter
 from streams.pairing import PairMatcher
 
 __all__ = ["Runtime", "install"]

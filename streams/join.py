@@ -19,18 +19,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from schemas import Codec
 from schemas.deadletter import dead_letter
 from smsflow.contribution import change_time
 from smsflow.errors import SchemaError, SmsflowError, ValidationError
 from smsflow.privacy import opt_out_keyword
+from smsflow.producer_batches import Outputs, key_partition
 from smsflow.timestamps import from_micros, to_micros
 from streams.alignment import Alignment
 from streams.forgetting import Retention
 from streams.internal_records import INBOUND, OUTBOUND, decode_control, encode_pair_event
-from streams.outputs import Outputs, TableWriter
+from streams.outputs import TableWriter
 from streams.replies import pair_key
 from streams.state import EVENT_TIME_FIELD, apply
 
@@ -60,8 +59,8 @@ class Runtime:
     replies_sent: int = 0
 
     def partition_of(self, key: bytes) -> int:
-        """The partition the producer's default partitioner (murmur2) gives ``key``."""
-        return (murmur2(key) & 0x7FFFFFFF) % self.partitions
+        """The partition the producer's default partitioner gives ``key``."""
+        return key_partition(key, self.partitions)
 
     def see(self, partition: int, at: Any) -> None:
         if (cur := self.stream_time.get(partition)) is None or at > cur:

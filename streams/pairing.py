@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 from schemas import Codec
+from smsflow.producer_batches import Outputs
 from streams.internal_records import decode_pair_event, empty_pair, encode_reply
 from streams.join import Runtime, Topics, dead_letter_to
-from streams.outputs import Outputs, TableWriter
+from streams.outputs import TableWriter
 from streams.replies import merge_pair, reply_targets
 
 __all__ = ["PairMatcher"]

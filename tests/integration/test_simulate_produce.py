@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.codec import get_codec, load_schema
 from simulator.simulation import (
@@ -27,15 +28,18 @@ from smsflow.errors import SchemaError
 
 pytestmark = pytest.mark.integration
 SMSFLOW = str(Path(sys.executable).parent / "smsflow")
+_DEFAULT = DefaultPartitioner()  # what a producer that picks the partition itself does
 
 
 async def _read_all(settings: Settings) -> dict[str, list[tuple[bytes | None, bytes]]]:
-    """Every record of every input topic, per kind, in partition order (partitions ascending)."""
+    """Every record of every input topic, per kind, in partition order (partitions ascending);
+    each keyed one in the partition the producer's default partitioner gives its key."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
         by_topic = {getattr(settings.topics, k): k for k in KINDS}
+        parts = list(range(settings.partitions))
         tps = [TopicPartition(t, p) for t in by_topic for p in range(settings.partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -47,6 +51,8 @@ async def _read_all(settings: Settings) -> dict[str, list[tuple[bytes | None, by
             assert asyncio.get_running_loop().time() < deadline, "broker stopped delivering"
             batch = await consumer.getmany(timeout_ms=1000)
             for tp, records in batch.items():
+                assert all(_DEFAULT(r.key, parts, parts) == tp.partition
+                           for r in records if r.key is not None), tp
                 per_tp[tp].extend((r.key, r.value) for r in records)
         for tp in sorted(per_tp, key=lambda tp: (tp.topic, tp.partition)):
             out[by_topic[tp.topic]].extend(per_tp[tp])
@@ -87,8 +93,10 @@ def test_cli_produce_lands_every_record(settings: Settings, tmp_path: Path) -> N
         assert bad == 2, kind
 
 
-async def test_produce_events_keeps_each_umids_order(settings: Settings) -> None:
+@pytest.mark.parametrize("in_flight", [20_000, 7])  # one chunk; many, two in flight at a time
+async def test_produce_events_keeps_each_umids_order(settings: Settings, in_flight: int) -> None:
     sim = simulate(SimConfig(messages=300, seed=8, duplicate_rate=0.3, out_of_order_rate=0.3))
+    settings = settings.model_copy(update={"simulator_in_flight": in_flight})
     counts = await produce_events(settings, sim.events, progress=False)
     assert counts == sim.counts()
     got = await _read_all(settings)
