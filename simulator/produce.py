@@ -59,25 +59,24 @@ async def produce_events(
     counts: Counter[str] = Counter()
     total = len(events) + len(bad)
     bar, task = _bar(progress, total)
-    out, unacked = Outputs(producer), 0
-    acks: list[asyncio.Future[Any]] = []
+    out = Outputs(producer)
+    in_flight: list[tuple[list[asyncio.Future[Any]], int]] = []  # sent chunks: acks, records
     chunk = max(1, settings.simulator_in_flight // 2)  # one chunk filled while one is in flight
 
-    async def drain(last: bool = False) -> None:
-        """Send the chunk filled, then wait for the acks of the one before (and, ``last``, of
-        this one too): encoding goes on while the broker writes."""
-        nonlocal out, acks, unacked
+    async def drain(keep: int) -> None:
+        """Send the chunk filled, then wait until at most ``keep`` sent chunks are not
+        acknowledged (1: encoding goes on while the broker writes; 0: at the end)."""
+        nonlocal out
         sent, out = out, Outputs(producer)
-        waiting, acks = acks, await sent.send()
-        done, unacked = unacked, sent.records
-        if last:
-            waiting, done, unacked = [*waiting, *acks], done + unacked, 0
-        try:
-            await asyncio.wait_for(asyncio.gather(*waiting), ack_timeout)
-        except (KafkaError, TimeoutError) as e:
-            raise InfraError(f"Kafka did not acknowledge simulator records: {e!r}") from e
-        if bar is not None:
-            bar.advance(task, done)
+        in_flight.append((await sent.send(), sent.records))
+        while len(in_flight) > keep:
+            acks, n = in_flight.pop(0)
+            try:
+                await asyncio.wait_for(asyncio.gather(*acks), ack_timeout)
+            except (KafkaError, TimeoutError) as e:
+                raise InfraError(f"Kafka did not acknowledge simulator records: {e!r}") from e
+            if bar is not None:
+                bar.advance(task, n)
 
     try:
         partitions = {k: len(await producer.partitions_for(t)) for k, t in topics.items()}
@@ -86,11 +85,11 @@ async def produce_events(
             out.add(topics[kind], key_partition(key, partitions[kind]), key, value)
             counts[kind] += 1
             if out.records >= chunk:
-                await drain()
+                await drain(keep=1)
         for b in bad:
             out.add_keyed(topics[b.kind], b.key, b.payload(codec))
             counts[b.kind] += 1
-        await drain(last=True)
+        await drain(keep=0)
     except KafkaError as e:
         raise InfraError(f"Kafka refused a simulator record: {e!r}") from e
     finally:

@@ -40,7 +40,7 @@ async def _read_all(settings: Settings) -> dict[str, list[tuple[bytes | None, by
     try:
         by_topic = {getattr(settings.topics, k): k for k in KINDS}
         parts = list(range(settings.partitions))
-        tps = [TopicPartition(t, p) for t in by_topic for p in range(settings.partitions)]
+        tps = [TopicPartition(t, p) for t in by_topic for p in parts]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
