@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -56,7 +57,13 @@ EVENT_TIME_FIELD = {k.schema: k.time_field for k in INPUT_KINDS}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DEFAULT_PRIVACY = Privacy()
 _ZERO = Decimal("0E-8")
-_PAYLOAD_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+#: orjson writes an aware datetime itself (4 us per record less than through ``default``), as
+#: ``_json_default`` does when it is UTC with microseconds: ``...T10:11:12.345678Z``
+_PAYLOAD_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
+_EXACT_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+#: a time of day not followed by ``.ffffffZ"``: orjson wrote some other datetime (no
+#: microseconds, another offset, naive), or a string only looks like one
+_NOT_UTC_MICROS = re.compile(rb'T\d\d:\d\d:\d\d(?!\.\d{6}Z")')
 
 _MESSAGE_STRINGS = (
     "subaccount_id", "batch_id", "client_message_id", "client_batch_id", "campaign_id", "origin",
@@ -170,8 +177,13 @@ def _json_default(v: Any) -> Any:
 def payload_json(rec: Mapping[str, Any]) -> str:
     """Compact JSON of a record, keys sorted, non-ASCII kept; datetimes as UTC ``...Z`` with
     microseconds, money as decimal strings (what ``json.dumps(..., sort_keys=True,
-    ensure_ascii=False, separators=(",", ":"), default=_json_default)`` gives, 4x faster)."""
-    return orjson.dumps(rec, default=_json_default, option=_PAYLOAD_OPTIONS).decode()
+    ensure_ascii=False, separators=(",", ":"), default=_json_default)`` gives, 4x faster).
+    A payload where orjson's own datetimes could differ is encoded again with every datetime
+    through ``_json_default``."""
+    out = orjson.dumps(rec, default=_json_default, option=_PAYLOAD_OPTIONS)
+    if _NOT_UTC_MICROS.search(out):
+        out = orjson.dumps(rec, default=_json_default, option=_EXACT_OPTIONS)
+    return out.decode()
 
 
 def _kafka_time(timestamp_ms: int | None) -> dt.datetime:

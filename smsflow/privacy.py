@@ -62,6 +62,20 @@ _JSON_TEXT = re.compile(r'("(?:text|body)"\s*:\s*")((?:[^"\\]|\\.)*)("?)')
 _LOG_CODE = re.compile(r"(?<![\w=.:/+-])\d{4,8}(?![\w.:/-])")
 
 
+class _PolicedKeys(dict[str, bool]):
+    """key -> whether the policy may change a string under it (:data:`_POLICED`, any case),
+    remembered for the first keys seen (record field names: a few dozen)."""
+
+    def __missing__(self, key: str) -> bool:
+        policed = key.lower() in _POLICED
+        if len(self) < 4096:
+            self[key] = policed
+        return policed
+
+
+_POLICED_KEY = _PolicedKeys()
+
+
 def mask_codes(text: str) -> str:
     """``text`` with every run of 4-8 digits (an OTP code) replaced by as many ``*``."""
     return _CODE.sub(lambda m: "*" * len(m.group()), text)
@@ -140,8 +154,8 @@ class Privacy:
         if kind in _PLAIN:
             return value
         if kind is dict or isinstance(value, Mapping):  # a value kept as it is is not walked
-            walk = self._walk
-            return {k: v if (t := type(v)) in _PLAIN or (t is str and k.lower() not in _POLICED)
+            walk, policed = self._walk, _POLICED_KEY
+            return {k: v if (t := type(v)) in _PLAIN or (t is str and not policed[k])
                     else walk(v, k) for k, v in value.items()}
         if kind is list or isinstance(value, list):
             return [self._walk(v) for v in value]
