@@ -35,12 +35,15 @@ touched (its deltas' and its counted messages' days):
    family from the deduplicated source (never incremented: a replay or duplicate collapses in
    the source first) and marked fresh (:meth:`Rollup.settle`; the sink runs it in a thread of
    its own, beside the flushes: ``inline=False``);
-2. when the newest day moved, each family computes the days that just closed, then raises its
-   watermark (a crash in between leaves them read from the source, and the redelivered batch
-   redoes it); the days closed in every family leave the hourly roll-ups (their partitions
-   are dropped: no view reads them any more);
-3. when the newest hour moved, each family computes the hours that just sealed (of the days
-   still open), then raises its seal.
+2. when the newest day moved, the days that just aged are decided closed (``close_to``), and
+   when the newest hour moved, the hours that aged are decided sealed (``seal_to``). From that
+   moment rows of those days and hours are late (step 1 marks them). :meth:`Rollup.advance`
+   then computes them in each family behind and raises its watermark or seal (a crash in
+   between leaves them read from the source, and the next update decides again); the days
+   closed in every family leave the hourly roll-ups (their partitions are dropped: no view
+   reads them any more). ``inline`` (tests, ``refresh``): in the same call; the sink: in its
+   settle thread (:meth:`Rollup.settle`), so that a backlog that moves the newest hour at
+   every flush (days of traffic in minutes) does not compute hours inside every flush.
 
 A batch of open hours costs two one-row reads. Exactness argument: sinks/README.md.
 """
@@ -278,24 +281,33 @@ class Rollup:
         self.settle_s = settle_s
         self.clock = clock
         self.cluster = cluster
-        self.inline = inline  # update() settles when due; else the caller runs settle()
+        self.inline = inline  # update() advances and settles; else the caller runs settle()
         self.stale_since: float | None = None  # when the oldest unsettled mark was written
         self.last_mark: float | None = None  # when the newest stale mark was written
         self.settled_at: float | None = None  # when the last settle ended
         self.settle_cost = 0.0  # how long it took (clock seconds)
         self._checked = False  # stale marks left by an earlier process looked for
+        #: the days up to close_to are to be closed and the hours up to seal_to sealed (never
+        #: lowered: from the moment they are set, rows of those days and hours are late)
+        self.close_to: dt.date | None = None
+        self.seal_to: dt.datetime | None = None
+        self._advance_due = False  # close_to or seal_to moved since the last advance began
 
     def update(self, units: set[Unit]) -> dt.date:
         """After ``units``' rows are stored: mark the closed days and sealed hours among them
-        stale (recomputing the stale ones when due), close the days and seal the hours that
-        aged; return the lowest day watermark of the families."""
+        stale, decide which days close and which hours seal now that they aged (``inline``:
+        close and seal them, and recompute the stale ones when due; else :meth:`settle`
+        does both); return the lowest day watermark of the families, counting the days
+        decided."""
         if self.newest is None or self.newest_hour is None:
             self.newest, self.newest_hour = _newest(self.ch)
         if units:
             self.newest = max(self.newest, *(d for d, _ in units))
             self.newest_hour = max(self.newest_hour, *(hour_start(u) for u in units))
-        # read each time: cheap, and never a stale cached value
-        rolled, sealed = watermarks(self.ch), seals(self.ch)
+        # read each time: cheap, and never a stale cached value; a close or seal decided and
+        # not yet written counts as written (its days and hours take stale marks)
+        rolled = {f: max(d, self.close_to or d) for f, d in watermarks(self.ch).items()}
+        sealed = {f: max(h, self.seal_to or h) for f, h in seals(self.ch).items()}
         late = sorted({d for d, _ in units if d <= max(rolled.values())})
         late_hours = sorted(u for u in units if u[0] > min(rolled.values())
                             and hour_start(u) <= max(sealed.values()))
@@ -309,36 +321,68 @@ class Rollup:
             self.last_mark = self.clock()
             if self.stale_since is None:
                 self.stale_since = self.last_mark
-        if self.inline and self.due():
-            self.settle()
         target = self.newest - dt.timedelta(days=self.open_days)
         seal_to = self.newest_hour - dt.timedelta(hours=self.open_hours)
+        if target > min(rolled.values()):
+            self.close_to = target
+            self._advance_due = True
+        if seal_to > min(sealed.values()):
+            self.seal_to = seal_to
+            self._advance_due = True
+        if self.inline:
+            if self._advance_due:
+                self.advance()
+            if self.due():
+                self.settle()
+        return min(max(d, self.close_to or d) for d in rolled.values())
+
+    def advance(self, ch: ClickHouse | None = None) -> None:
+        """Close the days up to :attr:`close_to` and seal the hours up to :attr:`seal_to` in
+        every family behind them: compute them from the source, then raise the watermarks
+        (a crash in between leaves them read from the source; the next update decides again).
+
+        May run in another thread (on ``ch``) while flushes call :meth:`update`: a flush that
+        stored rows in these days or hours after they were decided marks them stale (they are
+        late from that moment), and one that stored them before had its rows stored before this
+        reads the source, since the decision is taken after the rows of the flush that made
+        it."""
+        ch = ch or self.ch
+        self._advance_due = False  # before reading the targets: a later move sets it again
+        close_to, seal_to = self.close_to, self.seal_to
+        rolled, sealed = watermarks(ch), seals(ch)
         lowest = min(rolled.values())
         for family in FAMILIES:
-            if target > rolled[family.id]:
-                _close(self.ch, family, rolled[family.id], target)
-                rolled[family.id] = target
-            if seal_to > sealed[family.id]:
-                _seal(self.ch, family, sealed[family.id], seal_to, rolled[family.id])
+            if close_to is not None and close_to > rolled[family.id]:
+                _close(ch, family, rolled[family.id], close_to)
+                rolled[family.id] = close_to
+            if seal_to is not None and seal_to > sealed[family.id]:
+                _seal(ch, family, sealed[family.id], seal_to, rolled[family.id])
         if min(rolled.values()) > lowest:
-            _drop_closed(self.ch, min(rolled.values()), self.cluster)
-        return min(rolled.values())
+            _drop_closed(ch, min(rolled.values()), self.cluster)
+
+    def pending(self) -> bool:
+        """Days to close, hours to seal, or stale days and hours to recompute."""
+        return self._advance_due or self.stale_since is not None
 
     def due(self) -> bool:
-        """True when the oldest unsettled stale mark waited ``settle_s``, and the last settle
-        ended :data:`SETTLE_SPACING` times its own duration ago: late rows streaming into
-        closed days (a backlog) would otherwise recompute whole days every ``settle_s``, and
-        the sink would spend most of its time on it (the demo: 54 s of 190)."""
-        if self.stale_since is None:
+        """True when days wait to close or hours to seal, or the oldest unsettled stale mark
+        waited ``settle_s``; and the last settle ended :data:`SETTLE_SPACING` times its own
+        duration ago: late rows streaming into closed days (a backlog) would otherwise
+        recompute whole days every ``settle_s``, and the sink would spend most of its time on
+        it (the demo: 54 s of 190)."""
+        if not self.pending():
             return False
         now = self.clock()
         spaced = self.settled_at is None or now - self.settled_at >= SETTLE_SPACING * \
             self.settle_cost
-        return spaced and now - self.stale_since >= self.settle_s
+        waited = self._advance_due or (self.stale_since is not None
+                                       and now - self.stale_since >= self.settle_s)
+        return spaced and waited
 
     def settle(self, ch: ClickHouse | None = None) -> tuple[list[dt.date], list[Unit]]:
-        """Recompute every stale day and hour in every family, then mark them fresh (a crash
-        in between leaves them stale: read from the source, recomputed again).
+        """Close and seal what :meth:`update` decided (:meth:`advance`), then recompute every
+        stale day and hour in every family and mark them fresh (a crash in between leaves them
+        stale: read from the source, recomputed again).
 
         May run in another thread (on ``ch``, a connection of its own) while flushes go on
         calling :meth:`update`: the fresh marks carry the time taken *before* the stale ones
@@ -346,7 +390,10 @@ class Rollup:
         may have missed outranks them, and the unit stays stale until the next settle.
         """
         ch = ch or self.ch
-        started, fresh_at = self.clock(), _tick()
+        started = self.clock()
+        if self._advance_due:
+            self.advance(ch)
+        fresh_at = _tick()
         days, units = stale_days(ch), stale_hours(ch)
         recompute(ch, days)
         recompute_hours(ch, units)

@@ -309,9 +309,9 @@ class _Sink:
         return self.settling is None or self.settling.done()
 
     def _note_rollup_pending(self) -> None:
-        """``rollup_pending`` of /health: a recompute running, or stale days or hours left."""
-        self.stats.rollup_pending = (not self._settle_idle()
-                                     or self.rollup.stale_since is not None)
+        """``rollup_pending`` of /health: a recompute running, days to close, hours to seal,
+        or stale days or hours left."""
+        self.stats.rollup_pending = not self._settle_idle() or self.rollup.pending()
 
     async def _recompute_stale(self) -> None:
         t0 = time.monotonic()

@@ -97,6 +97,7 @@ def test_a_flush_during_a_settle_leaves_its_day_stale_and_exact(clickhouse: Clic
     rollup = Rollup(ch, open_days=0, settle_s=0, clock=lambda: now[0], inline=False)
     ch.insert("daily_deltas", [_delta(D1, 2, "0.2"), _delta(D2, 3, "0.3")])
     rollup.update({(D1, 0), (D2, 0)})
+    rollup.advance()  # D1 and D2 close (not inline: the sink's settle thread does it)
     ch.insert("daily_deltas", [_delta(D1, 5, "0.5")])
     rollup.update({(D1, 0)})
     assert stale_days(ch) == [D1] and rollup.due()
@@ -142,3 +143,26 @@ def test_settles_are_spaced_by_their_own_cost(clickhouse: ClickHouse) -> None:
     assert ch.query(_SUMS.format(t="daily_totals")).rows == [(D1, 7, Decimal("0.7"))]
     now[0] = 15.0 + 9 * 5.0
     assert rollup.due()
+
+
+def test_a_flush_while_its_day_closes_beside_it_leaves_the_day_exact(
+    clickhouse: ClickHouse,
+) -> None:
+    """The sink closes days in its settle thread: a day is late from the moment the close is
+    decided, so rows stored after the close read the source mark it stale."""
+    ch = clickhouse
+    migrate(ch)
+    rollup = Rollup(ch, open_days=0, settle_s=0, clock=lambda: 0.0, inline=False)
+    ch.insert("daily_deltas", [_delta(D1, 2, "0.2")])
+    assert rollup.update({(D1, 0)}) == D1  # decided, not yet done
+    assert watermark(ch) < D1 and rollup.due()
+
+    def flush() -> None:  # after the close read the source, before the watermark moved
+        ch.insert("daily_deltas", [_delta(D1, 5, "0.5")])
+        rollup.update({(D1, 0)})
+
+    rollup.settle(_FlushDuringSettle(ch, flush))  # type: ignore[arg-type]
+    assert watermark(ch) == D1 and stale_days(ch) == []
+    want = [(D1, 7, Decimal("0.7"))]
+    assert ch.query(_SUMS.format(t="daily_totals")).rows == want
+    assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == want

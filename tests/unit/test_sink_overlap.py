@@ -76,7 +76,7 @@ def _sink(writer: _GatedWriter, records: int) -> tuple[_Sink, list[dict[tuple[st
     sink = _Sink(settings, ch=None, stop=asyncio.Event())  # type: ignore[arg-type]
     sink.lanes["state"].writer = writer  # type: ignore[assignment]
     sink.rollup = SimpleNamespace(  # type: ignore[assignment]
-        settle=list, due=lambda: False, stale_since=None)
+        settle=list, due=lambda: False, pending=lambda: False)
     sink.consumer = _Consumer(settings.topics.message_state, records)  # type: ignore[assignment]
     commits: list[dict[tuple[str, int], int]] = []
 
