@@ -389,7 +389,8 @@ class Settings(BaseSettings):
         description="Sink: closed days and sealed hours that got late rows are read from the"
         " source and recomputed into the roll-ups together at most this often, and 9 times"
         " the last recompute's duration after it (in a thread beside the flushes, and at the"
-        " sink's stop).",
+        " sink's stop). Days that close and hours that seal are computed in that thread too,"
+        " when next allowed (the flush only decides them).",
     )
 
     # --- group clickhouse: a server or embedded chDB ------------------------------------------
