@@ -349,16 +349,20 @@ class Rollup:
         ch = ch or self.ch
         self._advance_due = False  # before reading the targets: a later move sets it again
         close_to, seal_to = self.close_to, self.seal_to
-        rolled, sealed = watermarks(ch), seals(ch)
-        lowest = min(rolled.values())
-        for family in FAMILIES:
-            if close_to is not None and close_to > rolled[family.id]:
-                _close(ch, family, rolled[family.id], close_to)
-                rolled[family.id] = close_to
-            if seal_to is not None and seal_to > sealed[family.id]:
-                _seal(ch, family, sealed[family.id], seal_to, rolled[family.id])
-        if min(rolled.values()) > lowest:
-            _drop_closed(ch, min(rolled.values()), self.cluster)
+        try:
+            rolled, sealed = watermarks(ch), seals(ch)
+            lowest = min(rolled.values())
+            for family in FAMILIES:
+                if close_to is not None and close_to > rolled[family.id]:
+                    _close(ch, family, rolled[family.id], close_to)
+                    rolled[family.id] = close_to
+                if seal_to is not None and seal_to > sealed[family.id]:
+                    _seal(ch, family, sealed[family.id], seal_to, rolled[family.id])
+            if min(rolled.values()) > lowest:
+                _drop_closed(ch, min(rolled.values()), self.cluster)
+        except BaseException:
+            self._advance_due = True  # not done: the next settle tries again
+            raise
 
     def pending(self) -> bool:
         """Days to close, hours to seal, or stale days and hours to recompute."""

@@ -100,7 +100,7 @@ class SinkStats:
     commits: int = 0
     batch_seconds_sum: float = 0.0  # time spent inserting flushed batches (retries included)
     last_batch_seconds: float = 0.0
-    #: stale days or hours wait for their recompute, or it runs (Rollup.settle)
+    #: days to close, hours to seal or stale ones wait for the settle, or it runs
     rollup_pending: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -166,7 +166,8 @@ class _Sink:
         self.stats = stats if stats is not None else SinkStats()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
-        #: the stale days' and hours' recompute, beside the flushes (Rollup.settle)
+        #: closes, seals and the stale days' and hours' recompute, beside the flushes
+        #: (Rollup.settle)
         self.settling: asyncio.Task[None] | None = None
         self.settle_ch: ClickHouse | None = None
 
@@ -299,8 +300,9 @@ class _Sink:
         ))
 
     def _recompute_stale_when_due(self) -> None:
-        """Start recomputing the stale days and hours once due, in a thread of its own, so
-        that the next flushes do not wait for it (Rollup.settle says why it stays exact)."""
+        """Start closing the decided days, sealing the decided hours and recomputing the
+        stale ones once due, in a thread of its own, so that the next flushes do not wait for
+        it (Rollup.advance and Rollup.settle say why it stays exact)."""
         if self._settle_idle() and self.rollup.due():
             self.settling = asyncio.create_task(self._recompute_stale(), name="sink-settle")
         self._note_rollup_pending()
@@ -393,7 +395,7 @@ class _Sink:
             await self.flush()
             if self.settling is not None:
                 await self.settling
-            try:  # stale closed days recomputed now rather than at the next start
+            try:  # decided closes and seals and stale days done now, not at the next start
                 await asyncio.to_thread(self.rollup.settle)
             except ClickHouseError as e:  # still exact: they stay read from the source
                 log.warning(line("sink.settle_failed", error=str(e)))

@@ -8,10 +8,13 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from sinks.migrate import migrate
 from sinks.rollup import Rollup, stale_days, watermark
 from smsflow.clickhouse import ClickHouse
 from smsflow.contribution import COUNT_MEASURES
+from smsflow.errors import ClickHouseError
 
 D1, D2, D3 = dt.date(2024, 5, 1), dt.date(2024, 5, 2), dt.date(2024, 5, 3)
 _SUMS = "SELECT day, sum(total), sum(cost) FROM {t} GROUP BY day ORDER BY day"
@@ -166,3 +169,27 @@ def test_a_flush_while_its_day_closes_beside_it_leaves_the_day_exact(
     want = [(D1, 7, Decimal("0.7"))]
     assert ch.query(_SUMS.format(t="daily_totals")).rows == want
     assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == want
+
+
+class _RefusingRollup(_FlushDuringSettle):
+    """The settle's connection, refusing the first write into ``daily_rollup``."""
+
+    def command(self, sql: str, params: Any = None) -> None:
+        if sql.startswith("INSERT INTO daily_rollup ") and self.flush is not None:
+            self.flush = None
+            raise ClickHouseError("refused")
+        self.ch.command(sql, params)
+
+
+def test_a_close_that_failed_is_tried_again(clickhouse: ClickHouse) -> None:
+    ch = clickhouse
+    migrate(ch)
+    rollup = Rollup(ch, open_days=0, settle_s=0, clock=lambda: 0.0, inline=False)
+    ch.insert("daily_deltas", [_delta(D1, 2, "0.2")])
+    rollup.update({(D1, 0)})
+    with pytest.raises(ClickHouseError):
+        rollup.settle(_RefusingRollup(ch, flush=True))  # type: ignore[arg-type]
+    assert watermark(ch) < D1 and rollup.due() and rollup.pending()
+    rollup.settle()
+    assert watermark(ch) == D1
+    assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == [(D1, 2, Decimal("0.2"))]
