@@ -293,31 +293,33 @@ class Rollup:
         self.seal_to: dt.datetime | None = None
         self._advance_due = False  # close_to or seal_to moved since the last advance began
 
-    def update(self, units: set[Unit]) -> dt.date:
+    def update(self, units: set[Unit], ch: ClickHouse | None = None) -> dt.date:
         """After ``units``' rows are stored: mark the closed days and sealed hours among them
         stale, decide which days close and which hours seal now that they aged (``inline``:
         close and seal them, and recompute the stale ones when due; else :meth:`settle`
         does both); return the lowest day watermark of the families, counting the days
-        decided."""
+        decided. ``ch``: the connection to read and mark on (default: the roll-up's own);
+        the updates themselves come one at a time, in the order of their rows' batches."""
+        ch = ch or self.ch
         if self.newest is None or self.newest_hour is None:
-            self.newest, self.newest_hour = _newest(self.ch)
+            self.newest, self.newest_hour = _newest(ch)
         if units:
             self.newest = max(self.newest, *(d for d, _ in units))
             self.newest_hour = max(self.newest_hour, *(hour_start(u) for u in units))
         # read each time: cheap, and never a stale cached value; a close or seal decided and
         # not yet written counts as written (its days and hours take stale marks)
-        rolled = {f: max(d, self.close_to or d) for f, d in watermarks(self.ch).items()}
-        sealed = {f: max(h, self.seal_to or h) for f, h in seals(self.ch).items()}
+        rolled = {f: max(d, self.close_to or d) for f, d in watermarks(ch).items()}
+        sealed = {f: max(h, self.seal_to or h) for f, h in seals(ch).items()}
         late = sorted({d for d, _ in units if d <= max(rolled.values())})
         late_hours = sorted(u for u in units if u[0] > min(rolled.values())
                             and hour_start(u) <= max(sealed.values()))
         if not self._checked:
             self._checked = True
-            if stale_days(self.ch) or stale_hours(self.ch):
+            if stale_days(ch) or stale_hours(ch):
                 self.stale_since = self.clock()
         if late or late_hours:
-            _mark(self.ch, late, stale=True)
-            _mark_hours(self.ch, late_hours, stale=True)
+            _mark(ch, late, stale=True)
+            _mark_hours(ch, late_hours, stale=True)
             self.last_mark = self.clock()
             if self.stale_since is None:
                 self.stale_since = self.last_mark

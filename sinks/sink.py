@@ -19,11 +19,14 @@ The topics go in two lanes, each with batches of its own: ``state`` (the message
 ``message_events``, ``conversions``, ``survey_responses``, ``clicks``, ``dead_letters``). Their
 partitions and tables are disjoint, so each lane's exactness argument stands alone, and each
 flushes on a ClickHouse connection of its own: a message's row does not wait for the event
-tables' inserts. Per lane at most one flush is in flight, as a task: while ClickHouse inserts
-batch N (in a thread; the engine works outside the GIL), the loop goes on consuming and
-decoding into batch N+1, which is handed over when N has been committed (or waits, full, for
-it). So a lane's offsets are committed in batch order, each only after its own rows and every
-earlier batch's are stored; a failed flush ends the run with nothing of it committed.
+tables' inserts. Per lane up to ``SMSFLOW_SINK_FLUSHES_IN_FLIGHT`` flushes are in flight, as
+tasks, each on a connection of its own: while ClickHouse inserts batch N (in a thread; the
+engine works outside the GIL), the loop goes on consuming and decoding into batch N+1, which is
+handed over as soon as a connection is free (or waits, full, for one). Batch N+1's inserts may
+run beside batch N's; its roll-up update and its commit wait until batch N's flush is done. So
+a lane's roll-up updates and offset commits come in batch order, each commit only after its
+own rows and every earlier batch's are stored; a failed flush ends the run with nothing of it,
+or of a later batch, committed.
 
 A crash anywhere before 4 redelivers the batch; its rows are identity-keyed
 (ReplacingMergeTree, read with FINAL) and carry the same token when re-sent unchanged, so they
@@ -36,6 +39,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,19 +127,32 @@ _LANE_OF_ROLE = {"message_state": "state"}
 
 
 class _Lane:
-    """One lane's batch being filled, its dead letters, its writer and its flush in flight."""
+    """One lane's batch being filled, its dead letters, its writers (one connection each)
+    and its flushes in flight (at most one per writer, oldest first)."""
 
-    def __init__(self, name: str, writer: BatchWriter, settings: Settings) -> None:
+    def __init__(self, name: str, writers: list[BatchWriter], settings: Settings) -> None:
         self.name = name
-        self.writer = writer
+        self.writers = writers
         age_ms = settings.sink_state_batch_ms if name == "state" else settings.sink_batch_ms
         self._size, self._age = settings.sink_batch_size, age_ms / 1000
         self.batch = self.new_batch()
         self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
-        self.inflight: asyncio.Task[None] | None = None  # the flush of the previous batch
+        self.inflight: deque[asyncio.Task[None]] = deque()  # the previous batches' flushes
+        self._turn = 0
 
     def new_batch(self) -> Batch:
         return Batch(self._size, self._age)
+
+    def has_room(self) -> bool:
+        """Whether another flush may start (fewer in flight than writers)."""
+        return len(self.inflight) < len(self.writers)
+
+    def next_writer(self) -> BatchWriter:
+        """The writers in turn: with at most one flush per writer in flight, the writer of
+        the oldest flush is the next one free."""
+        writer = self.writers[self._turn % len(self.writers)]
+        self._turn += 1
+        return writer
 
 
 class _Sink:
@@ -155,11 +172,14 @@ class _Sink:
         self.rollup = Rollup(ch, settings.rollup_open_days, settings.rollup_open_hours,
                              settle_s=settings.rollup_settle_seconds,
                              cluster=settings.clickhouse_cluster, inline=False)
-        #: the events lane's connection (ch itself only where there is none: unit tests)
-        self.events_ch = ch.another() if ch is not None else ch
+        #: the connections of the lanes' writers: sink_flushes_in_flight per lane, the first
+        #: state writer's is ch (ch itself throughout where there is none: unit tests)
+        n = settings.sink_flushes_in_flight
+        self.conns = [ch, *(self._another() for _ in range(2 * n - 1))]
         self.lanes = {
-            "state": _Lane("state", BatchWriter(ch, rollup=self.rollup), settings),
-            "events": _Lane("events", BatchWriter(self.events_ch), settings),
+            "state": _Lane("state", [BatchWriter(c, rollup=self.rollup)
+                                     for c in self.conns[:n]], settings),
+            "events": _Lane("events", [BatchWriter(c) for c in self.conns[n:]], settings),
         }
         self.lane_of = {topic: self.lanes[_LANE_OF_ROLE.get(route.role, "events")]
                         for topic, route in self.routes.items()}
@@ -170,6 +190,9 @@ class _Sink:
         #: (Rollup.settle)
         self.settling: asyncio.Task[None] | None = None
         self.settle_ch: ClickHouse | None = None
+
+    def _another(self) -> ClickHouse:
+        return self.ch.another() if self.ch is not None else self.ch
 
     def _skip(self, topic: str, reason: str) -> None:
         k = f"{self.routes[topic].role}:{reason}"
@@ -241,37 +264,44 @@ class _Sink:
                 break
 
     def hand_off(self, lane: _Lane) -> None:
-        """Start flushing ``lane``'s current batch as a task (its previous flush must be
-        done) and begin a new batch."""
-        assert lane.inflight is None or lane.inflight.done()
+        """Start flushing ``lane``'s current batch as a task on its next writer (the lane
+        must have room) and begin a new batch. The flush inserts at once, and updates the
+        roll-ups and commits after the lane's previous flush did."""
+        assert lane.has_room()
         if lane.batch.records == 0:
             return
         self._message_rows(lane.batch)
         batch, dead = lane.batch, lane.dead
         lane.batch, lane.dead = lane.new_batch(), []
-        lane.inflight = asyncio.create_task(self._flush(lane.writer, batch, dead),
-                                            name=f"sink-flush-{lane.name}")
+        after = lane.inflight[-1] if lane.inflight else None
+        lane.inflight.append(asyncio.create_task(
+            self._flush(lane.next_writer(), batch, dead, after), name=f"sink-flush-{lane.name}"))
 
     @staticmethod
-    async def settle(lane: _Lane) -> None:
-        """Wait for ``lane``'s flush in flight; re-raise its error (nothing of it was
-        committed)."""
-        if lane.inflight is not None:
-            task, lane.inflight = lane.inflight, None
-            await task
+    async def settle(lane: _Lane, *, done_only: bool = False, oldest: bool = False) -> None:
+        """Wait for ``lane``'s flushes in flight, oldest first (``oldest``: that one only;
+        ``done_only``: only those already done); re-raise the first error (nothing of that
+        batch or a later one was committed)."""
+        while lane.inflight and not (done_only and not lane.inflight[0].done()):
+            await lane.inflight.popleft()
+            if oldest:
+                return
 
     async def flush(self) -> None:
         """Flush every lane's current batch and wait until it and every earlier one is
         committed."""
         for lane in self.lanes.values():
-            await self.settle(lane)
+            while not lane.has_room():
+                await self.settle(lane, oldest=True)
             self.hand_off(lane)
         for lane in self.lanes.values():
             await self.settle(lane)
 
     async def _flush(self, writer: BatchWriter, batch: Batch,
-                     dead: list[tuple[bytes | None, dict[str, Any]]]) -> None:
-        """Dead letters, then ClickHouse, then the offset commit (see the module docstring)."""
+                     dead: list[tuple[bytes | None, dict[str, Any]]],
+                     after: asyncio.Task[None] | None = None) -> None:
+        """Dead letters, then ClickHouse (the roll-up update once ``after``, the lane's
+        previous flush, is done), then the offset commit (see the module docstring)."""
         if dead:
             assert self.producer is not None
             try:
@@ -283,11 +313,11 @@ class _Sink:
             except KafkaError as e:
                 raise SinkError(f"cannot write dead letters (batch left uncommitted): {e}") from e
             self.stats.dead_lettered += len(dead)
-        res = await writer.flush(batch, self.stop)
+        res = await writer.flush(batch, self.stop, after)
         self.stats.flushes += 1
         self.stats.batch_seconds_sum += res.seconds
         self.stats.last_batch_seconds = res.seconds
-        self.stats.retries = sum(lane.writer.retries for lane in self.lanes.values())
+        self.stats.retries = sum(w.retries for lane in self.lanes.values() for w in lane.writers)
         for table, n in res.written.rows.items():
             self.stats.rows[table] = self.stats.rows.get(table, 0) + n
         offsets = batch.commit_offsets()
@@ -377,14 +407,13 @@ class _Sink:
             while not self.stop.is_set():
                 self._recompute_stale_when_due()  # also when no batch comes
                 for lane in lanes:
-                    if lane.inflight is not None and lane.inflight.done():
-                        await self.settle(lane)  # its error ends the run here
-                    if lane.batch.due() and lane.inflight is None:
+                    await self.settle(lane, done_only=True)  # an error ends the run here
+                    if lane.batch.due() and lane.has_room():
                         self.hand_off(lane)
                 fullest = max(lanes, key=lambda lane: lane.batch.records)
                 room = size - fullest.batch.records
-                if room <= 0:  # full while its previous batch is still being stored
-                    await self.settle(fullest)
+                if room <= 0:  # full while its previous batches are still being stored
+                    await self.settle(fullest, oldest=True)
                     continue
                 data = await self.consumer.getmany(
                     timeout_ms=self._poll_timeout_ms(), max_records=room
@@ -401,8 +430,9 @@ class _Sink:
                 log.warning(line("sink.settle_failed", error=str(e)))
         finally:
             for lane in lanes:  # an error elsewhere: let the flushes finish or fail
-                with contextlib.suppress(Exception):
-                    await self.settle(lane)
+                while lane.inflight:
+                    with contextlib.suppress(Exception):
+                        await self.settle(lane, oldest=True)
             if self.settling is not None:  # a thread cannot be cancelled: let it end
                 with contextlib.suppress(Exception):
                     await self.settling
@@ -413,15 +443,15 @@ class _Sink:
     @staticmethod
     def _lane_timeout_ms(lane: _Lane) -> int:
         batch = lane.batch
-        if lane.inflight is not None and batch.due():
-            return 10  # ready to hand over: look again soon whether the flush is done
+        if batch.due() and not lane.has_room():
+            return 10  # ready to hand over: look again soon whether a flush is done
         if batch.started is None:
             return 200
         left = batch.max_age_s - (time.monotonic() - batch.started)
         return int(min(200, max(1, left * 1000)))
 
     async def _close(self) -> None:
-        for other in (self.settle_ch, self.events_ch):
+        for other in (self.settle_ch, *self.conns):
             if other is not None and other is not self.ch:
                 other.close()
         for client in (self.consumer, self.producer):

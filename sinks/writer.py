@@ -5,9 +5,10 @@ Contract (commit order): the sink adds every consumed record's rows with :meth:`
 when :meth:`Batch.due` says so, and commits the Kafka offsets of :meth:`Batch.commit_offsets`
 only after ``flush`` returned. A flush inserts every table with an insert deduplication token
 derived from the batch's offset ranges, then brings the roll-ups up to date for the days and hours
-the batch's deltas and counted messages touched (:class:`sinks.rollup.Rollup`, idempotent); a
-ClickHouse error is retried with exponential backoff (the same batch, the same tokens), so an
-insert whose outcome was unknown is not stored twice and the roll-up is recomputed again.
+the batch's deltas and counted messages touched (:class:`sinks.rollup.Rollup`, idempotent) once
+the previous batch's flush is done; a ClickHouse error is retried with exponential backoff (the
+same batch, the same tokens), so an insert whose outcome was unknown is not stored twice and the
+roll-up update is made again.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sinks.logline import line
 from sinks.rollup import Rollup
@@ -30,6 +32,7 @@ from smsflow.errors import ClickHouseError, SinkError
 __all__ = ["Batch", "BatchWriter", "FlushResult", "Written"]
 
 log = logging.getLogger("smsflow.sink")
+T = TypeVar("T")
 
 
 @dataclass
@@ -91,7 +94,8 @@ class Batch:
 
 @dataclass
 class Written:
-    """What one attempt of :meth:`BatchWriter.write` stored, and where its time went."""
+    """What one attempt of :meth:`BatchWriter.insert` stored, and where its time went (and
+    the roll-up update's)."""
 
     rows: dict[str, int] = field(default_factory=dict)
     table_seconds: dict[str, float] = field(default_factory=dict)
@@ -124,9 +128,8 @@ class BatchWriter:
         self.backoff_max = backoff_max
         self.retries = 0
 
-    def write(self, batch: Batch) -> Written:
-        """One attempt: insert every table's rows with its dedup token, then update the
-        roll-ups for the days of the batch's deltas and counted messages (blocking)."""
+    def insert(self, batch: Batch) -> Written:
+        """One attempt: insert every table's rows with its dedup token (blocking)."""
         done = Written()
         for table in TABLES:
             rows = batch.rows.get(table)
@@ -135,33 +138,53 @@ class BatchWriter:
                 self.ch.insert(table, rows, dedup_token=dedup_token(table, batch.ranges))
                 done.rows[table] = len(rows)
                 done.table_seconds[table] = round(time.monotonic() - t0, 4)
-        if self.rollup is not None:
-            # a counted version can change a message report without a delta (a second reply,
-            # an error text): its day and hour (messages_by_day's) are touched too
-            units = {(r["day"], r["hour"]) for r in batch.rows.get("daily_deltas", ())}
-            units.update((r["day"], request_hour(r))
-                         for r in batch.rows.get("messages", ()) if r["counted"])
-            if units:
-                t0 = time.monotonic()
-                self.rollup.update(units)
-                done.rollup_seconds = time.monotonic() - t0
         return done
 
-    async def flush(self, batch: Batch, stop: asyncio.Event | None = None) -> FlushResult:
-        """Insert the batch, retrying until ClickHouse acknowledges every table.
+    def update_rollup(self, batch: Batch) -> float:
+        """One attempt: bring the roll-ups up to date for the days and hours of the batch's
+        deltas and counted messages, on this writer's connection (blocking); its seconds."""
+        if self.rollup is None:
+            return 0.0
+        # a counted version can change a message report without a delta (a second reply,
+        # an error text): its day and hour (messages_by_day's) are touched too
+        units = {(r["day"], r["hour"]) for r in batch.rows.get("daily_deltas", ())}
+        units.update((r["day"], request_hour(r))
+                     for r in batch.rows.get("messages", ()) if r["counted"])
+        if not units:
+            return 0.0
+        t0 = time.monotonic()
+        self.rollup.update(units, self.ch)
+        return time.monotonic() - t0
 
-        The insert runs in a thread (the event loop keeps the consumer's heartbeats going).
-        Raises :class:`SinkError` when ``stop`` is set while ClickHouse still refuses: the batch
-        is then not committed and Kafka redelivers it after the restart (nothing lost).
+    async def flush(self, batch: Batch, stop: asyncio.Event | None = None,
+                    after: Awaitable[Any] | None = None) -> FlushResult:
+        """Insert the batch, then (once ``after``, the previous batch's flush, is done) update
+        the roll-ups, retrying each step until ClickHouse acknowledges it.
+
+        The inserts of a batch may so run beside the previous batch's roll-up update and
+        commit; the updates, and the commits after them, stay in batch order. Each step runs
+        in a thread (the event loop keeps the consumer's heartbeats going). Raises
+        :class:`SinkError` when ``stop`` is set while ClickHouse still refuses: the batch is
+        then not committed and Kafka redelivers it after the restart (nothing lost); an error
+        of ``after`` is raised as it is.
         """
         t0 = time.monotonic()
+        done, attempts = await self._retrying(self.insert, batch, stop)
+        if after is not None:
+            await after
+        done.rollup_seconds, more = await self._retrying(self.update_rollup, batch, stop)
+        return FlushResult(done, attempts + more - 1, time.monotonic() - t0)
+
+    async def _retrying(self, step: Callable[[Batch], T], batch: Batch,
+                        stop: asyncio.Event | None) -> tuple[T, int]:
+        """``step(batch)`` in a thread until it does not raise a ClickHouse error (exponential
+        backoff); its result and the attempts made."""
         delay = self.backoff_initial
         attempt = 0
         while True:
             attempt += 1
             try:
-                done = await asyncio.to_thread(self.write, batch)
-                return FlushResult(done, attempt, time.monotonic() - t0)
+                return await asyncio.to_thread(step, batch), attempt
             except ClickHouseError as e:
                 self.retries += 1
                 log.warning(

@@ -1,6 +1,7 @@
-"""The sink's overlap of consuming and flushing: one flush in flight per lane, commits in batch
-order, each only after its own rows were stored, and a slow lane not holding back the other
-(sinks/sink.py ``consume``/``hand_off``/``settle``).
+"""The sink's overlap of consuming and flushing: up to sink_flushes_in_flight flushes per lane,
+roll-up updates and commits in batch order, each commit only after its own rows were stored,
+and a slow lane not holding back the other (sinks/sink.py ``consume``/``hand_off``/``settle``,
+sinks/writer.py ``BatchWriter.flush``).
 
 Kafka and ClickHouse are replaced here by scripted stand-ins *inside one unit* (the loop's
 bookkeeping); the real broker and chDB run the same loop in tests/integration/test_sink.py.
@@ -9,6 +10,7 @@ bookkeeping); the real broker and chDB run the same loop in tests/integration/te
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 
 from sinks.sink import _Sink
-from sinks.writer import Batch, FlushResult, Written
+from sinks.writer import Batch, BatchWriter, FlushResult, Written
 from smsflow.config import Settings
 from smsflow.errors import SinkError
 
@@ -50,7 +52,8 @@ class _Consumer:
 
 
 class _GatedWriter:
-    """A writer whose every flush waits until the test opens its gate."""
+    """A writer whose every flush inserts once the test opens its gate, then (as
+    BatchWriter.flush does) waits for the previous flush before it counts as stored."""
 
     retries = 0
 
@@ -60,21 +63,26 @@ class _GatedWriter:
         self.stored: list[dict[tuple[str, int], int]] = []
         self.fail_at = fail_at
 
-    async def flush(self, batch: Batch, stop: Any = None) -> FlushResult:
+    async def flush(self, batch: Batch, stop: Any = None, after: Any = None) -> FlushResult:
         self.started.append(batch.commit_offsets())
+        n = len(self.started)
         gate = asyncio.Event()
         self.gates.append(gate)
         await gate.wait()
-        if self.fail_at == len(self.started):
+        if self.fail_at == n:
             raise SinkError("ClickHouse refused")
+        if after is not None:
+            await after
         self.stored.append(batch.commit_offsets())
         return FlushResult(Written(), 1, 0.0)
 
 
-def _sink(writer: _GatedWriter, records: int) -> tuple[_Sink, list[dict[tuple[str, int], int]]]:
-    settings = Settings(sink_batch_size=4, sink_batch_ms=1, sink_state_batch_ms=1)
+def _sink(writer: _GatedWriter, records: int,
+          in_flight: int = 1) -> tuple[_Sink, list[dict[tuple[str, int], int]]]:
+    settings = Settings(sink_batch_size=4, sink_batch_ms=1, sink_state_batch_ms=1,
+                        sink_flushes_in_flight=in_flight)
     sink = _Sink(settings, ch=None, stop=asyncio.Event())  # type: ignore[arg-type]
-    sink.lanes["state"].writer = writer  # type: ignore[assignment]
+    sink.lanes["state"].writers = [writer] * in_flight  # type: ignore[list-item]
     sink.rollup = SimpleNamespace(  # type: ignore[assignment]
         settle=list, due=lambda: False, pending=lambda: False)
     sink.consumer = _Consumer(settings.topics.message_state, records)  # type: ignore[assignment]
@@ -133,8 +141,10 @@ async def test_a_failed_flush_ends_the_loop_uncommitted() -> None:
 class _OpenWriter(_GatedWriter):
     """A writer that stores every batch at once."""
 
-    async def flush(self, batch: Batch, stop: Any = None) -> FlushResult:
+    async def flush(self, batch: Batch, stop: Any = None, after: Any = None) -> FlushResult:
         self.started.append(batch.commit_offsets())
+        if after is not None:
+            await after
         self.stored.append(batch.commit_offsets())
         return FlushResult(Written(), 1, 0.0)
 
@@ -145,8 +155,8 @@ async def test_a_slow_events_lane_does_not_hold_back_the_message_states() -> Non
     events, states = _GatedWriter(), _OpenWriter()
     sink, _ = _sink(events, 0)
     t = sink.settings.topics
-    sink.lanes["state"].writer = states  # type: ignore[assignment]
-    sink.lanes["events"].writer = events  # type: ignore[assignment]
+    sink.lanes["state"].writers = [states]  # type: ignore[list-item]
+    sink.lanes["events"].writers = [events]  # type: ignore[list-item]
     sink.consumer = _Consumer(t.message_state, 12, other=t.requests)  # type: ignore[assignment]
     commits: list[dict[tuple[str, int], int]] = []
 
@@ -180,3 +190,78 @@ def test_the_state_lane_closes_its_batches_sooner() -> None:
     assert sink.lanes["state"].batch.max_age_s == pytest.approx(0.2)
     assert sink.lanes["events"].batch.max_age_s == pytest.approx(0.5)
     assert sink.lanes["state"].new_batch().max_age_s == pytest.approx(0.2)
+
+
+async def test_two_flushes_insert_side_by_side_and_commit_in_order() -> None:
+    """With two flushes in flight, the next batch is inserted while the previous one is still
+    being stored, but it counts as stored and is committed only after that one."""
+    writer = _GatedWriter()
+    sink, commits = _sink(writer, 12, in_flight=2)
+    loop = asyncio.create_task(sink.consume())
+    await _until(lambda: len(writer.started) == 2)  # the second batch did not wait
+    await _until(lambda: sink.lanes["state"].batch.records == 4)
+    await asyncio.sleep(0.05)
+    assert len(writer.started) == 2  # no third: both connections busy
+    writer.gates[1].set()  # the second batch's inserts are done first
+    await asyncio.sleep(0.05)
+    assert commits == [] and writer.stored == []  # it waits for the first
+    writer.gates[0].set()
+    await _until(lambda: len(commits) == 2)
+    state = sink.settings.topics.message_state
+    assert [c[(state, 0)] for c in commits] == [4, 8]
+    await _until(lambda: len(writer.started) == 3)
+    sink.stop.set()
+    while not loop.done():
+        for g in writer.gates:
+            g.set()
+        await asyncio.sleep(0.005)
+    await loop
+    ends = [c[(state, 0)] for c in commits]
+    assert ends == sorted(ends) and ends[-1] == 12
+
+
+async def test_a_failed_flush_leaves_the_one_beside_it_uncommitted() -> None:
+    """The first of two flushes in flight fails after the second inserted its rows: neither
+    is committed, and the loop ends with the error."""
+    writer = _GatedWriter(fail_at=1)
+    sink, commits = _sink(writer, 12, in_flight=2)
+    loop = asyncio.create_task(sink.consume())
+    await _until(lambda: len(writer.started) == 2)
+    writer.gates[1].set()
+    await asyncio.sleep(0.02)
+    writer.gates[0].set()
+    with pytest.raises(SinkError, match="refused"):
+        await asyncio.wait_for(loop, 5)
+    assert commits == [] and writer.stored == [] and len(writer.started) == 2
+
+
+class _Recording:
+    """A connection and a roll-up that log what the writer asks of them."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def insert(self, table: str, rows: Any, *, dedup_token: str | None = None) -> None:
+        self.log.append(f"insert {table}")
+
+    def update(self, units: Any, ch: Any = None) -> None:
+        self.log.append("update")
+
+
+async def test_a_flush_inserts_at_once_and_updates_the_rollup_after_the_previous() -> None:
+    """BatchWriter.flush: the inserts do not wait for ``after`` (the previous flush), the
+    roll-up update does."""
+    log: list[str] = []
+    rec = _Recording(log)
+    writer = BatchWriter(rec, rollup=rec)  # type: ignore[arg-type]
+    batch = Batch(10, 1.0)
+    batch.note("t", 0, 0)
+    batch.add("daily_deltas", {"day": dt.date(2026, 1, 2), "hour": 3})
+    previous: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    flushing = asyncio.create_task(writer.flush(batch, after=previous))
+    await _until(lambda: log == ["insert daily_deltas"])
+    await asyncio.sleep(0.02)
+    assert log == ["insert daily_deltas"] and not flushing.done()
+    previous.set_result(None)
+    res = await asyncio.wait_for(flushing, 5)
+    assert log == ["insert daily_deltas", "update"] and res.attempts == 1
