@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -186,6 +187,7 @@ def payload_json(rec: Mapping[str, Any]) -> str:
     return out.decode()
 
 
+@lru_cache(maxsize=1 << 12)  # the records of one fetch share their milliseconds often
 def _kafka_time(timestamp_ms: int | None) -> dt.datetime:
     if timestamp_ms is None or timestamp_ms < 0:
         return _EPOCH

@@ -63,17 +63,23 @@ _LOG_CODE = re.compile(r"(?<![\w=.:/+-])\d{4,8}(?![\w.:/-])")
 
 
 class _PolicedKeys(dict[str, bool]):
-    """key -> whether the policy may change a string under it (:data:`_POLICED`, any case),
+    """key -> whether a policy may change a string under it (one of ``fields``, any case),
     remembered for the first keys seen (record field names: a few dozen)."""
 
+    def __init__(self, fields: frozenset[str]) -> None:
+        super().__init__()
+        self.fields = fields
+
     def __missing__(self, key: str) -> bool:
-        policed = key.lower() in _POLICED
+        policed = key.lower() in self.fields
         if len(self) < 4096:
             self[key] = policed
         return policed
 
 
-_POLICED_KEY = _PolicedKeys()
+_POLICED_KEY = _PolicedKeys(_POLICED)
+#: with phones kept as they are, only text fields change (the sink's receipts: none of theirs)
+_TEXT_KEY = _PolicedKeys(TEXT_FIELDS)
 
 
 def mask_codes(text: str) -> str:
@@ -154,7 +160,7 @@ class Privacy:
         if kind in _PLAIN:
             return value
         if kind is dict or isinstance(value, Mapping):  # a value kept as it is is not walked
-            walk, policed = self._walk, _POLICED_KEY
+            walk, policed = self._walk, _TEXT_KEY if self.phones == "plain" else _POLICED_KEY
             return {k: v if (t := type(v)) in _PLAIN or (t is str and not policed[k])
                     else walk(v, k) for k, v in value.items()}
         if kind is list or isinstance(value, list):
