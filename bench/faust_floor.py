@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> None:
             codec.decode(event.message.value)
             seen += 1
             if seen == args.events:
-                args.out.write_text(f"{time.perf_counter() - started:.6f}\n")
+                # written whole, then renamed: the parent polls for the file and reads it at once
+                part = args.out.with_suffix(".part")
+                part.write_text(f"{time.perf_counter() - started:.6f}\n")
+                part.replace(args.out)
 
     del decode_only
     faust.Worker(app, loglevel="WARNING", loop=loop, logging_config=LOGGING_CONFIG,
