@@ -368,9 +368,9 @@ class Settings(BaseSettings):
         "ClickHouse connection of its own. A batch's inserts start while the previous batch's "
         "roll-up update and commit are still running; updates and commits stay in batch "
         "order. 1: one flush at a time (a batch waits for the previous one's whole flush). "
-        "Measured (bench all --messages 20000, 2026-12-03, interleaved with 1): request -> row "
-        "p99 1,033 / 1,052 ms with 2, 1,091 / 1,696 with 1 (2,743 / 1,405 before the change); "
-        "end to end within the noise.",
+        "Measured (bench all --messages 20000, 2026-12-03, interleaved): request -> row p99 "
+        "1,033 / 1,052 / 1,333 / 1,505 ms with 2, 1,091 / 1,696 with 1, 2,743 / 1,405 / 1,696 "
+        "before the change; end to end within the noise (README, Performance).",
     )
     sink_fetch_min_bytes: int = Field(
         default=128 * 1024, ge=1, le=64 * 1024 * 1024, description="Sink consumer: a fetch "
