@@ -172,8 +172,10 @@ class BatchWriter:
         done, attempts = await self._retrying(self.insert, batch, stop)
         if after is not None:
             await after
-        done.rollup_seconds, more = await self._retrying(self.update_rollup, batch, stop)
-        return FlushResult(done, attempts + more - 1, time.monotonic() - t0)
+        if self.rollup is not None:
+            done.rollup_seconds, more = await self._retrying(self.update_rollup, batch, stop)
+            attempts += more - 1
+        return FlushResult(done, attempts, time.monotonic() - t0)
 
     async def _retrying(self, step: Callable[[Batch], T], batch: Batch,
                         stop: asyncio.Event | None) -> tuple[T, int]:
