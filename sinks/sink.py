@@ -53,7 +53,7 @@ from sinks.migrate import migrate
 from sinks.rollup import Rollup
 from sinks.rows import TopicRoute, message_row, routes, rows_for_record
 from sinks.ttl import apply_retention
-from sinks.writer import Batch, BatchWriter
+from sinks.writer import Batch, BatchWriter, Turn
 from smsflow import consumers
 from smsflow.clickhouse import ClickHouse, connect
 from smsflow.config import Settings
@@ -138,6 +138,8 @@ class _Lane:
         self.batch = self.new_batch()
         self.dead: list[tuple[bytes | None, dict[str, Any]]] = []
         self.inflight: deque[asyncio.Task[None]] = deque()  # the previous batches' flushes
+        #: whether the newest flush stored its ordered rows (writer.ORDERED_TABLES)
+        self.last_ordered: asyncio.Future[bool] | None = None
         self._turn = 0
 
     def new_batch(self) -> Batch:
@@ -273,9 +275,12 @@ class _Sink:
         self._message_rows(lane.batch)
         batch, dead = lane.batch, lane.dead
         lane.batch, lane.dead = lane.new_batch(), []
-        after = lane.inflight[-1] if lane.inflight else None
+        turn = Turn(ordered=asyncio.get_running_loop().create_future())
+        if lane.inflight:
+            turn.previous, turn.previous_ordered = lane.inflight[-1], lane.last_ordered
+        lane.last_ordered = turn.ordered
         lane.inflight.append(asyncio.create_task(
-            self._flush(lane.next_writer(), batch, dead, after), name=f"sink-flush-{lane.name}"))
+            self._flush(lane.next_writer(), batch, dead, turn), name=f"sink-flush-{lane.name}"))
 
     @staticmethod
     async def settle(lane: _Lane, *, done_only: bool = False, oldest: bool = False) -> None:
@@ -299,21 +304,27 @@ class _Sink:
 
     async def _flush(self, writer: BatchWriter, batch: Batch,
                      dead: list[tuple[bytes | None, dict[str, Any]]],
-                     after: asyncio.Task[None] | None = None) -> None:
-        """Dead letters, then ClickHouse (the roll-up update once ``after``, the lane's
-        previous flush, is done), then the offset commit (see the module docstring)."""
-        if dead:
-            assert self.producer is not None
-            try:
-                for key, rec in dead:
-                    await self.producer.send_and_wait(
-                        self.settings.topics.dead_letter, self.codec.encode("DeadLetter", rec),
-                        key=key,
-                    )
-            except KafkaError as e:
-                raise SinkError(f"cannot write dead letters (batch left uncommitted): {e}") from e
-            self.stats.dead_lettered += len(dead)
-        res = await writer.flush(batch, self.stop, after)
+                     turn: Turn | None = None) -> None:
+        """Dead letters, then ClickHouse (in ``turn`` among the lane's flushes: the roll-up
+        update once the previous flush is done), then the offset commit (see the module
+        docstring)."""
+        try:
+            if dead:
+                assert self.producer is not None
+                try:
+                    for key, rec in dead:
+                        await self.producer.send_and_wait(
+                            self.settings.topics.dead_letter,
+                            self.codec.encode("DeadLetter", rec), key=key,
+                        )
+                except KafkaError as e:
+                    raise SinkError(
+                        f"cannot write dead letters (batch left uncommitted): {e}") from e
+                self.stats.dead_lettered += len(dead)
+            res = await writer.flush(batch, self.stop, turn)
+        finally:  # failed before the writer said: the next flush must not insert either
+            if turn is not None and turn.ordered is not None and not turn.ordered.done():
+                turn.ordered.set_result(False)
         self.stats.flushes += 1
         self.stats.batch_seconds_sum += res.seconds
         self.stats.last_batch_seconds = res.seconds

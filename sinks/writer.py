@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -29,7 +29,7 @@ from smsflow.clickhouse import ClickHouse
 from smsflow.contribution import request_hour
 from smsflow.errors import ClickHouseError, SinkError
 
-__all__ = ["Batch", "BatchWriter", "FlushResult", "Written"]
+__all__ = ["ORDERED_TABLES", "Batch", "BatchWriter", "FlushResult", "Turn", "Written"]
 
 log = logging.getLogger("smsflow.sink")
 T = TypeVar("T")
@@ -92,6 +92,24 @@ class Batch:
         return {key: last + 1 for key, (_, last) in self.ranges.items()}
 
 
+#: tables whose inserts keep batch order among a lane's flushes in flight: on an insert into
+#: ``messages``, ``messages_uncounted_feed`` (migration 0010) writes the tombstone of a
+#: message counted now by looking up the uncounted row an earlier version's insert wrote, so
+#: that insert must be done first (two at once: the later one could miss it)
+ORDERED_TABLES = ("messages",)
+_OTHER_TABLES = tuple(t for t in TABLES if t not in ORDERED_TABLES)
+
+
+@dataclass
+class Turn:
+    """A flush's place among its lane's flushes in flight: the previous one (its task, and
+    whether it stored its :data:`ORDERED_TABLES` rows) and this one's own such outcome."""
+
+    previous: asyncio.Task[None] | None = None
+    previous_ordered: asyncio.Future[bool] | None = None
+    ordered: asyncio.Future[bool] | None = None
+
+
 @dataclass
 class Written:
     """What one attempt of :meth:`BatchWriter.insert` stored, and where its time went (and
@@ -128,10 +146,11 @@ class BatchWriter:
         self.backoff_max = backoff_max
         self.retries = 0
 
-    def insert(self, batch: Batch) -> Written:
-        """One attempt: insert every table's rows with its dedup token (blocking)."""
+    def insert(self, batch: Batch, tables: tuple[str, ...] = TABLES) -> Written:
+        """One attempt: insert every table's rows (of ``tables``) with its dedup token
+        (blocking)."""
         done = Written()
-        for table in TABLES:
+        for table in tables:
             rows = batch.rows.get(table)
             if rows:
                 t0 = time.monotonic()
@@ -157,25 +176,47 @@ class BatchWriter:
         return time.monotonic() - t0
 
     async def flush(self, batch: Batch, stop: asyncio.Event | None = None,
-                    after: Awaitable[Any] | None = None) -> FlushResult:
-        """Insert the batch, then (once ``after``, the previous batch's flush, is done) update
-        the roll-ups, retrying each step until ClickHouse acknowledges it.
+                    turn: Turn | None = None) -> FlushResult:
+        """Insert the batch, then (once the previous batch's flush is done) update the
+        roll-ups, retrying each step until ClickHouse acknowledges it.
 
-        The inserts of a batch may so run beside the previous batch's roll-up update and
-        commit; the updates, and the commits after them, stay in batch order. Each step runs
-        in a thread (the event loop keeps the consumer's heartbeats going). Raises
-        :class:`SinkError` when ``stop`` is set while ClickHouse still refuses: the batch is
-        then not committed and Kafka redelivers it after the restart (nothing lost); an error
-        of ``after`` is raised as it is.
+        ``turn`` places the flush among its lane's flushes in flight (:class:`Turn`): the
+        batch's :data:`ORDERED_TABLES` rows are inserted after the previous batch's, its other
+        tables beside the previous batch's roll-up update and commit; the updates, and the
+        commits after them, stay in batch order. Each step runs in a thread (the event loop
+        keeps the consumer's heartbeats going). Raises :class:`SinkError` when ``stop`` is set
+        while ClickHouse still refuses, or the previous batch's ordered rows were not stored:
+        the batch is then not committed and Kafka redelivers it after the restart (nothing
+        lost); an error of the previous flush is raised as it is.
         """
+        turn = turn or Turn()
         t0 = time.monotonic()
-        done, attempts = await self._retrying(self.insert, batch, stop)
-        if after is not None:
-            await after
+        ordered = False
+        try:
+            if turn.previous_ordered is not None and not await turn.previous_ordered:
+                raise SinkError("the previous batch's messages rows were not stored: this "
+                                "batch is left uncommitted too (Kafka redelivers both)")
+            done, attempts = await self._retrying(self._insert_ordered, batch, stop)
+            ordered = True
+        finally:
+            if turn.ordered is not None and not turn.ordered.done():
+                turn.ordered.set_result(ordered)
+        rest, more = await self._retrying(self._insert_others, batch, stop)
+        done.rows.update(rest.rows)
+        done.table_seconds.update(rest.table_seconds)
+        attempts += more - 1
+        if turn.previous is not None:
+            await turn.previous
         if self.rollup is not None:
             done.rollup_seconds, more = await self._retrying(self.update_rollup, batch, stop)
             attempts += more - 1
         return FlushResult(done, attempts, time.monotonic() - t0)
+
+    def _insert_ordered(self, batch: Batch) -> Written:
+        return self.insert(batch, ORDERED_TABLES)
+
+    def _insert_others(self, batch: Batch) -> Written:
+        return self.insert(batch, _OTHER_TABLES)
 
     async def _retrying(self, step: Callable[[Batch], T], batch: Batch,
                         stop: asyncio.Event | None) -> tuple[T, int]:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from sinks.sink import _Sink
-from sinks.writer import Batch, BatchWriter, FlushResult, Written
+from sinks.writer import Batch, BatchWriter, FlushResult, Turn, Written
 from smsflow.config import Settings
 from smsflow.errors import SinkError
 
@@ -63,16 +63,24 @@ class _GatedWriter:
         self.stored: list[dict[tuple[str, int], int]] = []
         self.fail_at = fail_at
 
-    async def flush(self, batch: Batch, stop: Any = None, after: Any = None) -> FlushResult:
+    async def flush(self, batch: Batch, stop: Any = None, turn: Turn | None = None
+                    ) -> FlushResult:
+        turn = turn or Turn()
         self.started.append(batch.commit_offsets())
         n = len(self.started)
         gate = asyncio.Event()
         self.gates.append(gate)
-        await gate.wait()
-        if self.fail_at == n:
-            raise SinkError("ClickHouse refused")
-        if after is not None:
-            await after
+        try:
+            if turn.previous_ordered is not None and not await turn.previous_ordered:
+                raise SinkError("previous rows not stored")
+            await gate.wait()
+            if self.fail_at == n:
+                raise SinkError("ClickHouse refused")
+        finally:
+            if turn.ordered is not None and not turn.ordered.done():
+                turn.ordered.set_result(self.fail_at != n)
+        if turn.previous is not None:
+            await turn.previous
         self.stored.append(batch.commit_offsets())
         return FlushResult(Written(), 1, 0.0)
 
@@ -141,10 +149,13 @@ async def test_a_failed_flush_ends_the_loop_uncommitted() -> None:
 class _OpenWriter(_GatedWriter):
     """A writer that stores every batch at once."""
 
-    async def flush(self, batch: Batch, stop: Any = None, after: Any = None) -> FlushResult:
+    async def flush(self, batch: Batch, stop: Any = None, turn: Turn | None = None
+                    ) -> FlushResult:
         self.started.append(batch.commit_offsets())
-        if after is not None:
-            await after
+        if turn is not None and turn.ordered is not None:
+            turn.ordered.set_result(True)
+        if turn is not None and turn.previous is not None:
+            await turn.previous
         self.stored.append(batch.commit_offsets())
         return FlushResult(Written(), 1, 0.0)
 
@@ -258,10 +269,45 @@ async def test_a_flush_inserts_at_once_and_updates_the_rollup_after_the_previous
     batch.note("t", 0, 0)
     batch.add("daily_deltas", {"day": dt.date(2026, 1, 2), "hour": 3})
     previous: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    flushing = asyncio.create_task(writer.flush(batch, after=previous))
+    flushing = asyncio.create_task(writer.flush(batch, turn=Turn(previous=previous)))  # type: ignore[arg-type]
     await _until(lambda: log == ["insert daily_deltas"])
     await asyncio.sleep(0.02)
     assert log == ["insert daily_deltas"] and not flushing.done()
     previous.set_result(None)
     res = await asyncio.wait_for(flushing, 5)
     assert log == ["insert daily_deltas", "update"] and res.attempts == 1
+
+
+async def test_the_messages_rows_are_inserted_after_the_previous_batchs() -> None:
+    """The ``messages`` insert of a flush waits until the previous flush stored its own (the
+    uncounted feed looks up what earlier inserts wrote), the other tables' do not wait for
+    anything more; a previous flush that did not store them stops this one before any
+    insert."""
+    log: list[str] = []
+    rec = _Recording(log)
+    writer = BatchWriter(rec, rollup=None)  # type: ignore[arg-type]
+
+    def batch() -> Batch:
+        b = Batch(10, 1.0)
+        b.note("t", 0, 0)
+        b.add("messages", {"umid": "u", "counted": False})
+        b.add("daily_deltas", {"day": dt.date(2026, 1, 2), "hour": 3})
+        return b
+
+    loop = asyncio.get_running_loop()
+    previous_ordered: asyncio.Future[bool] = loop.create_future()
+    turn = Turn(previous_ordered=previous_ordered, ordered=loop.create_future())
+    flushing = asyncio.create_task(writer.flush(batch(), turn=turn))
+    await asyncio.sleep(0.05)
+    assert log == [] and not turn.ordered.done()  # type: ignore[union-attr]
+    previous_ordered.set_result(True)
+    await asyncio.wait_for(flushing, 5)
+    assert log == ["insert messages", "insert daily_deltas"] and turn.ordered.result()  # type: ignore[union-attr]
+
+    log.clear()
+    refused: asyncio.Future[bool] = loop.create_future()
+    refused.set_result(False)
+    turn = Turn(previous_ordered=refused, ordered=loop.create_future())
+    with pytest.raises(SinkError, match="not stored"):
+        await writer.flush(batch(), turn=turn)
+    assert log == [] and turn.ordered.result() is False  # type: ignore[union-attr]
