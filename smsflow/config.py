@@ -364,13 +364,15 @@ class Settings(BaseSettings):
         "2,709 events/s (within the noise).",
     )
     sink_flushes_in_flight: int = Field(
-        default=2, ge=1, le=4, description="Sink: flushes in flight per lane, each on a "
-        "ClickHouse connection of its own. A batch's inserts start while the previous batch's "
-        "roll-up update and commit are still running; updates and commits stay in batch "
-        "order. 1: one flush at a time (a batch waits for the previous one's whole flush). "
-        "Measured (bench all --messages 20000, 2026-12-03, interleaved): request -> row p99 "
-        "1,033 / 1,052 / 1,333 / 1,505 ms with 2, 1,091 / 1,696 with 1, 2,743 / 1,405 / 1,696 "
-        "before the change; end to end within the noise (README, Performance).",
+        default=1, ge=1, le=4, description="Sink: flushes in flight per lane, each on a "
+        "ClickHouse connection of its own. With 2, a batch's inserts start while the previous "
+        "batch's roll-up update and commit still run (its messages rows after the previous "
+        "batch's); updates and commits stay in batch order. Measured (bench all --messages "
+        "20000, 2026-12-03, interleaved): before the messages rows kept their order, p99 "
+        "request -> row 1,033 / 1,052 / 1,333 / 1,505 ms with 2 against 1,091 / 1,696 with 1; "
+        "with that order (exact), one round at 4-14% steal: p99 3,147 / 2,243 ms at 1,390 / "
+        "1,518 events/s with 2 against 1,687 / 1,854 at 965 / 1,348 before the change: no "
+        "gain shown, so 1 (README, Performance).",
     )
     sink_fetch_min_bytes: int = Field(
         default=128 * 1024, ge=1, le=64 * 1024 * 1024, description="Sink consumer: a fetch "
