@@ -193,18 +193,27 @@ class BatchWriter:
         t0 = time.monotonic()
         ordered = False
         try:
-            if turn.previous_ordered is not None and not await turn.previous_ordered:
-                raise SinkError("the previous batch's messages rows were not stored: this "
-                                "batch is left uncommitted too (Kafka redelivers both)")
-            done, attempts = await self._retrying(self._insert_ordered, batch, stop)
-            ordered = True
+            if turn.previous_ordered is None:
+                # nothing to wait for: every table in one hand-off to a thread
+                done, attempts = await self._retrying(self.insert, batch, stop)
+                ordered = True
+            else:
+                if not await turn.previous_ordered:
+                    raise SinkError("the previous batch's messages rows were not stored: "
+                                    "this batch is left uncommitted too (Kafka redelivers "
+                                    "both)")
+                done, attempts = Written(), 1
+                if any(batch.rows.get(t) for t in ORDERED_TABLES):
+                    done, attempts = await self._retrying(self._insert_ordered, batch, stop)
+                ordered = True
         finally:
             if turn.ordered is not None and not turn.ordered.done():
                 turn.ordered.set_result(ordered)
-        rest, more = await self._retrying(self._insert_others, batch, stop)
-        done.rows.update(rest.rows)
-        done.table_seconds.update(rest.table_seconds)
-        attempts += more - 1
+        if turn.previous_ordered is not None:
+            rest, more = await self._retrying(self._insert_others, batch, stop)
+            done.rows.update(rest.rows)
+            done.table_seconds.update(rest.table_seconds)
+            attempts += more - 1
         if turn.previous is not None:
             await turn.previous
         if self.rollup is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from sinks.rows import TABLES
 from sinks.sink import _Sink
 from sinks.writer import Batch, BatchWriter, FlushResult, Turn, Written
 from smsflow.config import Settings
@@ -112,6 +113,16 @@ async def _until(cond: Any) -> None:
     raise AssertionError("condition not reached")
 
 
+async def _finish(sink: _Sink, loop: asyncio.Task[None], writer: _GatedWriter) -> None:
+    """Stop the sink and open every gate of ``writer`` until its loop has ended."""
+    sink.stop.set()
+    while not loop.done():
+        for g in writer.gates:
+            g.set()
+        await asyncio.sleep(0.005)
+    await loop
+
+
 async def test_one_flush_in_flight_and_commits_in_order() -> None:
     writer = _GatedWriter()
     sink, commits = _sink(writer, 12)
@@ -125,12 +136,7 @@ async def test_one_flush_in_flight_and_commits_in_order() -> None:
         writer.gates[n - 1].set()
         await _until(lambda n=n: len(writer.started) == n + 1)
         assert len(commits) == n
-    sink.stop.set()
-    while not loop.done():  # the rest: the batch in flight, then the final flush
-        for g in writer.gates:
-            g.set()
-        await asyncio.sleep(0.005)
-    await loop
+    await _finish(sink, loop, writer)  # the batch in flight, then the final flush
     ends = [c[(sink.settings.topics.message_state, 0)] for c in commits]
     assert ends == sorted(ends) and ends[-1] == 12  # in batch order, every record committed
 
@@ -183,12 +189,7 @@ async def test_a_slow_events_lane_does_not_hold_back_the_message_states() -> Non
     assert len(commits) >= 2  # batch after batch
     assert len(events.started) == 1 and events.stored == []  # still storing its first batch
     assert all(list(c) == [(t.message_state, 0)] for c in commits)  # no input offset committed
-    sink.stop.set()
-    while not loop.done():
-        for g in events.gates:
-            g.set()
-        await asyncio.sleep(0.005)
-    await loop
+    await _finish(sink, loop, events)
     left = sum(m.topic == t.requests for m in sink.consumer.todo)  # type: ignore[attr-defined]
     # every input record read is committed too, after its rows
     assert max(c.get((t.requests, 0), 0) for c in commits) == 12 - left
@@ -221,12 +222,7 @@ async def test_two_flushes_insert_side_by_side_and_commit_in_order() -> None:
     state = sink.settings.topics.message_state
     assert [c[(state, 0)] for c in commits] == [4, 8]
     await _until(lambda: len(writer.started) == 3)
-    sink.stop.set()
-    while not loop.done():
-        for g in writer.gates:
-            g.set()
-        await asyncio.sleep(0.005)
-    await loop
+    await _finish(sink, loop, writer)
     ends = [c[(state, 0)] for c in commits]
     assert ends == sorted(ends) and ends[-1] == 12
 
@@ -311,3 +307,38 @@ async def test_the_messages_rows_are_inserted_after_the_previous_batchs() -> Non
     with pytest.raises(SinkError, match="not stored"):
         await writer.flush(batch(), turn=turn)
     assert log == [] and turn.ordered.result() is False  # type: ignore[union-attr]
+
+
+class _Tables(BatchWriter):
+    """A writer that logs which tables each insert hand-off was given."""
+
+    def __init__(self, log: list[Any]) -> None:
+        super().__init__(_Recording([]), rollup=None)  # type: ignore[arg-type]
+        self.calls = log
+
+    def insert(self, batch: Batch, tables: tuple[str, ...] = TABLES) -> Written:
+        self.calls.append(tuple(t for t in tables if batch.rows.get(t)))
+        return super().insert(batch, tables)
+
+
+async def test_a_flush_with_nothing_to_wait_for_inserts_in_one_hand_off() -> None:
+    """No previous flush: every table in one insert call (one thread hand-off); after one,
+    the ordered step is skipped for a batch without ``messages`` rows."""
+    calls: list[Any] = []
+    writer = _Tables(calls)
+    b = Batch(10, 1.0)
+    b.note("t", 0, 0)
+    b.add("messages", {"umid": "u", "counted": False})
+    b.add("daily_deltas", {"day": dt.date(2026, 1, 2), "hour": 3})
+    await writer.flush(b)
+    assert calls == [("messages", "daily_deltas")]
+
+    calls.clear()
+    loop = asyncio.get_running_loop()
+    stored: asyncio.Future[bool] = loop.create_future()
+    stored.set_result(True)
+    del b.rows["messages"]
+    turn = Turn(previous_ordered=stored, ordered=loop.create_future())
+    res = await writer.flush(b, turn=turn)
+    assert calls == [("daily_deltas",)] and turn.ordered.result()  # type: ignore[union-attr]
+    assert res.written.rows == {"daily_deltas": 1} and res.attempts == 1
