@@ -308,10 +308,14 @@ class Rollup:
             self.newest_hour = max(self.newest_hour, *(hour_start(u) for u in units))
         # read each time: cheap, and never a stale cached value; a close or seal decided and
         # not yet written counts as written (its days and hours take stale marks)
-        rolled = {f: max(d, self.close_to or d) for f, d in watermarks(ch).items()}
+        stored = watermarks(ch)
+        rolled = {f: max(d, self.close_to or d) for f, d in stored.items()}
         sealed = {f: max(h, self.seal_to or h) for f, h in seals(ch).items()}
         late = sorted({d for d, _ in units if d <= max(rolled.values())})
-        late_hours = sorted(u for u in units if u[0] > min(rolled.values())
+        # the hours of a day decided closed but not closed yet are still read from the
+        # hourly roll-ups: a settle may recompute the day (its day mark) and mark it fresh
+        # before the close, so its hours take their own marks too
+        late_hours = sorted(u for u in units if u[0] > min(stored.values())
                             and hour_start(u) <= max(sealed.values()))
         if not self._checked:
             self._checked = True

@@ -193,3 +193,46 @@ def test_a_close_that_failed_is_tried_again(clickhouse: ClickHouse) -> None:
     rollup.settle()
     assert watermark(ch) == D1
     assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == [(D1, 2, Decimal("0.2"))]
+
+
+class _FlushAfterSeal(_FlushDuringSettle):
+    """The settle's connection; the flush runs once the settle's close and seal wrote their
+    last watermark (``rollup_sealed`` of the last family), before it reads the stale marks."""
+
+    def command(self, sql: str, params: Any = None) -> None:
+        self.ch.command(sql, params)
+        if sql.startswith("INSERT INTO rollup_sealed ") and (params or {}).get("id") == 2 \
+                and self.flush is not None:
+            self.flush, flush = None, self.flush
+            flush()
+
+
+def test_a_late_row_in_a_day_decided_closed_marks_its_sealed_hour_too(
+    clickhouse: ClickHouse,
+) -> None:
+    """A flush during a settle decides that D2 closes (newer rows came) and stores a late row
+    in D2's sealed hour. The settle then recomputes D2's day roll-up and marks it fresh, but
+    D2 is not closed before the next settle, so the views read its sealed hours from the
+    hourly roll-up: that hour must be stale too, or the late row is missing until then (a
+    dashboard read in that window once showed a lower delivery rate and cost, CI 2026-12-03).
+    """
+    ch = clickhouse
+    migrate(ch)
+    rollup = Rollup(ch, open_days=1, open_hours=0, settle_s=0, clock=lambda: 0.0,
+                    inline=False)
+    ch.insert("daily_deltas", [_delta(D1, 2, "0.2"), _delta(D2, 3, "0.3")])
+    rollup.update({(D1, 0), (D2, 0)})  # D1 to close, the hours through D2 00:00 to seal
+
+    def flush() -> None:
+        ch.insert("daily_deltas", [_delta(D3, 1, "0.1")])
+        rollup.update({(D3, 0)})  # newer rows: D2 to close now (not yet done)
+        ch.insert("daily_deltas", [_delta(D2, 5, "0.5")])  # a late row in D2 00:00
+        rollup.update({(D2, 0)})
+
+    rollup.settle(_FlushAfterSeal(ch, flush))  # type: ignore[arg-type]
+    assert watermark(ch) == D1 and rollup.due()  # D2 not closed yet
+    want = [(D1, 2, Decimal("0.2")), (D2, 8, Decimal("0.8")), (D3, 1, Decimal("0.1"))]
+    assert ch.query(_SUMS.format(t="daily_totals")).rows == want
+    rollup.settle()
+    assert watermark(ch) == D2
+    assert ch.query(_SUMS.format(t="daily_totals")).rows == want
