@@ -191,26 +191,25 @@ class BatchWriter:
         """
         turn = turn or Turn()
         t0 = time.monotonic()
+        waits = turn.previous_ordered is not None
+        # nothing to wait for: every table in one hand-off to a thread
+        first = ORDERED_TABLES if waits else TABLES
+        done, attempts = Written(), 1
         ordered = False
         try:
-            if turn.previous_ordered is None:
-                # nothing to wait for: every table in one hand-off to a thread
-                done, attempts = await self._retrying(self.insert, batch, stop)
-                ordered = True
-            else:
-                if not await turn.previous_ordered:
-                    raise SinkError("the previous batch's messages rows were not stored: "
-                                    "this batch is left uncommitted too (Kafka redelivers "
-                                    "both)")
-                done, attempts = Written(), 1
-                if any(batch.rows.get(t) for t in ORDERED_TABLES):
-                    done, attempts = await self._retrying(self._insert_ordered, batch, stop)
-                ordered = True
+            if waits and not await turn.previous_ordered:
+                raise SinkError("the previous batch's messages rows were not stored: this "
+                                "batch is left uncommitted too (Kafka redelivers both)")
+            if any(batch.rows.get(t) for t in first):
+                done, attempts = await self._retrying(
+                    lambda b: self.insert(b, first), batch, stop)
+            ordered = True
         finally:
             if turn.ordered is not None and not turn.ordered.done():
                 turn.ordered.set_result(ordered)
-        if turn.previous_ordered is not None:
-            rest, more = await self._retrying(self._insert_others, batch, stop)
+        if waits:
+            rest, more = await self._retrying(
+                lambda b: self.insert(b, _OTHER_TABLES), batch, stop)
             done.rows.update(rest.rows)
             done.table_seconds.update(rest.table_seconds)
             attempts += more - 1
@@ -220,12 +219,6 @@ class BatchWriter:
             done.rollup_seconds, more = await self._retrying(self.update_rollup, batch, stop)
             attempts += more - 1
         return FlushResult(done, attempts, time.monotonic() - t0)
-
-    def _insert_ordered(self, batch: Batch) -> Written:
-        return self.insert(batch, ORDERED_TABLES)
-
-    def _insert_others(self, batch: Batch) -> Written:
-        return self.insert(batch, _OTHER_TABLES)
 
     async def _retrying(self, step: Callable[[Batch], T], batch: Batch,
                         stop: asyncio.Event | None) -> tuple[T, int]:

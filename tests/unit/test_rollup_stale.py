@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -72,20 +73,33 @@ def test_marks_left_by_an_earlier_process_are_settled(clickhouse: ClickHouse) ->
     assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == [(D1, 1, Decimal("0.1"))]
 
 
-class _FlushDuringSettle:
-    """The settle's connection; right after the settle's recompute of ``daily_rollup`` read
-    the source, a flush on the sink's connection stores a late delta and marks the day stale,
-    as the sink's flushes do while the settle runs in its own thread."""
+def _into_daily_rollup(sql: str, params: Any) -> bool:
+    """After the settle's recompute of ``daily_rollup`` read the source."""
+    return sql.startswith("INSERT INTO daily_rollup ")
 
-    def __init__(self, ch: ClickHouse, flush: Any) -> None:
-        self.ch, self.flush, self.database = ch, flush, ch.database
+
+def _after_last_seal(sql: str, params: Any) -> bool:
+    """After the settle's close and seal wrote their last watermark (``rollup_sealed`` of the
+    last family), before it reads the stale marks."""
+    return sql.startswith("INSERT INTO rollup_sealed ") and (params or {}).get("id") == 2
+
+
+class _FlushDuringSettle:
+    """The settle's connection; right after its first command that ``after`` picks (by
+    default the recompute of ``daily_rollup``), a flush on the sink's connection runs (stores
+    a late delta and marks it stale), as the sink's flushes do while the settle runs in its
+    own thread."""
+
+    def __init__(self, ch: ClickHouse, flush: Any,
+                 after: Callable[[str, Any], bool] = _into_daily_rollup) -> None:
+        self.ch, self.flush, self.after, self.database = ch, flush, after, ch.database
 
     def query(self, sql: str, params: Any = None, **kw: Any) -> Any:
         return self.ch.query(sql, params, **kw)
 
     def command(self, sql: str, params: Any = None) -> None:
         self.ch.command(sql, params)
-        if sql.startswith("INSERT INTO daily_rollup ") and self.flush is not None:
+        if self.flush is not None and self.after(sql, params):
             self.flush, flush = None, self.flush
             flush()
 
@@ -175,7 +189,7 @@ class _RefusingRollup(_FlushDuringSettle):
     """The settle's connection, refusing the first write into ``daily_rollup``."""
 
     def command(self, sql: str, params: Any = None) -> None:
-        if sql.startswith("INSERT INTO daily_rollup ") and self.flush is not None:
+        if self.flush is not None and self.after(sql, params):
             self.flush = None
             raise ClickHouseError("refused")
         self.ch.command(sql, params)
@@ -193,18 +207,6 @@ def test_a_close_that_failed_is_tried_again(clickhouse: ClickHouse) -> None:
     rollup.settle()
     assert watermark(ch) == D1
     assert ch.query(_SUMS.format(t="daily_rollup FINAL")).rows == [(D1, 2, Decimal("0.2"))]
-
-
-class _FlushAfterSeal(_FlushDuringSettle):
-    """The settle's connection; the flush runs once the settle's close and seal wrote their
-    last watermark (``rollup_sealed`` of the last family), before it reads the stale marks."""
-
-    def command(self, sql: str, params: Any = None) -> None:
-        self.ch.command(sql, params)
-        if sql.startswith("INSERT INTO rollup_sealed ") and (params or {}).get("id") == 2 \
-                and self.flush is not None:
-            self.flush, flush = None, self.flush
-            flush()
 
 
 def test_a_late_row_in_a_day_decided_closed_marks_its_sealed_hour_too(
@@ -229,7 +231,8 @@ def test_a_late_row_in_a_day_decided_closed_marks_its_sealed_hour_too(
         ch.insert("daily_deltas", [_delta(D2, 5, "0.5")])  # a late row in D2 00:00
         rollup.update({(D2, 0)})
 
-    rollup.settle(_FlushAfterSeal(ch, flush))  # type: ignore[arg-type]
+    settle = _FlushDuringSettle(ch, flush, after=_after_last_seal)
+    rollup.settle(settle)  # type: ignore[arg-type]
     assert watermark(ch) == D1 and rollup.due()  # D2 not closed yet
     want = [(D1, 2, Decimal("0.2")), (D2, 8, Decimal("0.8")), (D3, 1, Decimal("0.1"))]
     assert ch.query(_SUMS.format(t="daily_totals")).rows == want
