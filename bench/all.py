@@ -24,6 +24,7 @@ from rich.console import Console
 
 from bench.ceilings import bulk_insert, consume_decode, faust_decode
 from bench.e2e import (
+    LATENCY_POLL_S,
     Latency,
     Throughput,
     cpu_seconds,
@@ -59,6 +60,7 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
     seen = {q: percentile(lat.seen_ms, q) for q in (50, 95, 99)}
     work = {q: percentile(lat.worker_ms, q) for q in (50, 95, 99)}
     growth = t.rss_growth()
+    us = lat.cpu_us_per_event()
     return [
         ("ceiling: aiokafka getmany + fastavro decode", raw_rate, "events/s", "no pipeline"),
         ("ceiling: Faust agent, decode only", faust_rate, "events/s", "worker's app settings"),
@@ -79,9 +81,14 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
         ("latency p95", p[95], "ms", ""),
         ("latency p99", p[99], "ms", "target <= 1000"),
         ("latency p99 (request -> row seen by poll)", seen[99], "ms",
-         f"p50 {seen[50] or 0:,.0f}, poll 100 ms"),
+         f"p50 {seen[50] or 0:,.0f}, poll {LATENCY_POLL_S * 1000:.0f} ms"),
         ("latency p99, worker's share (request -> state record)", work[99], "ms",
          f"p50 {work[50] or 0:,.0f}, p95 {work[95] or 0:,.0f}; Kafka timestamps"),
+        ("CPU per paced event: run + worker + broker", sum(
+            v for k, v in us.items() if k != "bench"), "us", ", ".join(
+            f"{k} {v:,.0f}" for k, v in us.items() if k != "bench")),
+        ("CPU per paced event: the bench itself", us.get("bench"), "us",
+         "producer and polls, on the same cores"),
         ("peak RSS smsflow run (sink + ops)", _mib(mem["run"].get("VmHWM")), "MiB", "VmHWM"),
         ("peak RSS worker", _mib(mem["worker"].get("VmHWM")), "MiB", "VmHWM"),
         ("RSS growth run (end / quarter of the run)", growth["run"], "x", "target <= 1.1"),
@@ -135,7 +142,7 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
             warm_events = len(warm.events)
             paced_s = len(sim2.events) / rate  # each event carries about its produce time
             sim2 = retimed(sim2, time.time() + paced_s, paced_s)
-        lat = latency(pipe, sim2, rate, landed_before=landed)
+        lat = latency(pipe, sim2, rate, landed_before=landed, broker_pid=broker.pid() or 0)
         assert pipe.proc is not None
         mem = {"run": process_memory(pipe.proc.pid),
                "worker": process_memory(pipe.worker_pid())}
@@ -184,6 +191,7 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
                 **{f"seen_p{q}_ms": percentile(lat.seen_ms, q) for q in (50, 95, 99)},
                 **{f"worker_p{q}_ms": percentile(lat.worker_ms, q) for q in (50, 95, 99)},
                 "insert_max_ms": max(lat.insert_ms, default=None),
+                "cpu_us_per_event": lat.cpu_us_per_event(),
             },
             "ratios": {name: value for name, value, _, _ in rows if name.startswith("ratio")},
             "rows": rows,

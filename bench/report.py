@@ -54,7 +54,7 @@ def _fmt(value: Any, unit: str) -> str:
         return f"{value:,.0f}"
     if unit in ("MiB", "CPU s"):
         return f"{value:,.1f}"
-    if unit == "ms":
+    if unit in ("ms", "us"):
         return f"{value:,.0f}"
     if unit == "x":
         return f"{value:.3f}"

@@ -8,10 +8,11 @@ raw value, which fixes the result). Differences by design, both as ``schemas.cod
 records: the top record's ``umid`` (logical type uuid) stays a string when it is the canonical
 lower-case form (fastavro gives ``uuid.UUID``, which the codec turns into that same string).
 
-Contract (tests/unit/test_compiled_reader.py): on a body fastavro reads, the same record; on
-anything else (truncated, trailing bytes, a bad union or enum index, a boolean byte other than
-0/1, bad UTF-8, a non-canonical uuid, an over-long varint) it raises, and the caller reads with
-fastavro, which gives the reference record or error.
+Contract (tests/unit/test_compiled_reader.py): on a body fastavro reads, the same record, or
+an error where the body is legal but not as writers give it (a union index in more than one
+byte); on anything else (truncated, trailing bytes, a bad union or enum index, a boolean byte
+other than 0/1, bad UTF-8, a non-canonical uuid, an over-long varint) it raises. After an
+error the caller reads with fastavro, which gives the reference record or error.
 """
 
 from __future__ import annotations
@@ -77,12 +78,13 @@ class _Gen:
             return self.funcs[full]
         fn = f"_r{len(self.funcs)}"
         self.funcs[full] = fn
-        body = [f"def {fn}(d, p):", "    r = {}"]
-        for f in schema["fields"]:
+        body = [f"def {fn}(d, p):"]
+        names = []
+        for i, f in enumerate(schema["fields"]):
             umid = fn == "_r0" and f["name"] == "umid"  # _r0: the top record
-            body.extend("    " + line for line in self.value(f["type"], "v0", umid))
-            body.append(f"    r[{f['name']!r}] = v0")
-        body.append("    return r, p")
+            body.extend("    " + line for line in self.value(f["type"], f"f{i}", umid))
+            names.append(f"{f['name']!r}: f{i}")
+        body.append(f"    return {{{', '.join(names)}}}, p")
         self.sources.append("\n".join(body))
         return fn
 
@@ -127,9 +129,11 @@ class _Gen:
             return [f"{v} = {self.const(struct.Struct(fmt).unpack_from)}(d, p)[0]",
                     f"p += {size}"]
         if t in ("bytes", "string"):
-            lines = [*self._int("n"), "if n < 0:", "    raise ValueError('negative length')",
-                     f"{v} = d[p:p + n]", "p += n"]
-            return lines + ([f"{v} = {v}.decode()"] if t == "string" else [])
+            # a length below 64 is one even byte: no zig-zag, never negative
+            return ["b = d[p]", "if b < 128 and not b & 1:", "    n = b >> 1", "    p += 1",
+                    "else:", "    n, p = _long(d, p)", "    if n < 0:",
+                    "        raise ValueError('negative length')",
+                    f"{v} = d[p:p + n]{'.decode()' if t == 'string' else ''}", "p += n"]
         if t == "fixed":
             return [f"{v} = d[p:p + {schema['size']}]", f"p += {schema['size']}"]
         if t == "enum":
@@ -157,9 +161,13 @@ class _Gen:
         return lines + ["        " + line for line in inner]
 
     def union(self, branches: list[Any], v: str) -> list[str]:
-        lines = self._int("i")
+        """The branch index as the one byte a writer gives it (index n < 64 is ``2 n``):
+        anything else raises, so fastavro reads that rare body (a multi-byte index too)."""
+        if len(branches) > 64:
+            raise ValueError("union of more than 64 branches")
+        lines = ["b = d[p]", "p += 1"]
         for n, branch in enumerate(branches):
-            lines.append(f"{'if' if n == 0 else 'elif'} i == {n}:")
+            lines.append(f"{'if' if n == 0 else 'elif'} b == {2 * n}:")
             lines.extend("    " + line for line in self.value(branch, v))
         return [*lines, "else:", "    raise ValueError('bad union index')"]
 

@@ -356,12 +356,14 @@ class Settings(BaseSettings):
         "request -> row p99 from 2,263 to 1,318 ms, end-to-end throughput within the noise.",
     )
     sink_state_batch_ms: int = Field(
-        default=200, ge=1, description="Sink: longest wait (ms) before flushing a partial "
+        default=400, ge=1, description="Sink: longest wait (ms) before flushing a partial "
         "batch of the message-state lane (messages, daily_deltas, roll-ups); sink_batch_ms "
-        "is the events lane's. Measured (bench all --messages 20000 --latency-rate 1000, "
-        "2026-12-02, interleaved with 500): request -> row p50 457 / 585 -> 683 / 760 ms with "
-        "500, p99 1,393 / 1,419 -> 1,379 / 1,531 ms, end to end 2,665 / 2,832 -> 3,045 / "
-        "2,709 events/s (within the noise).",
+        "is the events lane's. Each flush pays a fixed ClickHouse cost (inserts, their "
+        "merges, the roll-up update). Measured (bench all --messages 20000 --latency-rate "
+        "3000 --latency-messages 10000, interleaved, 2026-12-03): request -> row p99 2,105 / "
+        "1,977 ms with 200, 990 / 1,024 ms with 400, CPU 553 / 559 -> 528 / 506 us per paced "
+        "event. At 1,000 events/s (2026-12-02, 200 against 500) the longer wait cost ~200 ms "
+        "of p50 and no p99.",
     )
     sink_flushes_in_flight: int = Field(
         default=1, ge=1, le=4, description="Sink: flushes in flight per lane, each on a "

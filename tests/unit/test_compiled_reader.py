@@ -140,3 +140,19 @@ def test_only_the_top_umid_is_a_string_other_uuids_are_fastavros() -> None:
     assert got == {**want, "umid": u}
     assert isinstance(got["umid"], str) and not isinstance(got["other"], str)
     assert not isinstance(got["inner"]["umid"], str)
+
+
+def test_a_union_index_in_more_than_one_byte_is_left_to_fastavro() -> None:
+    # writers give index 1 as the one byte 0x02; 0x82 0x00 is the same varint, legal but
+    # over-long: the generated reader reads only the one-byte form and raises on the other,
+    # and the codec then answers with fastavro's record
+    schema = fastavro.parse_schema({"type": "record", "name": "T", "fields": [
+        {"name": "a", "type": ["null", "long"]}, {"name": "s", "type": "string"}]})
+    read = compile_reader(schema)
+    assert read is not None
+    assert read(b"\x02\x04\x02x") == {"a": 2, "s": "x"}
+    assert read(b"\x00\x02x") == {"a": None, "s": "x"}
+    long_form = b"\x82\x00\x04\x02x"
+    with pytest.raises(ValueError):
+        read(long_form)
+    assert fastavro.schemaless_reader(io.BytesIO(long_form), schema, None) == {"a": 2, "s": "x"}

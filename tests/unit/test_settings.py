@@ -40,7 +40,7 @@ def test_tuning_settings_give_their_measured_reason_and_keep_their_values() -> N
     assert (s.worker_queue_batches, s.worker_coalesce_batches, s.worker_send_ahead) == (8, 16, 2)
     assert (s.worker_gc_young_allocations, s.worker_memory_mib) == (50_000, 1024)
     assert (s.alert_catch_up_instants, s.simulator_in_flight, s.sink_batch_ms) == (16, 20_000, 500)
-    assert (s.sink_state_batch_ms, s.kafka_jvm_options) == (200, "-XX:TieredStopAtLevel=1")
+    assert (s.sink_state_batch_ms, s.kafka_jvm_options) == (400, "-XX:TieredStopAtLevel=1")
 
 
 def test_tuning_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
