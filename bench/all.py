@@ -24,6 +24,7 @@ from rich.console import Console
 
 from bench.ceilings import bulk_insert, consume_decode, faust_decode
 from bench.e2e import (
+    IDLE_WINDOW_S,
     LATENCY_POLL_S,
     Latency,
     Throughput,
@@ -31,6 +32,7 @@ from bench.e2e import (
     latency,
     retimed,
     throughput,
+    wait_idle,
     warm_up,
 )
 from bench.report import machine, percentile, print_table, write_json
@@ -52,6 +54,10 @@ def _mib(kib: int | None) -> float | None:
     return None if kib is None else kib / 1024
 
 
+def _x(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.3f}"
+
+
 def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate: float,
           faust_rate: float, bare_rate: float,
           broker_cpu_s: float) -> list[tuple[str, Any, str, str]]:
@@ -59,8 +65,9 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
     p = {q: percentile(lat.insert_ms, q) for q in (50, 95, 99)}
     seen = {q: percentile(lat.seen_ms, q) for q in (50, 95, 99)}
     work = {q: percentile(lat.worker_ms, q) for q in (50, 95, 99)}
-    growth = t.rss_growth()
+    growth, single = t.rss_growth(), t.rss_growth_samples()
     us = lat.cpu_us_per_event()
+    pipeline = {k: v for k, v in us.items() if k != "bench"}
     return [
         ("ceiling: aiokafka getmany + fastavro decode", raw_rate, "events/s", "no pipeline"),
         ("ceiling: Faust agent, decode only", faust_rate, "events/s", "worker's app settings"),
@@ -84,16 +91,16 @@ def _rows(t: Throughput, lat: Latency, mem: dict[str, dict[str, int]], raw_rate:
          f"p50 {seen[50] or 0:,.0f}, poll {LATENCY_POLL_S * 1000:.0f} ms"),
         ("latency p99, worker's share (request -> state record)", work[99], "ms",
          f"p50 {work[50] or 0:,.0f}, p95 {work[95] or 0:,.0f}; Kafka timestamps"),
-        ("CPU per paced event: run + worker + broker", sum(
-            v for k, v in us.items() if k != "bench"), "us", ", ".join(
-            f"{k} {v:,.0f}" for k, v in us.items() if k != "bench")),
+        ("CPU per paced event: run + worker + broker", sum(pipeline.values()), "us",
+         ", ".join(f"{k} {v:,.0f}" for k, v in pipeline.items())),
         ("CPU per paced event: the bench itself", us.get("bench"), "us",
          "producer and polls, on the same cores"),
         ("peak RSS smsflow run (sink + ops)", _mib(mem["run"].get("VmHWM")), "MiB", "VmHWM"),
         ("peak RSS worker", _mib(mem["worker"].get("VmHWM")), "MiB", "VmHWM"),
-        ("RSS growth run (end / quarter of the run)", growth["run"], "x", "target <= 1.1"),
-        ("RSS growth worker (end / quarter of the run)", growth["worker"], "x",
-         "target <= 1.1"),
+        ("RSS growth run (trend, quarter -> end)", growth["run"], "x",
+         f"target <= 1.1; one sample each {_x(single['run'])}"),
+        ("RSS growth worker (trend, quarter -> end)", growth["worker"], "x",
+         f"target <= 1.1; one sample each {_x(single['worker'])}"),
     ]
 
 
@@ -140,9 +147,14 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
             warm = simulate(SimConfig(messages=WARM_UP_MESSAGES, seed=seed + 2))
             landed = warm_up(pipe, retimed(warm, time.time(), 1.0), landed)
             warm_events = len(warm.events)
+        assert pipe.proc is not None
+        idle_s, idle_cores = wait_idle([pipe.proc.pid, pipe.worker_pid()])
+        console.print(f"pipeline idle after {idle_s:.0f} s (cores used per "
+                      f"{IDLE_WINDOW_S:.0f} s: {', '.join(map(str, idle_cores))})")
+        if not sim_times:
             paced_s = len(sim2.events) / rate  # each event carries about its produce time
             sim2 = retimed(sim2, time.time() + paced_s, paced_s)
-        lat = latency(pipe, sim2, rate, landed_before=landed, broker_pid=broker.pid() or 0)
+        lat = latency(pipe, sim2, rate, landed_before=landed, broker_pid=broker.pid())
         assert pipe.proc is not None
         mem = {"run": process_memory(pipe.proc.pid),
                "worker": process_memory(pipe.worker_pid())}
@@ -182,8 +194,10 @@ def run_all(messages: int, seed: int, latency_messages: int, keep: bool = False,
                 "rss_kib": mem,
                 "broker_cpu_s": broker_cpu_s,
                 "rss_growth": t.rss_growth(),
+                "rss_growth_samples": t.rss_growth_samples(),
             },
             "latency": {
+                "idle_wait_s": idle_s, "idle_cores": idle_cores,
                 **{k: v for k, v in asdict(lat).items() if not k.endswith("_ms")},
                 "method": "messages.ingested_at of the umid's first row minus the wall time its"
                           " SendRequest was handed to the producer (first event of the umid)",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,13 @@ POLL_S = 0.1
 #: 3000 --latency-messages 10000, interleaved, 2026-12-03): p99 2,105 / 1,977 ms at 0.1 s,
 #: 1,052 / 1,047 ms at 0.3 s, CPU 553 / 559 -> 533 / 531 us per paced event
 LATENCY_POLL_S = 0.3
+#: the paced producer sleeps at least this long when it is ahead of its rate, then sends every
+#: event that fell due (each stamped when it is sent, so up to this much late, never early).
+#: A timer and a loop pass per event cost the bench's process, on the pipeline's two cores.
+#: Measured (bench all --messages 20000, 3 interleaved pairs, 2026-12-04, ~3,300-3,500 paced
+#: events/s): the bench's CPU per paced event 122 / 138 / 134 -> 106 / 105 / 110 us, p99
+#: request -> row 835 / 1,098 / 1,044 -> 842 / 600 / 833 ms
+PACE_TICK_S = 0.005
 #: poll interval of the throughput wait while the worker still has input to process: each
 #: ``/progress`` reads three groups' offsets and runs a FINAL count in the sink's process, so
 #: polling it every 100 ms during the whole run took CPU from the pipeline being measured
@@ -69,17 +77,40 @@ class Throughput:
     rss: list[tuple[float, int, int]] = field(default_factory=list)
 
     def rss_growth(self) -> dict[str, float | None]:
-        """RSS at the end of the run / RSS when a quarter of it had passed, per process.
+        """RSS growth from a quarter of the run to its end, per process, read off the
+        least-squares line through the 1-s samples of that span: the line's end / its start
+        (the soak's leak check, target <= 1.1).
 
-        The first quarter holds start-up growth (tables filling, buffers sized); a flat process
-        stays near 1.0 from there on. None when the run was too short to sample.
+        The first quarter holds start-up growth (tables filling, buffers sized). A steady leak
+        reads as in :meth:`rss_growth_samples`, but the line is not moved by where in its saw
+        the first and last samples fall (`run`'s RSS swings by +-10 % within seconds with its
+        inserts and merges). None when the run was too short to sample.
         """
         if len(self.rss) < 8:
             return {"run": None, "worker": None}
-        quarter = next(r for r in self.rss if r[0] >= self.rss[-1][0] / 4)
-        last = self.rss[-1]
-        return {"run": last[1] / quarter[1] if quarter[1] else None,
-                "worker": last[2] / quarter[2] if quarter[2] else None}
+        end = self.rss[-1][0]
+        span = [r for r in self.rss if r[0] >= end / 4]
+        out: dict[str, float | None] = {}
+        for name, col in (("run", 1), ("worker", 2)):
+            slope, at_zero = statistics.linear_regression([r[0] for r in span],
+                                                          [r[col] for r in span])
+            out[name] = _ratio(slope * end + at_zero, slope * span[0][0] + at_zero)
+        return out
+
+    def rss_growth_samples(self) -> dict[str, float | None]:
+        """RSS at the end / RSS when a quarter of the run had passed, one sample each: the
+        figure before 2026-12-04, kept to compare with. It reads one point of the saw each
+        time, so a process that does not grow can show 0.9 or 1.2."""
+        if len(self.rss) < 8:
+            return {"run": None, "worker": None}
+        end = self.rss[-1][0]
+        quarter = next(r for r in self.rss if r[0] >= end / 4)
+        return {name: _ratio(self.rss[-1][col], quarter[col])
+                for name, col in (("run", 1), ("worker", 2))}
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
 
 
 @dataclass
@@ -181,6 +212,28 @@ def warm_up(p: Pipeline, sim: Simulation, landed_before: int, timeout: float = 3
     raise TimeoutError(f"warm-up not done in {timeout:.0f}s\n{p.tail()}")
 
 
+#: the pipeline counts as idle once its processes together used less than this share of a core
+#: over :data:`IDLE_WINDOW_S`
+IDLE_CORES = 0.1
+IDLE_WINDOW_S = 2.0
+
+
+def wait_idle(pids: list[int], timeout: float = 120.0) -> tuple[float, list[float]]:
+    """Wait until the processes ``pids`` are idle (:data:`IDLE_CORES`), at most ``timeout``
+    seconds; the seconds waited and the cores they used, per window. ClickHouse keeps merging
+    the parts of a full-speed run for a while after its last insert (in `run`'s process with
+    chDB); a paced run started meanwhile measures that backlog's CPU as its own."""
+    t0, used = time.monotonic(), []
+    with console.status("waiting for the pipeline to go idle (merges) ..."):
+        while time.monotonic() - t0 < timeout:
+            cpu0 = sum(cpu_seconds(pid) for pid in pids)
+            time.sleep(IDLE_WINDOW_S)
+            used.append(round((sum(cpu_seconds(pid) for pid in pids) - cpu0) / IDLE_WINDOW_S, 3))
+            if used[-1] < IDLE_CORES:
+                break
+    return time.monotonic() - t0, used
+
+
 def throughput(p: Pipeline, sim: Simulation, landed_before: int,
                timeout: float = 1800.0) -> Throughput:
     """Produce ``sim`` at full speed and time it until worker and sink caught up."""
@@ -254,7 +307,7 @@ async def _paced(settings: Settings, sim: Simulation, rate: float,
         for i, (kind, umid, record) in enumerate(sim.events):
             ahead = t0 + i / rate - time.perf_counter()
             if ahead > 0:
-                await asyncio.sleep(ahead)
+                await asyncio.sleep(max(ahead, PACE_TICK_S))
             at = time.time()
             pending.append(await producer.enqueue(topics[kind], SCHEMA_OF[kind], umid, record))
             if umid not in seen:
@@ -359,15 +412,17 @@ def _cpu(pids: dict[str, int]) -> dict[str, float]:
 
 
 def latency(p: Pipeline, sim: Simulation, rate: float, landed_before: int,
-            broker_pid: int = 0) -> Latency:
+            broker_pid: int | None = None) -> Latency:
     """Produce ``sim`` at ``rate`` events/s and measure request-to-row latency (module doc)."""
     assert p.proc is not None
-    pids = {"run": p.proc.pid, "worker": p.worker_pid(), "broker": broker_pid}
+    pids = {"run": p.proc.pid, "worker": p.worker_pid()}
+    if broker_pid:
+        pids["broker"] = broker_pid
     cpu0 = _cpu(pids)
     with console.status(f"latency run: {len(sim.events)} events at {rate:,.0f} events/s ..."):
         achieved, sent, found, states = asyncio.run(_latency(p, sim, rate))
     _wait(p, landed_before + int(sim.truth["messages"]), time.perf_counter(), 600.0)
-    cpu = {k: v - cpu0[k] for k, v in _cpu(pids).items() if pids.get(k, 1)}
+    cpu = {k: v - cpu0[k] for k, v in _cpu(pids).items()}
     out = Latency(rate=rate, achieved_rate=achieved, events=len(sim.events), samples=len(sent),
                   unseen=len(sent) - len(found), cpu_s=cpu)
     for umid, (ingested, seen) in found.items():

@@ -92,6 +92,13 @@ class _Gen:
         return ["b = d[p]", "if b < 128:", f"    {v} = (b >> 1) ^ -(b & 1)", "    p += 1",
                 "else:", f"    {v}, p = _long(d, p)"]
 
+    def _length(self, v: str) -> list[str]:
+        """:meth:`_int` for a string or bytes length: one below 64 is one even byte (no
+        zig-zag, never negative)."""
+        return ["b = d[p]", "if b < 128 and not b & 1:", f"    {v} = b >> 1", "    p += 1",
+                "else:", f"    {v}, p = _long(d, p)", f"    if {v} < 0:",
+                "        raise ValueError('negative length')"]
+
     def value(self, schema: Any, v: str, umid: bool = False) -> list[str]:
         """Lines reading one value of ``schema`` at ``p`` into variable ``v`` (``umid``: the
         top record's umid, which schemas.codec returns as ``str``, not ``uuid.UUID``)."""
@@ -129,10 +136,7 @@ class _Gen:
             return [f"{v} = {self.const(struct.Struct(fmt).unpack_from)}(d, p)[0]",
                     f"p += {size}"]
         if t in ("bytes", "string"):
-            # a length below 64 is one even byte: no zig-zag, never negative
-            return ["b = d[p]", "if b < 128 and not b & 1:", "    n = b >> 1", "    p += 1",
-                    "else:", "    n, p = _long(d, p)", "    if n < 0:",
-                    "        raise ValueError('negative length')",
+            return [*self._length("n"),
                     f"{v} = d[p:p + n]{'.decode()' if t == 'string' else ''}", "p += n"]
         if t == "fixed":
             return [f"{v} = d[p:p + {schema['size']}]", f"p += {schema['size']}"]

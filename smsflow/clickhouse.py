@@ -230,8 +230,9 @@ _CHDB: dict[str, Any] = {}
 _CHDB_LOCK = threading.Lock()
 
 
-def _shared_session(path: Path) -> tuple[threading.Lock, Any]:
-    """The process's one chDB session (chDB serves a single data directory per process)."""
+def _shared_session(path: Path, merge_nice: int = 0) -> tuple[threading.Lock, Any]:
+    """The process's one chDB session (chDB serves a single data directory per process);
+    the first call starts the engine, with ``merge_nice`` (see :class:`ChdbBackend`)."""
     with _CHDB_LOCK:
         if "session" in _CHDB:
             if _CHDB["path"] != path:
@@ -244,7 +245,11 @@ def _shared_session(path: Path) -> tuple[threading.Lock, Any]:
 
         path.mkdir(parents=True, exist_ok=True)
         try:
-            sess = session.Session(str(path))
+            # chDB passes a connection string's parameters to the engine as its startup
+            # arguments (server settings among them)
+            sess = session.Session(
+                f"{path}?os_threads_nice_value_merge_mutate={merge_nice}" if merge_nice
+                else str(path))
         except Exception as e:
             msg = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
             raise ClickHouseError(f"cannot open chDB at {path}: {msg}") from e
@@ -289,13 +294,17 @@ class ChdbBackend:
     """Embedded ClickHouse (chDB) with data on disk; one process per directory."""
 
     def __init__(self, path: Path, database: str,
-                 session: tuple[threading.Lock, Any] | None = None) -> None:
+                 session: tuple[threading.Lock, Any] | None = None,
+                 merge_nice: int = 0) -> None:
+        """``merge_nice``: the nice value of the engine's merges while they run (ClickHouse's
+        ``os_threads_nice_value_merge_mutate``; 0 = unchanged), given to the engine when this
+        is the process's first backend (it starts the engine)."""
         self.path = Path(path).resolve()
         self.database = database
         if session is not None:  # another(): the database exists already
             self._lock, self._session = session
             return
-        self._lock, self._session = _shared_session(self.path)
+        self._lock, self._session = _shared_session(self.path, merge_nice)
         try:
             with self._lock:
                 self._session.query(f"CREATE DATABASE IF NOT EXISTS {database}", "CSV")
@@ -481,4 +490,5 @@ def connect(settings: Settings) -> ClickHouse:
         pw = secret.get_secret_value() if secret else None
         return ServerBackend(settings.clickhouse_url, settings.clickhouse_database, pw,
                              cluster=settings.clickhouse_cluster)
-    return ChdbBackend(settings.chdb_path, settings.clickhouse_database)
+    return ChdbBackend(settings.chdb_path, settings.clickhouse_database,
+                       merge_nice=settings.clickhouse_merge_nice)

@@ -422,6 +422,13 @@ class Settings(BaseSettings):
     clickhouse_password: SecretStr | None = Field(
         default=None, description="ClickHouse password when not given in the URL."
     )
+    clickhouse_merge_nice: int = Field(
+        default=10, ge=0, le=19, description="chDB: the Linux nice value of its background "
+        "merges (ClickHouse's os_threads_nice_value_merge_mutate, set while a merge runs), so "
+        "that on busy cores the sink's inserts and the worker go first and merges take what "
+        "is left; 0 = as ClickHouse. A server (SMSFLOW_CLICKHOUSE_URL) has its own config. "
+        "Measured: README, Performance, 2026-12-04.",
+    )
 
     # --- group receiver: the webhook receiver (producers/webhooks.py) -------------------------
     webhook_port: int = Field(default=8080, description="Webhook receiver HTTP port.")
@@ -675,7 +682,7 @@ SETTING_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     )),
     "clickhouse": ("a server or embedded chDB", (
         "clickhouse_url", "clickhouse_path", "clickhouse_database", "clickhouse_cluster",
-        "clickhouse_password",
+        "clickhouse_password", "clickhouse_merge_nice",
     )),
     "receiver": ("the webhook receiver (producers/webhooks.py)", (
         "webhook_port", "webhook_token", "webhook_max_body", "webhook_hmac_secret",
@@ -716,7 +723,7 @@ TUNING: frozenset[str] = frozenset({
     "worker_gc_young_allocations", "sink_batch_ms", "sink_state_batch_ms",
     "sink_flushes_in_flight", "sink_fetch_min_bytes", "kafka_jvm_options",
     "sink_fetch_max_wait_ms", "simulator_in_flight", "worker_memory_mib",
-    "alert_catch_up_instants",
+    "alert_catch_up_instants", "clickhouse_merge_nice",
 })
 
 
